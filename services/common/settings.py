@@ -1,0 +1,95 @@
+"""One settings class for every service. Embedded defaults need no environment at all."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIM2REAL_", extra="ignore")
+
+    # Where embedded mode keeps its SQLite file, object folder and broker spool.
+    home: Path = Path("./var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # None means embedded: SQLite under `home`.
+    database_url: str | None = None
+    # None means embedded: kombu's filesystem transport under `home/broker`.
+    broker_url: str | None = None
+
+    # S3/MinIO when `store_endpoint` is set, else a local folder (`store_path`, default `home/objects`).
+    store_endpoint: str | None = None
+    store_access_key: SecretStr | None = None
+    store_secret_key: SecretStr | None = None
+    store_bucket: str = "sim2real"
+    store_secure: bool = False
+    store_region: str | None = None
+    store_path: Path | None = None
+
+    # With a key set every route but the health checks needs `Authorization: Bearer <key>`.
+    api_key: SecretStr | None = None
+    # Folders a `file://` dataset URI may point into, separated by ':' like PATH.
+    data_roots: str = ""
+
+    # Upload limits: bytes per file, and decoded pixels per image (checked from the header).
+    max_upload_bytes: int = 64 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+    # Job liveness: a running job whose heartbeat is older than the timeout has a dead worker.
+    heartbeat_interval_s: float = 10.0
+    heartbeat_timeout_s: float = 60.0
+    max_attempts: int = 3
+    # Redis redelivers an unacknowledged message after this long; it must exceed the longest job.
+    visibility_timeout_s: int = 7 * 24 * 3600
+
+    # Operator-supplied VGG-19 ImageNet weights (torchvision state_dict) for neural style transfer.
+    vgg19_weights: Path | None = None
+    # "auto" picks CUDA when present.
+    device: str = "auto"
+    log_level: str = "INFO"
+
+    @field_validator("database_url", "broker_url", "store_endpoint", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'sim2real.db').resolve()}"
+
+    @property
+    def broker_folder(self) -> Path:
+        return (self.home / "broker").resolve()
+
+    @property
+    def resolved_store_path(self) -> Path:
+        return (self.store_path or self.home / "objects").resolve()
+
+    @property
+    def allowed_data_roots(self) -> list[Path]:
+        return [Path(p).resolve() for p in self.data_roots.split(":") if p.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+# Field names as environment variables, for deployment files to be checked against.
+def env_names() -> set[str]:
+    prefix = Settings.model_config["env_prefix"]
+    return {prefix + name.upper() for name in Settings.model_fields}
+
+
+__all__ = ["Settings", "get_settings", "env_names", "Field"]
