@@ -1,0 +1,119 @@
+"""Query filters over image metadata (``weather=foggy,rainy``, ``occluded_vehicles<=5`` …).
+
+A ``Filter`` is a conjunction of parsed ``Term``s. It applies to records in Python, and its terms
+(field, op, value) are exposed so the database layer can build the same conditions in SQL.
+
+Semantics (the SQL side must match): ``=`` with a comma list means "any of" (SQL ``IN``), ``!=``
+with a list means "none of" (``NOT IN``); ordering operators need a numeric field. A record whose
+field is None (e.g. KITTI has no weather) never matches ``=`` or an ordering operator and always
+matches ``!=`` (in SQL: ``col IS NULL OR col NOT IN (…)``).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.datasets.canonical import ImageRecord
+
+STRING_FIELDS = ("source", "scene", "variation", "camera", "weather", "timeofday", "image_id")
+NUMERIC_FIELDS = ("frame", "width", "height", "occluded_vehicles", "num_boxes")
+KNOWN_FIELDS = STRING_FIELDS + NUMERIC_FIELDS
+OPERATORS = ("<=", ">=", "!=", "=", "<", ">")
+
+_TERM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+
+
+@dataclass(frozen=True)
+class Term:
+    """``field op value``; ``value`` is a tuple for ``=``/``!=`` (any of / none of), else one number."""
+
+    field: str
+    op: str
+    value: Any
+
+    def matches(self, record: ImageRecord) -> bool:
+        v = field_value(record, self.field)
+        if self.op == "=":
+            return v is not None and v in self.value
+        if self.op == "!=":
+            return v is None or v not in self.value
+        return v is not None and _CMP[self.op](v, self.value)
+
+    def __str__(self) -> str:
+        value = ",".join(str(v) for v in self.value) if isinstance(self.value, tuple) else str(self.value)
+        return f"{self.field}{self.op}{value}"
+
+
+def field_value(record: ImageRecord, field: str) -> Any:
+    return len(record.boxes) if field == "num_boxes" else getattr(record, field)
+
+
+def _parse_number(field: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as e:
+        raise ValueError(f"filter {field}: {text!r} is not an integer") from e
+
+
+def parse_term(text: str) -> Term:
+    m = _TERM.match(text)
+    if m is None:
+        raise ValueError(
+            f"cannot parse filter {text!r}; write FIELD OP VALUE with OP one of {list(OPERATORS)}"
+        )
+    field, op, raw = m.groups()
+    if field not in KNOWN_FIELDS:
+        raise ValueError(f"unknown filter field {field!r}; known fields: {', '.join(KNOWN_FIELDS)}")
+    if raw == "":
+        raise ValueError(f"filter {text!r} has no value")
+    numeric = field in NUMERIC_FIELDS
+    if op in ("=", "!="):
+        items = [v.strip() for v in raw.split(",")]
+        if any(v == "" for v in items):
+            raise ValueError(f"filter {text!r} has an empty item in its comma list")
+        values = tuple(_parse_number(field, v) for v in items) if numeric else tuple(items)
+        return Term(field, op, values)
+    if not numeric:
+        raise ValueError(
+            f"operator {op!r} needs a numeric field ({', '.join(NUMERIC_FIELDS)}), not {field!r}"
+        )
+    if "," in raw:
+        raise ValueError(f"filter {text!r}: comma lists only work with '=' and '!='")
+    return Term(field, op, _parse_number(field, raw))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """All terms must hold (AND). An empty filter keeps everything."""
+
+    terms: tuple[Term, ...] = ()
+
+    def matches(self, record: ImageRecord) -> bool:
+        return all(t.matches(record) for t in self.terms)
+
+    def apply(self, records: Iterable[ImageRecord]) -> Iterator[ImageRecord]:
+        return (r for r in records if self.matches(r))
+
+    def __str__(self) -> str:
+        return ";".join(str(t) for t in self.terms)
+
+
+def parse_filter(spec: str | Iterable[str] | None) -> Filter:
+    """Terms from a string (separated by ``;`` or ``&``) or from a list of term strings."""
+    if spec is None:
+        return Filter()
+    if isinstance(spec, str):
+        parts = re.split(r"[;&]", spec)
+    else:
+        parts = [p for s in spec for p in re.split(r"[;&]", s)]
+    return Filter(tuple(parse_term(p) for p in parts if p.strip()))
