@@ -332,9 +332,9 @@ class _ResponseChunks(Iterator[bytes]):
     """Streams an urllib3 response and returns its connection to the pool when done."""
 
     def __init__(self, response: object, chunk_size: int = CHUNK_SIZE) -> None:
+        self._closed = False
         self._response = response
         self._chunks = response.stream(chunk_size)  # type: ignore[attr-defined]
-        self._closed = False
 
     def __next__(self) -> bytes:
         if self._closed:
@@ -346,7 +346,7 @@ class _ResponseChunks(Iterator[bytes]):
             raise
 
     def close(self) -> None:
-        if not self._closed:
+        if not self._closed and hasattr(self, "_response"):
             self._closed = True
             self._response.close()  # type: ignore[attr-defined]
             self._response.release_conn()  # type: ignore[attr-defined]
