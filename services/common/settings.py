@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # None means embedded: kombu's filesystem transport under `home/broker`.
     broker_url: str | None = None
+    # Prefix for every Redis key the broker writes, so several deployments can share one Redis.
+    broker_key_prefix: str = ""
 
     # S3/MinIO when `store_endpoint` is set, else a local folder (`store_path`, default `home/objects`).
     store_endpoint: str | None = None

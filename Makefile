@@ -1,0 +1,37 @@
+# `make up` runs the service on embedded defaults; `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sim2real-installed
+
+.PHONY: up install test test-all lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[worker,dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(PY) -m services.embedded
+
+lint: install
+	$(PY) -m ruff check services tests bench
+
+format: install
+	$(PY) -m ruff format services tests bench
+
+# The default run: everything but tests marked slow.
+test: install lint
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: install lint
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/weather.py
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

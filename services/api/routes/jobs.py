@@ -1,0 +1,119 @@
+"""Jobs: status, listing, cancellation, and a server-sent event stream of progress."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from services.api.deps import SessionDep
+from services.api.schemas import JobOut, JobPage
+from services.common import jobs
+from services.common.db.models import Job
+from services.common.db.session import session_scope
+from services.common.queue import TASKS
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def get_job_or_404(session, job_id: str) -> Job:  # noqa: ANN001
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id!r}")
+    return job
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    session: SessionDep,
+    kind: Annotated[str | None, Query(description=f"one of {', '.join(TASKS)}")] = None,
+    status_: Annotated[str | None, Query(alias="status", description=", ".join(jobs.STATES))] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobPage:
+    if kind is not None and kind not in TASKS:
+        raise HTTPException(422, f"unknown kind {kind!r}; use one of {', '.join(TASKS)}")
+    if status_ is not None and status_ not in jobs.STATES:
+        raise HTTPException(422, f"unknown status {status_!r}; use one of {', '.join(jobs.STATES)}")
+    query = select(Job)
+    if kind:
+        query = query.where(Job.kind == kind)
+    if status_:
+        query = query.where(Job.status == status_)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset))
+    return JobPage(items=[JobOut.model_validate(j) for j in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, session: SessionDep) -> Job:
+    return get_job_or_404(session, job_id)
+
+
+@router.delete("/{job_id}", response_model=JobOut)
+def cancel_job(job_id: str, session: SessionDep) -> Job:
+    job = get_job_or_404(session, job_id)
+    if job.status in jobs.TERMINAL:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already {job.status}; nothing to cancel")
+    jobs.cancel(session, job_id)
+    session.refresh(job)
+    return job
+
+
+def _snapshot(url: str, job_id: str) -> dict | None:
+    with session_scope(url) as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            return None
+        return {
+            "id": job.id,
+            "status": job.status,
+            "progress": job.progress,
+            "message": job.message,
+            "error": job.error,
+        }
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def job_events(job_id: str, request: Request, session: SessionDep) -> StreamingResponse:
+    """Server-sent events: one `progress` event per change, then `end` when the job is finished."""
+    get_job_or_404(session, job_id)
+    url = request.app.state.settings.resolved_database_url
+
+    async def stream():  # noqa: ANN202
+        last = None
+        idle = 0.0
+        while True:
+            snap = await run_in_threadpool(_snapshot, url, job_id)
+            if snap is None:
+                yield 'event: end\ndata: {"status": "deleted"}\n\n'
+                return
+            if snap != last:
+                last = snap
+                idle = 0.0
+                yield f"event: progress\ndata: {json.dumps(snap)}\n\n"
+            if snap["status"] in jobs.TERMINAL:
+                yield f"event: end\ndata: {json.dumps(snap)}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+            idle += 0.5
+            if idle >= 15:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,105 @@
+"""Translating one image to a weather, and downloading the result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
+from services.api.routes.jobs import get_job_or_404
+from services.api.schemas import JobOut
+from services.api.submit import Submission, submit
+from services.api.uploads import image_http_error, parse_json_object, read_capped
+from services.common.images import ImageError, decode_depth_png, decode_image, encode_png
+from services.common.weather_params import PHYSICS_WEATHERS, parse_physics_params
+
+router = APIRouter(prefix="/v1/translations", tags=["translations"])
+
+METHODS = ("physics",)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+async def create_translation(
+    session: SessionDep,
+    store: StoreDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    image: Annotated[UploadFile, File(description="PNG or JPEG driving image")],
+    weather: Annotated[str, Form(description=f"physics: {', '.join(PHYSICS_WEATHERS)}")],
+    method: Annotated[str, Form(description=", ".join(METHODS))] = "physics",
+    depth: Annotated[
+        UploadFile | None, File(description="16-bit PNG depth in cm (Virtual KITTI 2); 65535 = sky")
+    ] = None,
+    params: Annotated[
+        str | None, Form(description='JSON object, e.g. {"visibility_m": 150, "seed": 1}')
+    ] = None,
+):
+    if method not in METHODS:
+        raise HTTPException(422, f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    raw_params = parse_json_object(params, "params")
+    try:
+        parsed = parse_physics_params(weather, raw_params)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+    image_bytes = await read_capped(image, settings.max_upload_bytes, "image")
+    try:
+        pixels = await run_in_threadpool(decode_image, image_bytes, settings.max_image_pixels)
+    except ImageError as exc:
+        raise image_http_error("image", exc) from exc
+    depth_png = None
+    if depth is not None:
+        depth_bytes = await read_capped(depth, settings.max_upload_bytes, "depth")
+        try:
+            depth_map = await run_in_threadpool(decode_depth_png, depth_bytes, settings.max_image_pixels)
+        except ImageError as exc:
+            raise image_http_error("depth", exc) from exc
+        if depth_map.shape != pixels.shape[:2]:
+            raise HTTPException(
+                422,
+                f"depth: size {depth_map.shape[1]}x{depth_map.shape[0]} differs from the "
+                f"image's {pixels.shape[1]}x{pixels.shape[0]}; send the depth map of "
+                "this frame",
+            )
+        depth_png = depth_bytes
+
+    sub = Submission(store)
+    try:
+        # The decoded pixels are stored as PNG so the worker never sees a format we did not validate.
+        image_key = sub.put("image.png", await run_in_threadpool(encode_png, pixels), "image/png")
+        depth_key = sub.put("depth.png", depth_png, "image/png") if depth_png is not None else None
+    except Exception:
+        sub.discard()
+        raise
+    job_params = {
+        "method": method,
+        "weather": weather,
+        "params": parsed.model_dump(),
+        "image_key": image_key,
+        "depth_key": depth_key,
+        "filename": (image.filename or "")[:255],
+    }
+    return submit(session, celery, settings, "translate", job_params, sub)
+
+
+@router.get(
+    "/{job_id}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 409: {"description": "not finished"}},
+)
+def translation_image(job_id: str, session: SessionDep, store: StoreDep) -> Response:
+    job = get_job_or_404(session, job_id)
+    if job.kind != "translate":
+        raise HTTPException(404, f"job {job_id} is a {job.kind} job, not a translation")
+    if job.status != "succeeded":
+        hint = {"failed": f"it failed: {job.error}", "cancelled": "it was cancelled"}.get(
+            job.status, f"it is {job.status} ({job.progress:.0%}); poll GET /v1/jobs/{job_id}"
+        )
+        raise HTTPException(status.HTTP_409_CONFLICT, f"translation {job_id} has no image yet: {hint}")
+    data = store.get_bytes(job.result["image_key"])
+    return Response(
+        data, media_type="image/png", headers={"Content-Disposition": f'inline; filename="{job_id}.png"'}
+    )

@@ -1,0 +1,75 @@
+"""Submitting a job: inputs to the store, a row to the database, a message to the queue — all or nothing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from fastapi import HTTPException, status
+from sqlalchemy.orm import Session
+
+from services.common import jobs
+from services.common.db.models import Job, new_id
+from services.common.queue import send_job
+from services.common.settings import Settings
+from services.common.storage import ObjectStore
+
+log = logging.getLogger("sim2real.api")
+
+
+class Submission:
+    """Collects the objects a request stores, so a failure can remove every one of them."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.job_id = new_id()
+        self.store = store
+        self.keys: list[str] = []
+
+    def put(self, name: str, data: bytes, content_type: str) -> str:
+        key = f"uploads/{self.job_id}/{name}"
+        self.store.put_bytes(key, data, content_type)
+        self.keys.append(key)
+        return key
+
+    def discard(self) -> None:
+        for key in self.keys:
+            try:
+                self.store.delete(key)
+            except Exception:
+                log.exception("could not remove upload %s", key)
+        self.keys.clear()
+
+
+def submit(
+    session: Session,
+    celery: Celery,
+    settings: Settings,
+    kind: str,
+    params: dict[str, Any],
+    submission: Submission | None = None,
+) -> Job:
+    """Record the job and queue it; on any failure nothing of it stays behind."""
+    job_id = submission.job_id if submission else new_id()
+    try:
+        job = jobs.create_job(session, kind, params, max_attempts=settings.max_attempts, job_id=job_id)
+        session.commit()
+    except Exception:
+        session.rollback()
+        if submission:
+            submission.discard()
+        raise
+    try:
+        send_job(celery, kind, job.id)
+    except Exception as exc:
+        log.exception("could not queue job %s", job.id)
+        session.delete(job)
+        session.commit()
+        if submission:
+            submission.discard()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the job queue is unreachable ({type(exc).__name__}); nothing was stored, try again later",
+        ) from exc
+    session.refresh(job)
+    return job

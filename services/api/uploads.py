@@ -1,0 +1,45 @@
+"""Reading multipart uploads with a size cap and turning decode errors into HTTP answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import HTTPException, UploadFile
+
+from services.common.images import ImageError
+
+CHUNK = 1 << 20
+
+
+async def read_capped(upload: UploadFile, limit: int, field: str) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := await upload.read(CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise HTTPException(
+                413, f"{field}: file is larger than {limit} bytes (SIM2REAL_MAX_UPLOAD_BYTES)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def image_http_error(field: str, exc: ImageError) -> HTTPException:
+    return HTTPException(exc.status_code, f"{field}: {exc}")
+
+
+def parse_json_object(raw: str | None, field: str) -> dict[str, Any]:
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise HTTPException(
+            422,
+            f"{field}: not valid JSON ({exc.msg} at position {exc.pos}); send a JSON object "
+            'such as {"visibility_m": 150, "seed": 1}',
+        ) from exc
+    if not isinstance(value, dict):
+        raise HTTPException(422, f"{field}: must be a JSON object, got {type(value).__name__}")
+    return value

@@ -1,0 +1,79 @@
+"""The Celery app, queue names and task names. The API sends tasks by name and imports no worker code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from kombu import Queue
+
+from services.common.settings import Settings
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    queue: str
+
+
+# Job kind -> the task that runs it. A new kind is one line here plus a task in its worker.
+TASKS: dict[str, TaskSpec] = {
+    "translate": TaskSpec("sim2real.translator.translate", "translator"),
+    "translate_dataset": TaskSpec("sim2real.translator.translate_dataset", "translator"),
+    "train_translator": TaskSpec("sim2real.translator.train", "translator"),
+    "ingest_dataset": TaskSpec("sim2real.evaluator.ingest_dataset", "evaluator"),
+    "train_detector": TaskSpec("sim2real.detector.train", "detector"),
+    "detect": TaskSpec("sim2real.detector.detect", "detector"),
+    "evaluate": TaskSpec("sim2real.evaluator.evaluate", "evaluator"),
+    "experiment": TaskSpec("sim2real.evaluator.experiment", "evaluator"),
+}
+QUEUES = ("translator", "detector", "evaluator")
+
+
+def broker_options(settings: Settings) -> tuple[str, dict]:
+    """Broker URL and transport options; embedded mode spools messages to files under `home`."""
+    if settings.broker_url:
+        # Unacknowledged messages come back after this long; it must outlast the longest job.
+        options: dict = {"visibility_timeout": settings.visibility_timeout_s}
+        if settings.broker_key_prefix:
+            options["global_keyprefix"] = settings.broker_key_prefix
+        return settings.broker_url, options
+    folder = settings.broker_folder
+    for sub in ("out", "processed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return "filesystem://", {
+        "data_folder_in": str(folder / "out"),
+        "data_folder_out": str(folder / "out"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+    }
+
+
+def make_celery(settings: Settings, name: str = "sim2real") -> Celery:
+    url, transport_options = broker_options(settings)
+    app = Celery(name, broker=url)
+    app.conf.update(
+        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_routes={spec.name: {"queue": spec.queue, "routing_key": spec.queue} for spec in TASKS.values()},
+        task_default_queue="translator",
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        # Long GPU jobs: acknowledge after the work, one message at a time, re-queue on worker loss.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        # The filesystem transport has no fanout for remote control.
+        worker_enable_remote_control=bool(settings.broker_url),
+        worker_send_task_events=False,
+    )
+    return app
+
+
+def send_job(app: Celery, kind: str, job_id: str) -> None:
+    """Queue a job by task name; the message carries only the job id."""
+    spec = TASKS[kind]
+    app.send_task(spec.name, args=[job_id], queue=spec.queue, routing_key=spec.queue)

@@ -1,0 +1,211 @@
+"""What every worker shares: the Celery app for one queue, job claiming, heartbeats and recovery.
+
+A task body is a plain function of a `JobContext`; this module turns it into a Celery task that claims
+the job, keeps it alive, records its outcome and cleans up what a cancelled or failed run wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from services.common import jobs
+from services.common.db.migrate import upgrade
+from services.common.db.models import Base, Job
+from services.common.db.session import session_scope
+from services.common.queue import TASKS, make_celery, send_job
+from services.common.settings import Settings, get_settings
+from services.common.storage import ObjectStore, make_store
+
+log = logging.getLogger("sim2real.worker")
+
+
+@dataclass
+class JobOutcome:
+    """A result plus rows that must become visible together with the job's success."""
+
+    result: dict[str, Any]
+    rows: list[Base] = field(default_factory=list)
+
+
+class JobContext:
+    def __init__(self, job: Job, settings: Settings, store: ObjectStore, worker_id: str) -> None:
+        self.job_id = job.id
+        self.kind = job.kind
+        self.params: dict[str, Any] = dict(job.params or {})
+        self.attempt = job.attempts
+        self.settings = settings
+        self.store = store
+        self.worker_id = worker_id
+        self.cancelled = threading.Event()
+        # Object-store prefixes this run writes; removed when the run does not succeed.
+        self.output_prefixes: list[str] = []
+
+    @property
+    def db_url(self) -> str:
+        return self.settings.resolved_database_url
+
+    def outputs(self, prefix: str) -> str:
+        self.output_prefixes.append(prefix)
+        return prefix
+
+    def progress(self, fraction: float, message: str, extra: dict[str, Any] | None = None) -> None:
+        """Record progress; raises JobCancelled when the job was cancelled meanwhile."""
+        if self.cancelled.is_set():
+            raise jobs.JobCancelled(self.job_id)
+        with session_scope(self.db_url) as s:
+            if not jobs.set_progress(s, self.job_id, self.worker_id, fraction, message, extra):
+                self.cancelled.set()
+                raise jobs.JobCancelled(self.job_id)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise jobs.JobCancelled(self.job_id)
+
+
+Handler = Callable[[JobContext], "JobOutcome | dict[str, Any]"]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class WorkerRuntime:
+    """One per worker process: settings, store, and the recovery sweeper for its queue."""
+
+    def __init__(self, queue: str, settings: Settings | None = None) -> None:
+        self.queue = queue
+        self.settings = settings or get_settings()
+        self.celery: Celery = make_celery(self.settings, name=f"sim2real-{queue}")
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        worker_ready.connect(self._on_ready, weak=False)
+        worker_shutdown.connect(lambda **_: self._stop.set(), weak=False)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return make_store(self.settings)
+
+    def _on_ready(self, **_: Any) -> None:
+        upgrade(self.settings.resolved_database_url)
+        self._sweeper = threading.Thread(target=self._sweep_forever, name="sim2real-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.recover()
+            except Exception:  # a database blip must not kill the sweeper
+                log.exception("recovery sweep failed")
+            self._stop.wait(self.settings.heartbeat_interval_s)
+
+    def recover(self) -> int:
+        """Re-queue jobs of this queue whose worker stopped heart-beating (killed, OOM, node lost)."""
+        cutoff = jobs.stale_cutoff(self.settings.heartbeat_timeout_s)
+        requeued = 0
+        with session_scope(self.settings.resolved_database_url) as s:
+            for job in jobs.stale_running(s, self.queue, cutoff):
+                if jobs.requeue(s, job, cutoff) == "requeued":
+                    send_job(self.celery, job.kind, job.id)
+                    requeued += 1
+                    log.warning(
+                        "re-queued job %s (attempt %d): worker %s died", job.id, job.attempts, job.worker_id
+                    )
+        return requeued
+
+    def task(self, kind: str) -> Callable[[Handler], Handler]:
+        spec = TASKS[kind]
+        if spec.queue != self.queue:
+            raise ValueError(f"job kind {kind!r} belongs to queue {spec.queue!r}, not {self.queue!r}")
+
+        def register(handler: Handler) -> Handler:
+            def run(job_id: str) -> None:
+                self.run_job(job_id, handler)
+
+            self.celery.task(name=spec.name, acks_late=True, reject_on_worker_lost=True)(run)
+            return handler
+
+        return register
+
+    def run_job(self, job_id: str, handler: Handler) -> str:
+        """Claim and run one job; returns the state it ended in (or 'skipped')."""
+        settings = self.settings
+        wid = worker_id()
+        url = settings.resolved_database_url
+        with session_scope(url) as s:
+            if not jobs.claim(s, job_id, wid, jobs.stale_cutoff(settings.heartbeat_timeout_s)):
+                log.info("job %s not claimable (finished, cancelled, or running elsewhere)", job_id)
+                return "skipped"
+            job = s.get(Job, job_id)
+            assert job is not None
+            ctx = JobContext(job, settings, self.store, wid)
+
+        beat_stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(ctx, beat_stop), daemon=True)
+        beat.start()
+        try:
+            outcome = handler(ctx)
+            if isinstance(outcome, dict):
+                outcome = JobOutcome(outcome)
+            with session_scope(url) as s:
+                if jobs.finish(s, job_id, wid, outcome.result):
+                    s.add_all(outcome.rows)
+                    return "succeeded"
+                s.rollback()
+            self._cleanup(ctx)
+            return "cancelled"
+        except jobs.JobCancelled:
+            self._cleanup(ctx)
+            return "cancelled"
+        except (jobs.JobError, ValueError) as exc:
+            self._cleanup(ctx)
+            with session_scope(url) as s:
+                jobs.fail(s, job_id, wid, str(exc))
+            return "failed"
+        except Exception as exc:
+            log.exception("job %s crashed", job_id)
+            self._cleanup(ctx)
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            with session_scope(url) as s:
+                jobs.fail(
+                    s,
+                    job_id,
+                    wid,
+                    f"internal error: {type(exc).__name__}: {exc} "
+                    f"(at {os.path.basename(last.filename)}:{last.lineno})",
+                )
+            return "failed"
+        finally:
+            beat_stop.set()
+
+    def _beat(self, ctx: JobContext, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.heartbeat_interval_s):
+            try:
+                with session_scope(ctx.db_url) as s:
+                    if not jobs.heartbeat(s, ctx.job_id, ctx.worker_id):
+                        ctx.cancelled.set()
+                        return
+            except Exception:
+                log.exception("heartbeat for job %s failed", ctx.job_id)
+
+    def _cleanup(self, ctx: JobContext) -> None:
+        """Remove what this run wrote, unless another worker has since taken the job over."""
+        with session_scope(ctx.db_url) as s:
+            job = s.get(Job, ctx.job_id)
+            if job is not None and job.status in ("running", "succeeded") and job.worker_id != ctx.worker_id:
+                return
+        for prefix in ctx.output_prefixes:
+            try:
+                ctx.store.delete_prefix(prefix)
+            except Exception:
+                log.exception("could not remove %s", prefix)

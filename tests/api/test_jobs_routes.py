@@ -1,0 +1,99 @@
+"""Job routes: listing, cancel, events, auth and health."""
+
+from __future__ import annotations
+
+from services.common import jobs
+from services.common.db.session import session_scope
+from tests.scenes import png_bytes, road_scene
+
+
+def _submit(client) -> dict:  # noqa: ANN001
+    rgb, _ = road_scene(64, 32)
+    r = client.post("/v1/translations", data={"weather": "fog"}, files={"image": ("f.png", png_bytes(rgb))})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def test_list_filters_and_paginates(client) -> None:
+    ids = [_submit(client)["id"] for _ in range(3)]
+    page = client.get("/v1/jobs", params={"kind": "translate", "status": "queued", "limit": 2}).json()
+    assert page["total"] >= 3 and len(page["items"]) == 2
+    rest = client.get("/v1/jobs", params={"kind": "translate", "limit": 2, "offset": 2}).json()
+    seen = {j["id"] for j in page["items"]} | {j["id"] for j in rest["items"]}
+    assert set(ids) <= seen or page["total"] > 4
+    assert client.get("/v1/jobs", params={"status": "bogus"}).status_code == 422
+    assert client.get("/v1/jobs", params={"kind": "bogus"}).status_code == 422
+
+
+def test_cancel_queued_job_then_events_end(client) -> None:
+    job = _submit(client)
+    r = client.delete(f"/v1/jobs/{job['id']}")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 409
+    with client.stream("GET", f"/v1/jobs/{job['id']}/events") as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        body = "".join(resp.iter_text())
+    assert "event: progress" in body and "event: end" in body and '"cancelled"' in body
+    r = client.get(f"/v1/translations/{job['id']}/image")
+    assert r.status_code == 409 and "cancelled" in r.json()["detail"]
+
+
+def test_events_stream_progress_changes(client, server_settings) -> None:
+    import threading
+    import time
+
+    job = _submit(client)
+    url = server_settings.resolved_database_url
+
+    def work() -> None:
+        with session_scope(url) as s:
+            assert jobs.claim(s, job["id"], "w:1", jobs.stale_cutoff(60))
+        # Each state lasts longer than the stream's 0.5 s poll, so each must be seen.
+        for p in (0.25, 0.75):
+            time.sleep(1.2)
+            with session_scope(url) as s:
+                jobs.set_progress(s, job["id"], "w:1", p, f"at {p}")
+        time.sleep(1.2)
+        with session_scope(url) as s:
+            jobs.finish(s, job["id"], "w:1", {"image_key": "x"})
+
+    t = threading.Thread(target=work)
+    t.start()
+    with client.stream("GET", f"/v1/jobs/{job['id']}/events") as resp:
+        body = "".join(resp.iter_text())
+    t.join()
+    assert '"at 0.25"' in body and '"at 0.75"' in body and '"succeeded"' in body
+
+
+def test_unknown_job_is_404(client) -> None:
+    assert client.get("/v1/jobs/nope").status_code == 404
+    assert client.delete("/v1/jobs/nope").status_code == 404
+    assert client.get("/v1/jobs/nope/events").status_code == 404
+
+
+def test_api_key_guards_everything_but_health(client_for, server_settings) -> None:
+    settings = server_settings.model_copy(update={"api_key": __import__("pydantic").SecretStr("k3y")})
+    client = client_for(settings)
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    r = client.get("/v1/jobs")
+    assert r.status_code == 401 and "Bearer" in r.json()["detail"]
+    assert client.get("/v1/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/v1/jobs", headers={"Authorization": "Bearer k3y"}).status_code == 200
+    assert client.post("/v1/translations", data={"weather": "fog"}).status_code == 401
+    assert "k3y" not in client.get("/openapi.json").text
+
+
+def test_readyz_names_what_is_unreachable(client_for, make_settings, pg_url) -> None:
+    client = client_for(make_settings(database_url=pg_url, broker_url="redis://127.0.0.1:1/0"))
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    body = r.json()
+    assert "broker" in body["detail"] and body["checks"]["database"] == "ok"
+    assert body["checks"]["object_store"] == "ok"
+
+
+def test_openapi_docs_are_served(client) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/translations", "/v1/jobs/{job_id}/events", "/healthz", "/readyz"} <= set(paths)

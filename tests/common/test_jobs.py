@@ -1,0 +1,155 @@
+"""Job lifecycle on real Postgres: claims are conditional, cancels stick, dead workers are recovered."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from services.common import jobs
+from services.common.db.migrate import upgrade
+from services.common.db.models import Job
+from services.common.db.session import session_scope
+from services.common.worker import JobOutcome, WorkerRuntime
+
+
+@pytest.fixture
+def runtime(server_settings) -> WorkerRuntime:
+    upgrade(server_settings.resolved_database_url)
+    return WorkerRuntime("translator", server_settings)
+
+
+def _new_job(url: str, max_attempts: int = 3) -> str:
+    with session_scope(url) as s:
+        return jobs.create_job(s, "translate", {"x": 1}, max_attempts=max_attempts).id
+
+
+def _job(url: str, job_id: str) -> Job:
+    with session_scope(url) as s:
+        job = s.get(Job, job_id)
+        s.expunge(job)
+        return job
+
+
+def test_job_runs_once_even_when_its_message_is_delivered_twice(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url)
+    calls = []
+
+    def handler(ctx):  # noqa: ANN001, ANN202
+        calls.append(ctx.job_id)
+        ctx.progress(0.5, "half way")
+        return {"answer": 42}
+
+    assert runtime.run_job(job_id, handler) == "succeeded"
+    assert runtime.run_job(job_id, handler) == "skipped"
+    job = _job(url, job_id)
+    assert calls == [job_id]
+    assert (job.status, job.result, job.progress, job.attempts) == ("succeeded", {"answer": 42}, 1.0, 1)
+
+
+def test_user_error_fails_the_job_with_its_message_and_removes_outputs(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url)
+
+    def handler(ctx):  # noqa: ANN001, ANN202
+        prefix = ctx.outputs(f"translations/{ctx.job_id}/")
+        ctx.store.put_bytes(prefix + "partial.png", b"x")
+        raise ValueError("visibility_m must be positive")
+
+    assert runtime.run_job(job_id, handler) == "failed"
+    job = _job(url, job_id)
+    assert job.status == "failed" and job.error == "visibility_m must be positive"
+    assert list(runtime.store.list(f"translations/{job_id}/")) == []
+
+
+def test_crash_is_reported_as_internal_error(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url)
+
+    def handler(ctx):  # noqa: ANN001, ANN202
+        return {}["missing"]
+
+    assert runtime.run_job(job_id, handler) == "failed"
+    assert _job(url, job_id).error.startswith("internal error: KeyError")
+
+
+def test_cancel_while_running_stops_the_job_and_keeps_it_cancelled(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url)
+    started = threading.Event()
+
+    def handler(ctx):  # noqa: ANN001, ANN202
+        ctx.store.put_bytes(ctx.outputs(f"translations/{ctx.job_id}/") + "a.png", b"x")
+        started.set()
+        for i in range(200):
+            ctx.progress(i / 200, f"step {i}")
+            time.sleep(0.02)
+        return {"done": True}
+
+    outcome: list[str] = []
+    t = threading.Thread(target=lambda: outcome.append(runtime.run_job(job_id, handler)))
+    t.start()
+    assert started.wait(10)
+    with session_scope(url) as s:
+        assert jobs.cancel(s, job_id)
+    t.join(20)
+    assert outcome == ["cancelled"]
+    assert _job(url, job_id).status == "cancelled"
+    assert list(runtime.store.list(f"translations/{job_id}/")) == []
+
+
+def test_rows_appear_only_with_success(runtime: WorkerRuntime) -> None:
+    from services.common.db.models import Style
+
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url)
+
+    def handler(ctx):  # noqa: ANN001, ANN202
+        return JobOutcome({"ok": 1}, rows=[Style(id=ctx.job_id, name="s", weather="fog", image_keys=[])])
+
+    assert runtime.run_job(job_id, handler) == "succeeded"
+    with session_scope(url) as s:
+        assert s.get(Style, job_id) is not None
+
+
+def test_dead_worker_job_is_requeued_then_failed_after_max_attempts(
+    runtime: WorkerRuntime, monkeypatch
+) -> None:
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url, max_attempts=2)
+    sent: list[str] = []
+    monkeypatch.setattr("services.common.worker.send_job", lambda app, kind, jid: sent.append(jid))
+
+    def die(worker: str) -> None:
+        # What a SIGKILL leaves behind: a running job whose heartbeat stops.
+        with session_scope(url) as s:
+            assert jobs.claim(s, job_id, worker, jobs.stale_cutoff(3.0))
+            job = s.get(Job, job_id)
+            job.heartbeat_at = jobs.stale_cutoff(60)
+
+    die("host:1")
+    assert runtime.recover() == 1 and sent == [job_id]
+    job = _job(url, job_id)
+    assert (job.status, job.attempts) == ("queued", 1)
+    die("host:2")
+    assert runtime.recover() == 0
+    job = _job(url, job_id)
+    assert job.status == "failed"
+    assert "stopped its worker 2 times" in job.error and "host:2" in job.error
+
+
+def test_claim_takes_over_a_running_job_only_when_its_heartbeat_is_stale(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url)
+    with session_scope(url) as s:
+        assert jobs.claim(s, job_id, "a:1", jobs.stale_cutoff(3))
+        assert not jobs.claim(s, job_id, "b:2", jobs.stale_cutoff(3))
+        s.get(Job, job_id).heartbeat_at = jobs.stale_cutoff(10)
+        s.commit()
+        assert jobs.claim(s, job_id, "b:2", jobs.stale_cutoff(3))
+        # The first worker lost the job: its progress and success are refused.
+        assert not jobs.set_progress(s, job_id, "a:1", 0.5, "late")
+        assert not jobs.finish(s, job_id, "a:1", {})
+        assert s.get(Job, job_id).worker_id == "b:2"
