@@ -1,0 +1,129 @@
+"""Physics weather speed against albumentations' RandomFog / RandomRain on the same image, same run.
+
+Run: python bench/weather.py [--repeats N] [--save DIR]
+Prints ms per 1242x375 image (median of N after warm-up), frames/s, and the ratio of the baseline's time
+to ours for the same weather (> 1 means ours is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.common.weather_params import (  # noqa: E402
+    DuskParams,
+    FogParams,
+    NightParams,
+    OvercastParams,
+    RainParams,
+    SnowParams,
+)
+from services.translator.weather.depth import ground_plane_depth  # noqa: E402
+from services.translator.weather.registry import render  # noqa: E402
+
+WIDTH, HEIGHT = 1242, 375
+
+
+def synthetic_road_scene(
+    width: int = WIDTH, height: int = HEIGHT, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A KITTI-like frame: sky gradient, grass, road with lane marks, boxes (cars/buildings) and its depth."""
+    rng = np.random.default_rng(seed)
+    horizon = height // 2
+    image = np.zeros((height, width, 3), dtype=np.float32)
+    rows = np.linspace(0.0, 1.0, horizon, dtype=np.float32)[:, None]
+    image[:horizon] = (np.array([90, 140, 215]) * (1 - rows) + np.array([200, 215, 230]) * rows)[:, None, :]
+    image[horizon:] = (70, 110, 60)  # verge
+    depth = ground_plane_depth(height, width)
+    ys, xs = np.mgrid[horizon:height, 0:width]
+    road = np.abs(xs - width / 2) < (ys - horizon + 1) * 3.2
+    image[horizon:][road] = (95, 95, 100)
+    marks = road & (np.abs(xs - width / 2) < (ys - horizon + 1) * 0.06) & ((ys // 12) % 2 == 0)
+    image[horizon:][marks] = (235, 235, 235)
+    # Buildings on the horizon, cars on the road: flat-fronted boxes at a constant depth.
+    for x0, w, h, colour in ((30, 180, 90, (150, 130, 120)), (900, 260, 120, (120, 120, 135))):
+        bottom = horizon + 4
+        image[bottom - h : bottom, x0 : x0 + w] = colour
+        depth[bottom - h : bottom, x0 : x0 + w] = float(depth[bottom + 1, 0])
+    for cx, row, colour in (
+        (430, 300, (180, 30, 30)),
+        (760, 240, (30, 60, 160)),
+        (560, 215, (220, 220, 220)),
+    ):
+        z = float(depth[row, 0])
+        car_w = int(1.8 * 725 / z)
+        car_h = int(1.5 * 725 / z)
+        x0 = cx - car_w // 2
+        image[row - car_h : row, x0 : x0 + car_w] = colour
+        image[row - car_h // 3 : row - car_h // 6, x0 + 2 : x0 + car_w // 5] = (255, 250, 220)  # light
+        image[row - car_h : row, x0 : x0 + car_w][..., :][:: max(1, car_h // 4)] *= 0.7  # windows/trim
+        depth[row - car_h : row, x0 : x0 + car_w] = z
+    image += rng.normal(0, 4, image.shape).astype(np.float32)  # texture
+    return np.clip(image, 0, 255).astype(np.uint8), depth
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--save", type=Path, default=None, help="folder to write one PNG per method")
+    args = parser.parse_args()
+    cv2.setNumThreads(2)
+    image, depth = synthetic_road_scene()
+
+    import albumentations as A  # dev dependency; imported late so the scene helper works without it
+
+    album_fog = A.RandomFog(fog_coef_range=(0.5, 0.5), alpha_coef=0.08, p=1.0)
+    album_rain = A.RandomRain(rain_type="heavy", p=1.0)
+    methods: list[tuple[str, str, Callable[[], np.ndarray]]] = [
+        ("albumentations RandomFog", "fog", lambda: album_fog(image=image)["image"]),
+        ("physics fog (depth map)", "fog", lambda: render("fog", image, FogParams(), depth)),
+        ("physics fog (ground plane)", "fog", lambda: render("fog", image, FogParams())),
+        ("albumentations RandomRain", "rain", lambda: album_rain(image=image)["image"]),
+        ("physics rain 10 mm/h", "rain", lambda: render("rain", image, RainParams(), depth)),
+        ("physics rain 50 mm/h", "rain", lambda: render("rain", image, RainParams(intensity_mm_h=50), depth)),
+        ("physics overcast", "overcast", lambda: render("overcast", image, OvercastParams(), depth)),
+        ("physics dusk", "dusk", lambda: render("dusk", image, DuskParams(), depth)),
+        ("physics night", "night", lambda: render("night", image, NightParams(), depth)),
+        ("physics snow 1 mm/h", "snow", lambda: render("snow", image, SnowParams(), depth)),
+    ]
+    baselines: dict[str, float] = {}
+    print(f"{WIDTH}x{HEIGHT} RGB, median of {args.repeats} after warm-up, cv2 threads {cv2.getNumThreads()}")
+    print(f"{'method':30s} {'ms/image':>9s} {'frames/s':>9s} {'speed-up vs albumentations':>27s}")
+    started = time.perf_counter()
+    for name, weather, fn in methods:
+        ms = median_ms(fn, args.repeats)
+        if name.startswith("albumentations"):
+            baselines[weather] = ms
+        ratio = f"{baselines[weather] / ms:.2f}x" if weather in baselines else "n/a (no baseline)"
+        print(f"{name:30s} {ms:9.2f} {1000.0 / ms:9.1f} {ratio:>27s}")
+        if args.save is not None:
+            args.save.mkdir(parents=True, exist_ok=True)
+            slug = name.replace(" ", "_").replace("/", "").replace("(", "").replace(")", "")
+            cv2.imwrite(str(args.save / f"{slug}.png"), cv2.cvtColor(fn(), cv2.COLOR_RGB2BGR))
+    if args.save is not None:
+        cv2.imwrite(str(args.save / "input.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    print(f"total {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""sRGB transfer curves, luminance and colour temperature: exposure and white balance act on linear light."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_U8 = np.arange(256, dtype=np.float64) / 255.0
+# uint8 sRGB code -> linear light, exact per the sRGB standard (IEC 61966-2-1).
+SRGB_TO_LINEAR_LUT = np.where(_U8 <= 0.04045, _U8 / 12.92, ((_U8 + 0.055) / 1.055) ** 2.4).astype(np.float32)
+_ENCODE_STEPS = 4096
+_LIN = np.arange(_ENCODE_STEPS + 1, dtype=np.float64) / _ENCODE_STEPS
+# Linear light sampled on 4097 steps -> sRGB in [0, 1]; a table lookup is much faster than np.power.
+_LINEAR_TO_SRGB_LUT = np.where(
+    _LIN <= 0.0031308, _LIN * 12.92, 1.055 * np.power(_LIN, 1.0 / 2.4) - 0.055
+).astype(np.float32)
+
+LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def srgb_u8_to_linear(image: np.ndarray) -> np.ndarray:
+    """uint8 sRGB to float32 linear light in [0, 1]."""
+    return SRGB_TO_LINEAR_LUT[image]
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """float32 linear light (clipped to [0, 1]) to float32 sRGB in [0, 1]."""
+    index = np.clip(linear * np.float32(_ENCODE_STEPS) + np.float32(0.5), 0, _ENCODE_STEPS).astype(np.int32)
+    return _LINEAR_TO_SRGB_LUT[index]
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance of an HxWx3 float32 image."""
+    return rgb @ LUMA
+
+
+def blackbody_rgb(kelvin: float) -> np.ndarray:
+    """Approximate linear RGB of a black body (Tanner Helland's fit of the CIE data), max channel 1."""
+    t = kelvin / 100.0
+    if t <= 66:
+        r = 255.0
+        g = 99.4708025861 * math.log(t) - 161.1195681661
+    else:
+        r = 329.698727446 * (t - 60) ** -0.1332047592
+        g = 288.1221695283 * (t - 60) ** -0.0755148492
+    if t >= 66:
+        b = 255.0
+    elif t <= 19:
+        b = 0.0
+    else:
+        b = 138.5177312231 * math.log(t - 10) - 305.0447927307
+    srgb = np.clip(np.array([r, g, b]) / 255.0, 0.0, 1.0)
+    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    return (lin / lin.max()).astype(np.float32)
+
+
+def white_balance_gains(kelvin: float, reference_k: float = 6500.0) -> np.ndarray:
+    """Per-channel linear gains that relight a scene lit at `reference_k` as if lit at `kelvin`.
+
+    Normalised to unit luminance so a colour-temperature change does not also change exposure.
+    """
+    gains = blackbody_rgb(kelvin) / blackbody_rgb(reference_k)
+    return (gains / float(gains @ LUMA)).astype(np.float32)

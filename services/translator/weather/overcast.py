@@ -1,0 +1,57 @@
+"""Overcast: light from a uniform cloud deck instead of the sun.
+
+The sky becomes a pale, featureless grey; sunlit/shadow contrast shrinks because diffuse light fills the
+shadows. Shadows are softened by compressing the large-scale part of log-luminance, separated from texture
+edge-aware with a guided filter (the tone-mapping decomposition of Durand & Dorsey, 2002): cast-shadow
+boundaries are strong edges, so they sit in the base layer and are compressed, while texture is kept.
+Then global contrast and saturation drop, and the white balance moves to the cooler cloud light.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.common.weather_params import OvercastParams
+from services.translator.weather.arrays import to_uint8
+from services.translator.weather.colour import (
+    linear_to_srgb,
+    luminance,
+    srgb_u8_to_linear,
+    white_balance_gains,
+)
+from services.translator.weather.guided_filter import guided_filter
+from services.translator.weather.sky import sky_weight
+
+SUN_COLOUR_TEMPERATURE_K = 5500.0  # direct sunlight plus sky, the assumed light of the input
+_BASE_RADIUS_FRACTION = 1.0 / 25.0  # base-layer window relative to the image width
+_BASE_EPS = 0.1  # in (natural-log luminance)²: steps of about e^0.3 or more count as edges
+
+
+def render_overcast(
+    image: np.ndarray, params: OvercastParams, depth_m: np.ndarray | None = None
+) -> np.ndarray:
+    """Overcast relighting; deterministic (no randomness), `params.seed` unused."""
+    height, width = image.shape[:2]
+    linear = srgb_u8_to_linear(image)
+    lum = luminance(linear)
+    log_lum = np.log(lum + np.float32(1e-4))
+    radius = max(1, round(width * _BASE_RADIUS_FRACTION))
+    base = guided_filter(log_lum, log_lum, radius, _BASE_EPS, subsample=4 if min(height, width) >= 8 else 1)
+    anchor = np.float32(np.median(base))
+    target = anchor + (base - anchor) * np.float32(1.0 - params.shadow_softening)
+    gain = np.exp(target - base).astype(np.float32)
+    balance = white_balance_gains(params.colour_temperature_k, SUN_COLOUR_TEMPERATURE_K)
+    linear = linear * gain[..., None] * (balance * np.float32(2.0**params.exposure_stops))
+    srgb = linear_to_srgb(linear)
+
+    grey = srgb.mean(axis=2, keepdims=True)
+    srgb = grey + (srgb - grey) * np.float32(params.saturation)
+    mean = np.float32(srgb.mean())
+    srgb = mean + (srgb - mean) * np.float32(params.contrast)
+
+    # A diffuse cloud deck: uniform grey, a little brighter toward the horizon.
+    sky = sky_weight(image, depth_m)[..., None]
+    rows = np.linspace(0.92, 1.0, height, dtype=np.float32)[:, None, None]
+    cloud = np.float32(params.sky_brightness) * rows
+    srgb = srgb * (1.0 - sky) + cloud * sky
+    return to_uint8(srgb)
