@@ -101,8 +101,9 @@ class ReadReport:
     ``skipped`` counts boxes for box-level reasons (``dontcare``, ``no_box2d``,
     ``class_not_in_taxonomy:<label>``, ``box_too_small``, ``degenerate_box``,
     ``occupancy_below_min``, ``truncation_above_max``, ``track_id_not_in_info``) and images for
-    image-level reasons (``missing_image``). ``notes`` counts facts that are not skips
-    (``size_assumed_1280x720``, ``frame_without_labels`` …).
+    image-level reasons (``missing_image``). A box counts under the first reason that applies, in
+    the order listed (label kind, class, geometry, vkitti2 ratios, height). ``notes`` counts facts
+    that are not skips (``size_assumed_1280x720``, ``frame_without_labels``, ``rgb_missing`` …).
     """
 
     images: int = 0
