@@ -39,7 +39,8 @@ def fog_transmission(
         beta = np.float32(beta) * np.clip(1.0 + params.heterogeneity * noise, 0.1, None)
     t = transmission_from_depth(depth_m, beta)
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1.0 / 255.0)
-    t = guided_filter(grey, t, params.guided_radius_px, params.guided_eps, subsample=GUIDED_SUBSAMPLE)
+    subsample = GUIDED_SUBSAMPLE if min(height, width) >= 16 * GUIDED_SUBSAMPLE else 1
+    t = guided_filter(grey, t, params.guided_radius_px, params.guided_eps, subsample=subsample)
     return np.clip(t, 0.0, 1.0)
 
 
