@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     device: str = "auto"
     log_level: str = "INFO"
 
-    @field_validator("database_url", "broker_url", "store_endpoint", mode="before")
+    @field_validator(
+        "database_url", "broker_url", "store_endpoint", "vgg19_weights", "store_path", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
