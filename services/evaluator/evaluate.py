@@ -161,8 +161,10 @@ def evaluate(
         all_ci = no_ci
         if n_boot and len(res.classes):
             per_class, means = bootstrap_ap50(streams, n_boot, seed, pos)
-            class_ci = [percentile_interval(per_class[:, k], level) for k in range(len(res.classes))]
-            all_ci = percentile_interval(means, level)
+            class_ci = [
+                percentile_interval(per_class[:, k], level, res.ap[k, 0]) for k in range(len(res.classes))
+            ]
+            all_ci = percentile_interval(means, level, res.ap[:, 0].mean())
         nc = len(res.classes)
         rows.append(
             _row(
