@@ -62,17 +62,17 @@ def prepare_ultralytics(home: Path) -> None:
         os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
         os.environ["MPLCONFIGDIR"] = str(mpl_dir)
-        _install_fonts(config_dir)
 
     import ultralytics  # noqa: F401  (first import happens here, after the environment is set)
     from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
 
-    if Path(USER_CONFIG_DIR).resolve() != config_dir:
+    # ultralytics looks fonts up in USER_CONFIG_DIR, a subfolder of YOLO_CONFIG_DIR.
+    if not Path(USER_CONFIG_DIR).resolve().is_relative_to(config_dir):
         log.warning(
             "ultralytics was imported before prepare_ultralytics(); it keeps its config folder %s",
             USER_CONFIG_DIR,
         )
-        _install_fonts(Path(USER_CONFIG_DIR))
+    _install_fonts(Path(USER_CONFIG_DIR))
     wanted = {
         **_OFFLINE_SETTINGS,
         "runs_dir": str(home / "runs"),
