@@ -102,7 +102,8 @@ def load_generator_state(
             hint = (
                 f"checkpoint has {found.n_blocks} residual blocks and ngf {found.ngf} "
                 f"(input_nc {found.input_nc}, output_nc {found.output_nc}); "
-                f"expected {cfg.n_blocks} blocks, ngf {cfg.ngf} — pass n_blocks={found.n_blocks}, ngf={found.ngf}"
+                f"expected {cfg.n_blocks} blocks, ngf {cfg.ngf} — "
+                f"pass n_blocks={found.n_blocks}, ngf={found.ngf}"
             )
         except CheckpointError as exc:
             missing = sorted(expected.keys() - state.keys())[:3]

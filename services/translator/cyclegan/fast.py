@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .networks import ResnetBlock, ResnetGenerator
@@ -113,7 +112,7 @@ def _reflect_pad1_into(x: torch.Tensor, th: int, tw: int) -> torch.Tensor:
 class FastResnetGenerator:
     """Inference-only forward of a ResnetGenerator (CPU, fp32, no autograd) with Winograd residual blocks.
 
-    The non-residual layers run the eager modules in channels-last memory format.
+    The non-residual layers run the eager modules (NCHW: measured faster than channels-last here).
     """
 
     def __init__(self, generator: ResnetGenerator) -> None:
@@ -131,15 +130,12 @@ class FastResnetGenerator:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % 4 or x.shape[-1] % 4:
             raise ValueError(f"input height and width must be multiples of 4, got {tuple(x.shape[-2:])}")
-        x = x.float().contiguous(memory_format=torch.channels_last)
-        h = self.head(x)  # (N, C, H/4, W/4) channels-last
-        r = h.permute(0, 2, 3, 1)  # (N, H, W, C) view, contiguous
-        if not r.is_contiguous():
-            r = r.contiguous()
+        h = self.head(x.float())  # (N, C, H/4, W/4)
+        r = h.permute(0, 2, 3, 1).contiguous()  # channels-last (N, H, W, C) for the residual stage
         _, hh, ww, _ = r.shape
         th, tw = math.ceil(hh / 4), math.ceil(ww / 4)
         for conv1, conv2 in self.blocks:
             y = _instance_norm_(conv1(_reflect_pad1_into(r, th, tw), hh, ww), relu=True)
             y = _instance_norm_(conv2(_reflect_pad1_into(y, th, tw), hh, ww), relu=False)
-            r = r.add_(y) if r.data_ptr() != h.data_ptr() else r + y
-        return self.tail(r.permute(0, 3, 1, 2))
+            r = r.add_(y)
+        return self.tail(r.permute(0, 3, 1, 2).contiguous())
