@@ -86,3 +86,37 @@ def client_for():
 @pytest.fixture
 def client(client_for, server_settings: Settings):
     return client_for(server_settings)
+
+
+@pytest.fixture
+def run_queued():
+    """Run the queued jobs of a kind in this process with the real task code (the queue is tested end to end)."""
+    from sqlalchemy import select
+
+    from services.common.db.models import Job
+    from services.common.db.session import session_scope
+    from services.common.queue import TASKS
+    from services.common.worker import WorkerRuntime
+
+    def run(settings: Settings, kind: str) -> list[Job]:
+        import importlib
+
+        queue = TASKS[kind].queue
+        runtime = WorkerRuntime(queue, settings)
+        importlib.import_module(f"services.{queue}.tasks").register(runtime)
+        handler = runtime.handlers[kind]
+        with session_scope(settings.resolved_database_url) as s:
+            ids = list(
+                s.scalars(
+                    select(Job.id).where(Job.kind == kind, Job.status == "queued").order_by(Job.created_at)
+                )
+            )
+        for job_id in ids:
+            runtime.run_job(job_id, handler)
+        with session_scope(settings.resolved_database_url) as s:
+            done = [s.get(Job, i) for i in ids]
+            for j in done:
+                s.expunge(j)
+        return done
+
+    return run

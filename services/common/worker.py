@@ -18,6 +18,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy.orm import Session
 
 from services.common import jobs
 from services.common.db.migrate import upgrade
@@ -36,6 +37,8 @@ class JobOutcome:
 
     result: dict[str, Any]
     rows: list[Base] = field(default_factory=list)
+    # Runs in the transaction that marks the job succeeded (bulk inserts, updates of other rows).
+    write: Callable[[Session], None] | None = None
 
 
 class JobContext:
@@ -89,6 +92,7 @@ class WorkerRuntime:
         self.celery: Celery = make_celery(self.settings, name=f"sim2real-{queue}")
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self.handlers: dict[str, Handler] = {}
         worker_ready.connect(self._on_ready, weak=False)
         worker_shutdown.connect(lambda **_: self._stop.set(), weak=False)
 
@@ -129,6 +133,8 @@ class WorkerRuntime:
             raise ValueError(f"job kind {kind!r} belongs to queue {spec.queue!r}, not {self.queue!r}")
 
         def register(handler: Handler) -> Handler:
+            self.handlers[kind] = handler
+
             def run(job_id: str) -> None:
                 self.run_job(job_id, handler)
 
@@ -160,6 +166,8 @@ class WorkerRuntime:
             with session_scope(url) as s:
                 if jobs.finish(s, job_id, wid, outcome.result):
                     s.add_all(outcome.rows)
+                    if outcome.write is not None:
+                        outcome.write(s)
                     return "succeeded"
                 s.rollback()
             self._cleanup(ctx)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from services.common.ingest import ingest
 from services.common.worker import WorkerRuntime
 
 
 def register(runtime: WorkerRuntime) -> None:
-    """The evaluator's job kinds (ingest_dataset, evaluate, experiment) are registered here as built."""
+    runtime.task("ingest_dataset")(ingest)

@@ -1,28 +1,66 @@
-"""Adapts the translators to the queue: read inputs from the store, translate, write the result."""
+"""Adapts the translators to the queue: read inputs from the store, translate, write the results."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from services.common import dataset_store as ds
+from services.common.datasets.filters import parse_filter
+from services.common.datasets.stats import compute_stats
+from services.common.db.models import Dataset, DatasetImage, Style, TranslatorModel
+from services.common.db.session import session_scope
 from services.common.images import decode_depth_png, decode_image, encode_png
-from services.common.weather_params import parse_physics_params
-from services.common.worker import JobContext, WorkerRuntime
+from services.common.jobs import JobError
+from services.common.worker import JobContext, JobOutcome, WorkerRuntime
+from services.translator import methods
+
+
+def recipe_context(ctx: JobContext, recipe: dict[str, Any]) -> dict[str, Any]:
+    """The model and style rows a recipe names, as plain dicts (they may be gone since the request)."""
+    context: dict[str, Any] = {}
+    with session_scope(ctx.db_url) as s:
+        if recipe.get("model_id"):
+            model = s.get(TranslatorModel, recipe["model_id"])
+            if model is None:
+                raise JobError(f"translator model {recipe['model_id']} no longer exists")
+            context["model"] = {
+                "id": model.id,
+                "checkpoint_key": model.checkpoint_key,
+                "config": model.config,
+                "options": model.options,
+                "weather": model.weather,
+            }
+        if recipe.get("style_id"):
+            style = s.get(Style, recipe["style_id"])
+            if style is None:
+                raise JobError(f"style {recipe['style_id']} no longer exists")
+            context["style"] = {
+                "id": style.id,
+                "image_keys": list(style.image_keys),
+                "weather": style.weather,
+            }
+    return context
+
+
+def _depth_m(ctx: JobContext, key: str | None):  # noqa: ANN202
+    if not key:
+        return None
+    from services.translator.weather.depth import vkitti_depth_to_metres
+
+    return vkitti_depth_to_metres(decode_depth_png(ctx.store.get_bytes(key), ctx.settings.max_image_pixels))
 
 
 def translate(ctx: JobContext) -> dict[str, Any]:
-    from services.translator.weather.depth import vkitti_depth_to_metres
-    from services.translator.weather.registry import render
-
     p = ctx.params
-    max_pixels = ctx.settings.max_image_pixels
-    image = decode_image(ctx.store.get_bytes(p["image_key"]), max_pixels)
-    depth_m = None
-    if p.get("depth_key"):
-        depth_m = vkitti_depth_to_metres(decode_depth_png(ctx.store.get_bytes(p["depth_key"]), max_pixels))
-    ctx.progress(0.1, f"translating {image.shape[1]}x{image.shape[0]} to {p['weather']} ({p['method']})")
-    if p["method"] != "physics":
-        raise ValueError(f"method {p['method']!r} is not served by this worker")
-    out = render(p["weather"], image, parse_physics_params(p["weather"], p.get("params")), depth_m)
+    recipe = p["recipe"]
+    image = decode_image(ctx.store.get_bytes(p["image_key"]), ctx.settings.max_image_pixels)
+    translator = methods.build(recipe, ctx.store, ctx.settings, ctx=ctx, **recipe_context(ctx, recipe))
+    depth = _depth_m(ctx, p.get("depth_key")) if translator.uses_depth else None
+    ctx.progress(
+        0.1, f"translating {image.shape[1]}x{image.shape[0]} to {recipe['weather']} ({recipe['method']})"
+    )
+    (out,) = translator.translate([image], [depth])
     ctx.check_cancelled()
     key = ctx.outputs(f"translations/{ctx.job_id}/") + "result.png"
     ctx.store.put_bytes(key, encode_png(out), "image/png")
@@ -30,10 +68,70 @@ def translate(ctx: JobContext) -> dict[str, Any]:
         "image_key": key,
         "width": int(out.shape[1]),
         "height": int(out.shape[0]),
-        "method": p["method"],
-        "weather": p["weather"],
+        "method": recipe["method"],
+        "weather": recipe["weather"],
     }
+
+
+def translate_dataset(ctx: JobContext) -> JobOutcome:
+    """A new dataset: the selected images translated, labels and metadata carried over, lineage recorded."""
+    p = ctx.params
+    recipe, source_id = p["recipe"], p["source_dataset_id"]
+    with session_scope(ctx.db_url) as s:
+        source = s.get(Dataset, source_id)
+        if source is None:
+            raise JobError(f"source dataset {source_id} no longer exists")
+        class_names = list(source.class_names)
+        source_format = source.format
+        query = ds.select_images(source_id, parse_filter(p.get("filter") or None))
+        wanted = {row.image_id for row in s.scalars(query.where(DatasetImage.image_key.is_not(None)))}
+    items = [i for i in ds.load_items(ctx.store, source_id) if i.record.image_id in wanted and i.image_key]
+    if not items:
+        raise JobError("the filter selects no images with pixels")
+    translator = methods.build(recipe, ctx.store, ctx.settings, ctx=ctx, **recipe_context(ctx, recipe))
+    weather = recipe["weather"]
+    new_id = ctx.job_id
+    ctx.outputs(ds.prefix(new_id))
+    out_items: list[ds.StoredImage] = []
+    max_pixels = ctx.settings.max_image_pixels
+    for start in range(0, len(items), translator.batch_size):
+        batch = items[start : start + translator.batch_size]
+        images = [decode_image(ctx.store.get_bytes(i.image_key), max_pixels) for i in batch]
+        depths = [_depth_m(ctx, i.depth_key) if translator.uses_depth else None for i in batch]
+        for item, out in zip(batch, translator.translate(images, depths), strict=True):
+            record = dataclasses.replace(
+                item.record,
+                weather=ds.WEATHER_WORDS.get(weather, weather),
+                timeofday=ds.TIME_WORDS.get(weather, item.record.timeofday),
+            )
+            image_key = ds.image_key(new_id, record.image_id, ".png")
+            ctx.store.put_bytes(image_key, encode_png(out), "image/png")
+            label_key = ds.label_key(new_id, record.image_id)
+            ctx.store.put_bytes(label_key, ds.label_text(record, class_names), "text/plain")
+            out_items.append(ds.StoredImage(record, item.split, image_key, label_key, None))
+        done = start + len(batch)
+        ctx.progress(done / len(items), f"translated {done}/{len(items)} images to {weather}")
+    lineage = {**recipe, "source_dataset_id": source_id, "filter": p.get("filter") or []}
+    ds.write_meta(ctx.store, new_id, out_items, {"images": len(out_items), "translated_from": source_id})
+    stats = compute_stats([i.record for i in out_items], class_names).to_dict()
+    stats["splits"] = {s: sum(1 for i in out_items if i.split == s) for s in ("train", "val")}
+    dataset = Dataset(
+        id=new_id,
+        name=p["name"],
+        format=source_format,
+        uri=None,
+        options={},
+        class_names=class_names,
+        stats=stats,
+        parent_id=source_id,
+        recipe=lineage,
+        job_id=ctx.job_id,
+    )
+    return JobOutcome(
+        {"dataset_id": new_id, "images": len(out_items)}, write=lambda s: ds.save_index(s, dataset, out_items)
+    )
 
 
 def register(runtime: WorkerRuntime) -> None:
     runtime.task("translate")(translate)
+    runtime.task("translate_dataset")(translate_dataset)

@@ -9,16 +9,17 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
+from services.api.recipes import resolve_translation
 from services.api.routes.jobs import get_job_or_404
 from services.api.schemas import JobOut
 from services.api.submit import Submission, submit
 from services.api.uploads import image_http_error, parse_json_object, read_capped
 from services.common.images import ImageError, decode_depth_png, decode_image, encode_png
-from services.common.weather_params import PHYSICS_WEATHERS, parse_physics_params
+from services.common.translation_params import METHODS
+from services.common.weather_params import PHYSICS_WEATHERS
+from services.common.weights import vgg19_available
 
 router = APIRouter(prefix="/v1/translations", tags=["translations"])
-
-METHODS = ("physics",)
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
@@ -28,8 +29,12 @@ async def create_translation(
     celery: CeleryDep,
     settings: SettingsDep,
     image: Annotated[UploadFile, File(description="PNG or JPEG driving image")],
-    weather: Annotated[str, Form(description=f"physics: {', '.join(PHYSICS_WEATHERS)}")],
+    weather: Annotated[
+        str | None, Form(description=f"physics: {', '.join(PHYSICS_WEATHERS)}; learned methods: their domain")
+    ] = None,
     method: Annotated[str, Form(description=", ".join(METHODS))] = "physics",
+    model_id: Annotated[str | None, Form(description="cyclegan / adain: a translator model id")] = None,
+    style_id: Annotated[str | None, Form(description="nst / adain: a style id")] = None,
     depth: Annotated[
         UploadFile | None, File(description="16-bit PNG depth in cm (Virtual KITTI 2); 65535 = sky")
     ] = None,
@@ -37,13 +42,11 @@ async def create_translation(
         str | None, Form(description='JSON object, e.g. {"visibility_m": 150, "seed": 1}')
     ] = None,
 ):
-    if method not in METHODS:
-        raise HTTPException(422, f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     raw_params = parse_json_object(params, "params")
-    try:
-        parsed = parse_physics_params(weather, raw_params)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    vgg = vgg19_available(settings, store) if method in ("nst", "adain") else None
+    recipe = resolve_translation(
+        session, settings, method, weather, model_id or None, style_id or None, raw_params, vgg_available=vgg
+    )
 
     image_bytes = await read_capped(image, settings.max_upload_bytes, "image")
     try:
@@ -60,9 +63,8 @@ async def create_translation(
         if depth_map.shape != pixels.shape[:2]:
             raise HTTPException(
                 422,
-                f"depth: size {depth_map.shape[1]}x{depth_map.shape[0]} differs from the "
-                f"image's {pixels.shape[1]}x{pixels.shape[0]}; send the depth map of "
-                "this frame",
+                f"depth: size {depth_map.shape[1]}x{depth_map.shape[0]} differs from the image's "
+                f"{pixels.shape[1]}x{pixels.shape[0]}; send the depth map of this frame",
             )
         depth_png = depth_bytes
 
@@ -75,9 +77,7 @@ async def create_translation(
         sub.discard()
         raise
     job_params = {
-        "method": method,
-        "weather": weather,
-        "params": parsed.model_dump(),
+        "recipe": recipe,
         "image_key": image_key,
         "depth_key": depth_key,
         "filename": (image.filename or "")[:255],

@@ -1,0 +1,274 @@
+"""Datasets: ingest from original layouts, browse the index, export as YOLO, derive translated versions."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
+from services.api.recipes import resolve_translation
+from services.api.schemas import JobOut
+from services.api.submit import submit
+from services.common import dataset_store as ds
+from services.common.datasets.filters import parse_filter
+from services.common.datasets.readers import READERS
+from services.common.db.models import Dataset, DatasetImage
+from services.common.paths import PathNotAllowed, parse_data_uri
+from services.common.weights import vgg19_available
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+class DatasetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    format: Literal["kitti", "kitti_tracking", "vkitti2", "bdd100k", "yolo"]
+    uri: str = Field(description="file://… under SIM2REAL_DATA_ROOTS, or s3://bucket/prefix")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            '`reader` (format options, e.g. {"split": "val"} for BDD100K, {"variations": ["clone"]} for '
+            'Virtual KITTI 2), `taxonomy` ({"merge_van_into_car": true, "include_bus": true, '
+            '"min_box_height": 25} or a full mapping), `split` ({"val_fraction": 0.2, "seed": 0})'
+        ),
+    )
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    format: str
+    uri: str | None
+    options: dict[str, Any]
+    class_names: list[Any]
+    stats: dict[str, Any]
+    parent_id: str | None
+    recipe: dict[str, Any] | None
+    job_id: str | None
+
+
+class ImageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    image_id: str
+    split: str
+    source: str
+    width: int
+    height: int
+    scene: str | None
+    variation: str | None
+    camera: str | None
+    frame: int | None
+    weather: str | None
+    timeofday: str | None
+    occluded_vehicles: int
+    boxes: int
+    image_key: str | None
+
+
+class ImagePage(BaseModel):
+    items: list[ImageOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class DatasetTranslationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = "physics"
+    weather: str | None = None
+    model_id: str | None = None
+    style_id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    filter: str | list[str] | None = Field(default=None, description="e.g. 'variation=clone;camera=Camera_0'")
+    name: str | None = None
+
+
+def get_dataset_or_404(session, dataset_id: str) -> Dataset:  # noqa: ANN001
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dataset with id {dataset_id!r}")
+    return dataset
+
+
+@router.post("", status_code=202, response_model=JobOut)
+def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
+    try:
+        loc = parse_data_uri(body.uri, settings.allowed_data_roots)
+    except PathNotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if loc.scheme == "s3" and not settings.store_endpoint:
+        raise HTTPException(
+            422, "s3:// dataset URIs need an S3/MinIO object store (set SIM2REAL_STORE_ENDPOINT)"
+        )
+    unknown = set(body.options) - {"reader", "taxonomy", "split"}
+    if unknown:
+        raise HTTPException(422, f"options: unknown keys {sorted(unknown)}; use reader, taxonomy, split")
+    from services.common.ingest import make_taxonomy
+
+    try:
+        make_taxonomy(body.options.get("taxonomy") or {})
+    except ValueError as exc:
+        raise HTTPException(422, f"options.taxonomy: {exc}") from exc
+    assert body.format in READERS
+    return submit(session, celery, settings, "ingest_dataset", body.model_dump())
+
+
+@router.get("", response_model=list[DatasetOut])
+def list_datasets(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[Dataset]:
+    return list(
+        session.scalars(select(Dataset).order_by(Dataset.created_at.desc()).limit(limit).offset(offset))
+    )
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut)
+def get_dataset(dataset_id: str, session: SessionDep) -> Dataset:
+    return get_dataset_or_404(session, dataset_id)
+
+
+@router.get("/{dataset_id}/images", response_model=ImagePage)
+def list_images(
+    dataset_id: str,
+    session: SessionDep,
+    filter: Annotated[
+        list[str] | None, Query(description="repeatable, e.g. weather=foggy, occluded_vehicles<=5")
+    ] = None,
+    split: Annotated[Literal["train", "val"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ImagePage:
+    get_dataset_or_404(session, dataset_id)
+    try:
+        flt = parse_filter(filter)
+    except ValueError as exc:
+        raise HTTPException(422, f"filter: {exc}") from exc
+    query = ds.select_images(dataset_id, flt, split)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(DatasetImage.image_id).limit(limit).offset(offset))
+    return ImagePage(
+        items=[ImageOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only sink whose bytes the response generator drains after each file."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # noqa: ANN001
+        self.chunks.append(bytes(b))
+        return len(b)
+
+    def drain(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+@router.get(
+    "/{dataset_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> StreamingResponse:
+    """The dataset as a YOLO folder (images/, labels/, data.yaml) in a zip, streamed file by file."""
+    dataset = get_dataset_or_404(session, dataset_id)
+    rows = list(
+        session.execute(
+            select(DatasetImage.image_id, DatasetImage.split, DatasetImage.image_key, DatasetImage.label_key)
+            .where(DatasetImage.dataset_id == dataset_id, DatasetImage.image_key.is_not(None))
+            .order_by(DatasetImage.image_id)
+        )
+    )
+    names = "\n".join(f"  {i}: {n}" for i, n in enumerate(dataset.class_names))
+    splits = sorted({r.split for r in rows})
+    val = "val" if "val" in splits else "train"
+    data_yaml = f"path: .\ntrain: images/train\nval: images/{val}\nnames:\n{names}\n".encode()
+
+    def stream() -> Iterator[bytes]:
+        pipe = _Pipe()
+        with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr("data.yaml", data_yaml)
+            yield pipe.drain()
+            for row in rows:
+                stem = ds.flat_name(row.image_id)
+                ext = row.image_key.rsplit(".", 1)[-1]
+                with zf.open(f"images/{row.split}/{stem}.{ext}", "w") as out:
+                    for chunk in store.open_stream(row.image_key):
+                        out.write(chunk)
+                        yield pipe.drain()
+                zf.writestr(
+                    f"labels/{row.split}/{stem}.txt",
+                    store.get_bytes(row.label_key),
+                    compress_type=zipfile.ZIP_DEFLATED,
+                )
+                yield pipe.drain()
+        yield pipe.drain()
+
+    filename = f"{dataset.name.replace(' ', '_')}-{dataset_id[:8]}.zip".replace('"', "")
+    return StreamingResponse(
+        stream(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/{dataset_id}/translations", status_code=202, response_model=JobOut)
+def translate_dataset(
+    dataset_id: str,
+    body: DatasetTranslationCreate,
+    session: SessionDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    store: StoreDep,
+):
+    """A new dataset whose images are translated and whose labels are the source's, with lineage."""
+    dataset = get_dataset_or_404(session, dataset_id)
+    try:
+        flt = parse_filter(body.filter)
+    except ValueError as exc:
+        raise HTTPException(422, f"filter: {exc}") from exc
+    vgg = vgg19_available(settings, store) if body.method in ("nst", "adain") else None
+    recipe = resolve_translation(
+        session, settings, body.method, body.weather, body.model_id, body.style_id, body.params, vgg
+    )
+    count = session.scalar(
+        select(func.count()).select_from(
+            ds.select_images(dataset_id, flt).where(DatasetImage.image_key.is_not(None)).subquery()
+        )
+    )
+    if not count:
+        raise HTTPException(
+            422, f"the filter {body.filter!r} selects no images with pixels in dataset {dataset_id}"
+        )
+    params = {
+        "source_dataset_id": dataset_id,
+        "filter": [str(t) for t in flt.terms],
+        "recipe": recipe,
+        "name": body.name or f"{dataset.name} → {recipe['method']}:{recipe['weather']}",
+        "images": count,
+    }
+    return submit(session, celery, settings, "translate_dataset", params)

@@ -1,0 +1,209 @@
+"""Reading the tensor shapes of a `torch.save` state_dict without torch and without running its pickle.
+
+The API image has no torch, yet it must refuse an uploaded checkpoint of the wrong architecture before
+storing it. A restricted unpickler rebuilds only dicts and tensor *descriptions*; any other global in
+the pickle (the way a malicious .pth runs code) is refused. Workers later load the same bytes with
+`torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from collections import OrderedDict
+from typing import Any
+
+
+class CheckpointError(ValueError):
+    """The file is not a state_dict of the expected architecture; the message says what it is."""
+
+
+class _Storage:
+    def __init__(self, dtype: str) -> None:
+        self.dtype = dtype
+
+
+class TensorInfo(tuple):
+    """A tensor's shape (a tuple of ints) with its storage type name."""
+
+    dtype: str
+
+
+def _rebuild_tensor(storage: Any, _offset: int, size: tuple[int, ...], *_: Any) -> TensorInfo:
+    info = TensorInfo(int(s) for s in size)
+    info.dtype = getattr(storage, "dtype", "unknown")
+    return info
+
+
+def _rebuild_parameter(data: TensorInfo, *_: Any) -> TensorInfo:
+    return data
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+}
+
+
+class _ShapeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]
+        if module == "torch" and name.endswith("Storage"):
+            return lambda *a, _n=name: _Storage(_n)
+        raise CheckpointError(
+            f"the file contains a Python object ({module}.{name}), not only tensors; "
+            "upload a plain state_dict saved with torch.save(model.state_dict(), path)"
+        )
+
+    def persistent_load(self, pid: Any) -> _Storage:
+        # ('storage', storage_type, key, location, numel)
+        if isinstance(pid, tuple) and pid and pid[0] == "storage":
+            kind = pid[1]
+            return kind if isinstance(kind, _Storage) else _Storage(str(kind))
+        raise CheckpointError("unsupported tensor storage record in the checkpoint")
+
+
+def read_tensor_shapes(data: bytes) -> dict[str, TensorInfo]:
+    """Flat `name -> shape` of a state_dict file; a `state_dict` wrapper dict is unwrapped."""
+    if not data:
+        raise CheckpointError("the file is empty")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise CheckpointError(
+            "not a PyTorch checkpoint in the zip format torch.save writes (PyTorch ≥ 1.6); "
+            "re-save it with torch.save(state_dict, path)"
+        ) from exc
+    pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+    if len(pickles) != 1:
+        raise CheckpointError("not a PyTorch checkpoint: no data.pkl inside the archive")
+    try:
+        obj = _ShapeUnpickler(io.BytesIO(archive.read(pickles[0]))).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"could not read the checkpoint ({type(exc).__name__}: {exc})") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(f"expected a state_dict (a dict of tensors), found {type(obj).__name__}")
+    shapes = {}
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, TensorInfo):
+            raise CheckpointError(
+                f"expected a state_dict of tensors; entry {key!r} is {type(value).__name__}"
+            )
+        shapes[key] = value
+    return shapes
+
+
+# --- CycleGAN ResNet generator (pytorch-CycleGAN-and-pix2pix layout) -------------------------------
+
+STALE_NORM_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def clean_generator_keys(shapes: dict[str, Any]) -> dict[str, Any]:
+    """Strip DataParallel's `module.` prefix and stale instance-norm statistics, as upstream does."""
+    out = {}
+    for key, value in shapes.items():
+        key = key.removeprefix("module.")
+        if key.endswith(STALE_NORM_SUFFIXES):
+            continue
+        out[key] = value
+    return out
+
+
+def generator_shapes(
+    ngf: int = 64, n_blocks: int = 9, input_nc: int = 3, output_nc: int = 3
+) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of upstream's ResnetGenerator with instance norm (conv layers carry biases)."""
+    shapes: dict[str, tuple[int, ...]] = {"model.1.weight": (ngf, input_nc, 7, 7), "model.1.bias": (ngf,)}
+    idx, ch = 4, ngf
+    for _ in range(2):  # downsampling: conv, norm, relu
+        shapes[f"model.{idx}.weight"] = (ch * 2, ch, 3, 3)
+        shapes[f"model.{idx}.bias"] = (ch * 2,)
+        idx += 3
+        ch *= 2
+    for _ in range(n_blocks):  # conv_block: pad, conv, norm, relu, pad, conv, norm
+        for conv in (1, 5):
+            shapes[f"model.{idx}.conv_block.{conv}.weight"] = (ch, ch, 3, 3)
+            shapes[f"model.{idx}.conv_block.{conv}.bias"] = (ch,)
+        idx += 1
+    for _ in range(2):  # upsampling: transposed conv (in, out, k, k), norm, relu
+        shapes[f"model.{idx}.weight"] = (ch, ch // 2, 3, 3)
+        shapes[f"model.{idx}.bias"] = (ch // 2,)
+        idx += 3
+        ch //= 2
+    idx += 1  # reflection pad
+    shapes[f"model.{idx}.weight"] = (output_nc, ngf, 7, 7)
+    shapes[f"model.{idx}.bias"] = (output_nc,)
+    return shapes
+
+
+def describe_generator(shapes: dict[str, Any]) -> str:
+    blocks = {k.split(".")[1] for k in shapes if ".conv_block." in k}
+    first = shapes.get("model.1.weight")
+    ngf = first[0] if first else "unknown"
+    return f"{len(blocks)} residual blocks and ngf {ngf}"
+
+
+def check_generator(shapes: dict[str, Any], ngf: int, n_blocks: int) -> dict[str, Any]:
+    """The cleaned shapes if they are exactly a (ngf, n_blocks) generator, else a CheckpointError."""
+    cleaned = clean_generator_keys(shapes)
+    expected = generator_shapes(ngf, n_blocks)
+    if {k: tuple(v) for k, v in cleaned.items()} != expected:
+        raise CheckpointError(
+            f"not a CycleGAN ResNet generator with {n_blocks} residual blocks and ngf {ngf}: the file has "
+            f"{describe_generator(cleaned)} ({len(cleaned)} tensors, expected {len(expected)}); pass the "
+            "matching n_blocks and ngf"
+        )
+    return cleaned
+
+
+# --- VGG-19 (torchvision layout) -------------------------------------------------------------------
+
+VGG19_CONVS = [
+    (3, 64),
+    (64, 64),
+    (64, 128),
+    (128, 128),
+    (128, 256),
+    (256, 256),
+    (256, 256),
+    (256, 256),
+    (256, 512),
+    (512, 512),
+    (512, 512),
+    (512, 512),
+    (512, 512),
+    (512, 512),
+    (512, 512),
+    (512, 512),
+]
+VGG19_FEATURE_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+
+
+def vgg19_feature_shapes() -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for idx, (cin, cout) in zip(VGG19_FEATURE_INDICES, VGG19_CONVS, strict=True):
+        shapes[f"features.{idx}.weight"] = (cout, cin, 3, 3)
+        shapes[f"features.{idx}.bias"] = (cout,)
+    return shapes
+
+
+def check_vgg19(shapes: dict[str, Any]) -> None:
+    for key, shape in vgg19_feature_shapes().items():
+        got = shapes.get(key)
+        if got is None:
+            raise CheckpointError(
+                f"not torchvision's vgg19 state_dict: {key} is missing (expected {'×'.join(map(str, shape))})"
+            )
+        if tuple(got) != shape:
+            raise CheckpointError(
+                f"not torchvision's vgg19 state_dict: {key} is {'×'.join(map(str, got))}, "
+                f"expected {'×'.join(map(str, shape))}"
+            )

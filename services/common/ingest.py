@@ -1,0 +1,210 @@
+"""The ingest job: read a dataset in its original layout, store it in canonical form, index it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from services.common import dataset_store as ds
+from services.common.datasets.canonical import ImageRecord, ReadReport
+from services.common.datasets.readers import iter_dataset
+from services.common.datasets.recipes import scene_group
+from services.common.datasets.splits import split_by_group
+from services.common.datasets.stats import compute_stats
+from services.common.datasets.taxonomy import Taxonomy, default_taxonomy
+from services.common.db.models import Dataset
+from services.common.jobs import JobError
+from services.common.paths import DataLocation, PathNotAllowed, inside, parse_data_uri
+from services.common.storage import S3Store
+from services.common.worker import JobContext, JobOutcome
+
+PATH_OPTIONS = ("labels", "images", "data_yaml")
+SEQUENCE_FORMATS = ("vkitti2", "kitti_tracking")
+
+
+def make_taxonomy(options: dict[str, Any]) -> Taxonomy:
+    """`taxonomy` is either a full Taxonomy dict (with `classes`) or the switches of `default_taxonomy`."""
+    spec = dict(options or {})
+    if "classes" in spec:
+        return Taxonomy.from_dict(spec)
+    try:
+        return default_taxonomy(**spec)
+    except TypeError as exc:
+        raise ValueError(
+            f"taxonomy: {exc}; use merge_van_into_car, include_bus, other_vehicle_as, "
+            "min_box_height, or a full taxonomy with 'classes' and 'mapping'"
+        ) from exc
+
+
+@contextmanager
+def local_root(ctx: JobContext, loc: DataLocation) -> Iterator[Path]:
+    """A local folder holding the source: the path itself, or an s3:// prefix downloaded to a cache."""
+    if loc.scheme == "file":
+        assert loc.path is not None
+        yield loc.path
+        return
+    settings = ctx.settings
+    if not settings.store_endpoint:
+        raise JobError("s3:// dataset URIs need an S3/MinIO object store (set SIM2REAL_STORE_ENDPOINT)")
+    source = S3Store(
+        settings.store_endpoint,
+        settings.store_access_key.get_secret_value() if settings.store_access_key else "",
+        settings.store_secret_key.get_secret_value() if settings.store_secret_key else "",
+        loc.bucket or "",
+        secure=settings.store_secure,
+        region=settings.store_region,
+    )
+    folder = settings.home / "cache" / "ingest" / ctx.job_id
+    base = loc.prefix.rstrip("/") + "/" if loc.prefix else ""
+    try:
+        keys = list(source.list(base))
+        if not keys:
+            raise JobError(f"s3://{loc.bucket}/{loc.prefix}: no objects under this prefix")
+        for n, key in enumerate(keys):
+            target = folder / key[len(base) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.download_file(key, target)
+            if n % 200 == 0:
+                ctx.progress(0.3 * n / len(keys), f"downloading {n}/{len(keys)} objects")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def assign_splits(fmt: str, records: list[ImageRecord], split_options: dict[str, Any]) -> dict[str, str]:
+    """Validation split by scene/sequence for video-like sources, by image otherwise."""
+    val_fraction = float(split_options.get("val_fraction", 0.2))
+    seed = int(split_options.get("seed", 0))
+    key = scene_group if fmt in SEQUENCE_FORMATS else (lambda r: r.image_id)
+    if len({key(r) for r in records}) < 2 or val_fraction == 0:
+        # One scene cannot be split without leaking frames: everything trains; validate on another dataset.
+        return {r.image_id: "train" for r in records}
+    train, val = split_by_group(records, key=key, val_fraction=val_fraction, seed=seed)
+    return {**{i: "train" for i in train}, **{i: "val" for i in val}}
+
+
+def read_records(
+    fmt: str,
+    root: Path,
+    taxonomy: Taxonomy,
+    report: ReadReport,
+    reader_options: dict[str, Any],
+    split_options: dict[str, Any],
+) -> tuple[list[ImageRecord], dict[str, str]]:
+    options = dict(reader_options)
+    for name in PATH_OPTIONS:
+        if name in options and options[name] is not None:
+            options[name] = inside(root, options[name])
+    if fmt == "yolo" and "split" not in options:
+        # A YOLO folder brings its own split.
+        records, splits = [], {}
+        for split in ("train", "val"):
+            try:
+                part = list(iter_dataset(fmt, root, taxonomy, report, split=split, **options))
+            except ValueError as exc:
+                if split == "val" and "val" in str(exc):
+                    continue
+                raise
+            records += part
+            splits.update({r.image_id: split for r in part})
+        if not any(s == "val" for s in splits.values()):
+            splits = assign_splits(fmt, records, split_options)
+        return records, splits
+    records = list(iter_dataset(fmt, root, taxonomy, report, **options))
+    return records, assign_splits(fmt, records, split_options)
+
+
+def ingest(ctx: JobContext) -> JobOutcome:
+    p = ctx.params
+    fmt, options = p["format"], p.get("options") or {}
+    try:
+        loc = parse_data_uri(p["uri"], ctx.settings.allowed_data_roots)
+    except (PathNotAllowed, FileNotFoundError) as exc:
+        raise JobError(str(exc)) from exc
+    taxonomy = make_taxonomy(options.get("taxonomy") or {})
+    report = ReadReport()
+    dataset_id = ctx.job_id
+    ctx.outputs(ds.prefix(dataset_id))
+    with local_root(ctx, loc) as root:
+        ctx.progress(0.3 if loc.scheme == "s3" else 0.0, f"reading {fmt} annotations")
+        records, splits = read_records(
+            fmt, root, taxonomy, report, options.get("reader") or {}, options.get("split") or {}
+        )
+        items: list[ds.StoredImage] = []
+        seen: set[str] = set()
+        for n, record in enumerate(records):
+            if record.image_id in seen:
+                report.skip("duplicate_image_id")
+                continue
+            seen.add(record.image_id)
+            items.append(
+                store_record(
+                    ctx,
+                    dataset_id,
+                    root,
+                    record,
+                    splits.get(record.image_id, "train"),
+                    taxonomy.classes,
+                    report,
+                )
+            )
+            if n % 100 == 0:
+                ctx.progress(0.3 + 0.6 * n / max(len(records), 1), f"stored {n}/{len(records)} images")
+    if not items:
+        raise JobError(f"no images found in {p['uri']} as {fmt}; reader report: {report.to_dict()}")
+    ds.write_meta(ctx.store, dataset_id, items, report.to_dict())
+    stats = compute_stats([i.record for i in items], taxonomy.classes, report).to_dict()
+    stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
+    dataset = Dataset(
+        id=dataset_id,
+        name=p["name"],
+        format=fmt,
+        uri=p["uri"],
+        options={**options, "taxonomy": taxonomy.to_dict()},
+        class_names=list(taxonomy.classes),
+        stats=stats,
+        job_id=ctx.job_id,
+    )
+    result = {
+        "dataset_id": dataset_id,
+        "images": len(items),
+        "boxes": report.boxes,
+        "skipped": dict(report.skipped),
+    }
+    return JobOutcome(result, write=lambda s: ds.save_index(s, dataset, items))
+
+
+def store_record(
+    ctx: JobContext,
+    dataset_id: str,
+    root: Path,
+    record: ImageRecord,
+    split: str,
+    class_names: list[str],
+    report: ReadReport,
+) -> ds.StoredImage:
+    store = ctx.store
+    image_key = depth_key = None
+    if record.image_path:
+        try:
+            src = inside(root, record.image_path)
+        except PathNotAllowed:
+            report.skip("image_symlink_escapes_root")
+            src = None
+        if src is not None and src.is_file():
+            image_key = ds.image_key(dataset_id, record.image_id, src.suffix)
+            store.put_file(image_key, src, "image/png" if src.suffix.lower() == ".png" else "image/jpeg")
+    if record.depth_path:
+        try:
+            dsrc = inside(root, record.depth_path)
+            if dsrc.is_file():
+                depth_key = ds.depth_key(dataset_id, record.image_id)
+                store.put_file(depth_key, dsrc, "image/png")
+        except PathNotAllowed:
+            report.skip("depth_symlink_escapes_root")
+    lkey = ds.label_key(dataset_id, record.image_id)
+    store.put_bytes(lkey, ds.label_text(record, class_names), "text/plain")
+    return ds.StoredImage(record, split, image_key, lkey, depth_key)

@@ -1,0 +1,73 @@
+"""Parameters of the learned translation methods (pydantic only: the API validates them without torch)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.common.weather_params import PHYSICS_WEATHERS
+
+METHODS = ("physics", "cyclegan", "nst", "adain")
+VGG_LAYERS = tuple(
+    f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for i in range(1, n + 1)
+)
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CycleGANParams(_Params):
+    backend: Literal["fast", "eager"] = Field(
+        "fast", description="fast: Winograd CPU path; eager: plain torch"
+    )
+    batch_size: int = Field(4, ge=1, le=64, description="images per forward pass for dataset translation")
+
+
+class NSTParams(_Params):
+    """Gatys et al.: optimise the image at a working resolution from the content image."""
+
+    content_layers: tuple[str, ...] = ("conv4_2",)
+    style_layers: tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    content_weight: float = Field(1.0, ge=0)
+    style_weight: float = Field(1e6, ge=0)
+    tv_weight: float = Field(1.0, ge=0)
+    iterations: int = Field(300, ge=0, le=5000)
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    lr: float | None = Field(None, gt=0)
+    working_max_side: int = Field(512, ge=16, le=4096)
+    preserve_color: bool = False
+    pool: Literal["max", "avg"] = "max"
+    init: Literal["content", "noise"] = "content"
+    seed: int = 0
+
+
+class AdaINParams(_Params):
+    alpha: float = Field(1.0, ge=0.0, le=1.0, description="style strength: 0 = content, 1 = full style")
+    max_style_images: int = Field(16, ge=1, le=256)
+
+
+PARAMS: dict[str, type[_Params]] = {"cyclegan": CycleGANParams, "nst": NSTParams, "adain": AdaINParams}
+
+
+def parse_method_params(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Validated params of a learned method as a plain dict; ValueError names the field."""
+    model = PARAMS[method]
+    try:
+        parsed = model.model_validate(raw or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "params"
+        raise ValueError(f"Invalid {method} parameters: field {field!r}: {err['msg']}") from exc
+    if method == "nst":
+        for layer in (*parsed.content_layers, *parsed.style_layers):
+            if layer not in VGG_LAYERS:
+                raise ValueError(
+                    f"Invalid nst parameters: unknown VGG-19 layer {layer!r}; use {', '.join(VGG_LAYERS)}"
+                )
+    return parsed.model_dump(mode="json")
+
+
+def physics_weathers() -> list[str]:
+    return list(PHYSICS_WEATHERS)

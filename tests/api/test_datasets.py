@@ -1,0 +1,195 @@
+"""Datasets through the API: ingest each original layout, index and filters, export, translated versions."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.common.dataset_fixtures import make_bdd2018, make_bdd2020, make_kitti, make_vkitti2, make_yolo
+from tests.scenes import png_bytes, road_scene
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(server_settings, data_root):  # noqa: ANN001
+    return server_settings.model_copy(update={"data_roots": f"{data_root}:{data_root}/unused"})
+
+
+@pytest.fixture
+def api(client_for, settings):  # noqa: ANN001
+    return client_for(settings)
+
+
+def ingest(api, run_queued, settings, fmt: str, uri: str, **options) -> dict:  # noqa: ANN001
+    r = api.post("/v1/datasets", json={"name": f"{fmt} test", "format": fmt, "uri": uri, "options": options})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    assert api.get(f"/v1/datasets/{job_id}").status_code == 404  # invisible until the job succeeds
+    (job,) = [j for j in run_queued(settings, "ingest_dataset") if j.id == job_id]
+    assert job.status == "succeeded", job.error
+    return api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
+
+
+def test_vkitti2_ingest_counts_filters_and_export(api, run_queued, settings, data_root) -> None:
+    make_vkitti2(data_root / "vkitti")
+    d = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vkitti")
+    stats = d["stats"]
+    assert d["class_names"] == ["car", "van", "truck"]
+    assert stats["boxes_per_class"] == {"car": 4, "van": 1, "truck": 3}
+    assert stats["weather"] == {"clear": 5, "foggy": 1}
+    assert stats["skipped"] == {"class_not_in_taxonomy:Tram": 1, "track_id_not_in_info": 1}
+    assert sum(stats["splits"].values()) == 6
+
+    def count(*filters: str) -> int:
+        r = api.get(f"/v1/datasets/{d['id']}/images", params={"filter": list(filters), "limit": 1})
+        assert r.status_code == 200, r.text
+        return r.json()["total"]
+
+    assert count() == 6
+    assert count("variation=clone") == 5
+    assert count("variation=clone", "camera=Camera_0") == 3
+    assert count("scene=Scene02") == 1 and count("weather=foggy") == 1
+    assert count("occluded_vehicles>=1") == 3 and count("occluded_vehicles<=0") == 3
+    assert api.get(f"/v1/datasets/{d['id']}/images", params={"filter": "colour=red"}).status_code == 422
+
+    r = api.get(f"/v1/datasets/{d['id']}/export")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    names = z.namelist()
+    assert "data.yaml" in names and "car" in z.read("data.yaml").decode()
+    images = [n for n in names if n.startswith("images/")]
+    labels = [n for n in names if n.startswith("labels/")]
+    assert len(images) == len(labels) == 5  # Scene02/fog has no rgb
+    label = z.read([n for n in labels if "Scene01__clone__Camera_0__00000" in n][0]).decode().split()
+    assert label[0] == "0" and len(label) == 10  # car and van boxes, 5 fields each
+
+
+def test_kitti_and_yolo_ingest(api, run_queued, settings, data_root) -> None:
+    make_kitti(data_root / "kitti")
+    d = ingest(api, run_queued, settings, "kitti", f"file://{data_root}/kitti")
+    assert d["stats"]["boxes_per_class"] == {"car": 3, "van": 1, "truck": 1}
+    assert d["stats"]["images"] == 2
+    make_yolo(data_root / "yolo")
+    y = ingest(api, run_queued, settings, "yolo", f"file://{data_root}/yolo")
+    assert y["stats"]["images"] > 0 and set(y["stats"]["splits"]) == {"train", "val"}
+
+
+@pytest.mark.parametrize("maker", [make_bdd2018, make_bdd2020])
+def test_bdd100k_ingest_both_versions(api, run_queued, settings, data_root, maker) -> None:
+    maker(data_root / "bdd")
+    d = ingest(
+        api,
+        run_queued,
+        settings,
+        "bdd100k",
+        f"file://{data_root}/bdd",
+        reader={"split": "train"},
+        taxonomy={"include_bus": True},
+    )
+    assert "van" in d["class_names"] and "bus" in d["class_names"]
+    assert d["stats"]["images"] >= 1
+    assert d["options"]["taxonomy"]["classes"] == d["class_names"]
+
+
+@pytest.mark.parametrize("uri", ["file:///etc", "file://{root}/../outside", "file://{root}/link/secrets"])
+def test_paths_outside_the_roots_are_refused(api, settings, data_root, uri) -> None:
+    outside = data_root.parent / "outside"
+    (outside / "secrets").mkdir(parents=True)
+    os.symlink(outside, data_root / "link")
+    before = api.get("/v1/jobs", params={"kind": "ingest_dataset"}).json()["total"]
+    r = api.post("/v1/datasets", json={"name": "x", "format": "kitti", "uri": uri.format(root=data_root)})
+    assert r.status_code == 403, r.text
+    assert "outside" in r.json()["detail"] or ".." in r.json()["detail"]
+    assert api.get("/v1/jobs", params={"kind": "ingest_dataset"}).json()["total"] == before
+
+
+def test_bad_dataset_requests(api, data_root) -> None:
+    r = api.post("/v1/datasets", json={"name": "x", "format": "coco", "uri": f"file://{data_root}"})
+    assert r.status_code == 422
+    r = api.post("/v1/datasets", json={"name": "x", "format": "kitti", "uri": "http://example.com/kitti"})
+    assert r.status_code == 422 and "file://" in r.json()["detail"]
+    r = api.post("/v1/datasets", json={"name": "x", "format": "kitti", "uri": f"file://{data_root}/missing"})
+    assert r.status_code == 422 and "no such" in r.json()["detail"]
+    r = api.post(
+        "/v1/datasets",
+        json={
+            "name": "x",
+            "format": "kitti",
+            "uri": f"file://{data_root}",
+            "options": {"taxonomy": {"merge_vans": True}},
+        },
+    )
+    assert r.status_code == 422 and "taxonomy" in r.json()["detail"]
+    assert api.get("/v1/datasets/nope").status_code == 404
+
+
+def test_ingest_of_an_empty_folder_fails_with_a_reason(api, run_queued, settings, data_root) -> None:
+    (data_root / "empty" / "training" / "label_2").mkdir(parents=True)
+    r = api.post("/v1/datasets", json={"name": "x", "format": "kitti", "uri": f"file://{data_root}/empty"})
+    jobs = [j for j in run_queued(settings, "ingest_dataset") if j.id == r.json()["id"]]
+    assert jobs[0].status == "failed" and jobs[0].error
+    assert "no images found" in jobs[0].error
+    assert api.get(f"/v1/datasets/{jobs[0].id}").status_code == 404
+    assert list(api.app.state.store.list(f"datasets/{jobs[0].id}/")) == []
+
+
+def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, settings, data_root) -> None:
+    make_vkitti2(data_root / "vk")
+    # Real frames and 16-bit depth maps, so physics fog uses the Virtual KITTI 2 depth automatically.
+    rgb_dir = data_root / "vk/vkitti_2.0.3_rgb/Scene01/clone/frames/rgb/Camera_0"
+    depth_dir = data_root / "vk/vkitti_2.0.3_depth/Scene01/clone/frames/depth/Camera_0"
+    for f in range(2):
+        rgb, depth = road_scene(1242, 375, seed=f)
+        from PIL import Image
+
+        Image.fromarray(rgb).save(rgb_dir / f"rgb_{f:05d}.jpg", quality=95)
+        (depth_dir / f"depth_{f:05d}.png").write_bytes(png_bytes(depth))
+    src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
+    r = api.post(
+        f"/v1/datasets/{src['id']}/translations",
+        json={
+            "method": "physics",
+            "weather": "fog",
+            "params": {"visibility_m": 60},
+            "filter": "variation=clone;camera=Camera_0;frame<=1",
+        },
+    )
+    assert r.status_code == 202, r.text
+    (job,) = run_queued(settings, "translate_dataset")
+    assert job.status == "succeeded", job.error
+    d = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
+    assert d["parent_id"] == src["id"]
+    assert d["recipe"]["method"] == "physics" and d["recipe"]["weather"] == "fog"
+    assert d["recipe"]["params"]["visibility_m"] == 60 and d["recipe"]["filter"]
+    assert d["stats"]["images"] == 2 and d["stats"]["weather"] == {"foggy": 2}
+    store = api.app.state.store
+    for image_id in ("Scene01/clone/Camera_0/00000", "Scene01/clone/Camera_0/00001"):
+        assert store.get_bytes(f"datasets/{d['id']}/labels/{image_id}.txt") == store.get_bytes(
+            f"datasets/{src['id']}/labels/{image_id}.txt"
+        )
+    from services.common.images import decode_image
+
+    before = decode_image(
+        store.get_bytes(f"datasets/{src['id']}/images/Scene01/clone/Camera_0/00000.jpg"), 10**8
+    )
+    after = decode_image(
+        store.get_bytes(f"datasets/{d['id']}/images/Scene01/clone/Camera_0/00000.png"), 10**8
+    )
+    assert after.shape == before.shape
+    assert after.astype(np.float32).std() < before.astype(np.float32).std()
+    r = api.post(
+        f"/v1/datasets/{src['id']}/translations",
+        json={"method": "physics", "weather": "fog", "filter": "scene=Nowhere"},
+    )
+    assert r.status_code == 422 and "selects no images" in r.json()["detail"]
