@@ -1,0 +1,82 @@
+"""CycleGAN inference speed: our Translator backends vs. a plain eager forward, same weights, same input.
+
+    .venv/bin/python bench/translate.py [--repeats 2] [--threads 2] [--height 375 --width 1242]
+
+Runs are interleaved (eager, candidate, eager, candidate …) because CPU timings here drift 20–40 %
+between runs; prints every measurement, the median ratio and the largest output difference on [-1, 1].
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.translator.cyclegan.inference import Translator, pad_to_model  # noqa: E402
+from services.translator.cyclegan.networks import ResnetGenerator, init_weights  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--height", type=int, default=375)
+    ap.add_argument("--width", type=int, default=1242)
+    ap.add_argument("--ngf", type=int, default=64)
+    ap.add_argument("--n-blocks", type=int, default=9)
+    ap.add_argument(
+        "--backends", default="eager,fast", help="Translator backends to time against the baseline"
+    )
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    g = ResnetGenerator(ngf=args.ngf, n_blocks=args.n_blocks).eval()
+    init_weights(g)
+    x = torch.rand(1, 3, args.height, args.width, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    xp, _ = pad_to_model(x)
+    print(f"input {args.width}x{args.height} (padded {xp.shape[-1]}x{xp.shape[-2]}), ngf {args.ngf}, "
+          f"{args.n_blocks} blocks, {args.threads} threads, torch {torch.__version__}")  # fmt: skip
+
+    candidates = {name: Translator(g, backend=name) for name in args.backends.split(",")}
+
+    def baseline() -> torch.Tensor:
+        with torch.inference_mode():
+            return g(xp)
+
+    ref = baseline()  # warm-up
+    for t in candidates.values():
+        t.run_model(xp)
+    times: dict[str, list[float]] = {"baseline": [], **{k: [] for k in candidates}}
+    diffs: dict[str, float] = {}
+    for rep in range(args.repeats):
+        for name, fn in [
+            ("baseline", baseline),
+            *((k, lambda t=t: t.run_model(xp)) for k, t in candidates.items()),
+        ]:
+            t0 = time.perf_counter()
+            y = fn()
+            dt = time.perf_counter() - t0
+            times[name].append(dt)
+            if name != "baseline":
+                diffs[name] = max(diffs.get(name, 0.0), float((y - ref).abs().max()))
+            print(f"  rep {rep} {name:9s} {dt:6.2f} s")
+    base = statistics.median(times["baseline"])
+    print(f"baseline eager forward: median {base:.2f} s/frame")
+    for name in candidates:
+        med = statistics.median(times[name])
+        pair = [b / c for b, c in zip(times["baseline"], times[name], strict=True)]
+        print(
+            f"{name:9s} median {med:.2f} s/frame  speed-up {base / med:.2f}x "
+            f"(per interleaved pair {', '.join(f'{r:.2f}' for r in pair)})  max|diff| {diffs[name]:.2e}"
+        )
+
+
+if __name__ == "__main__":
+    main()
