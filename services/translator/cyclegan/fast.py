@@ -9,6 +9,11 @@ and every transform is a large matmul (no per-element Python work).
 Numerics: fp32 with transforms precomputed in float64; F(4,3) adds ~1e-5 relative error per conv, which
 instance norm keeps from compounding (max |Δ| on the tanh output is ~1e-4, checked in the tests).
 The eager module stays the reference; this class only reads its weights.
+
+Measured on the 2-core dev CPU (one 256→256 conv at 94×311, quiet machine): eager oneDNN ~95 ms, this
+~93 ms (tile gather 14, input transform 19, GEMMs 41, output transform 5, crop+bias 9). The GEMMs do get
+the expected ~2.3× but the transforms, as separate memory-bound torch ops, eat the gain; the per-tensor
+instance norm in channels-last is also slower than eager's. A fused transform kernel is what is missing.
 """
 
 from __future__ import annotations
