@@ -89,3 +89,16 @@ def test_percentile_interval_plain_and_bias_corrected():
     lo, hi = percentile_interval(s, 0.95, estimate=0.3)  # samples biased upwards: interval moves down
     assert lo < 0.025 and hi < 0.975 and lo <= 0.3 <= hi
     assert percentile_interval(np.array([np.nan]), 0.95) == (None, None)
+
+
+def test_fast_weighted_ap_equals_reference_curve_ap():
+    from services.evaluator.ap import ap_fast, ap_from_counts
+
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        k = int(rng.integers(0, 30))
+        w = rng.integers(0, 3, k)  # multiplicity 0 = image not drawn
+        tp = np.cumsum(w)
+        fp = np.cumsum(rng.integers(0, 4, k) * rng.integers(0, 2, k))
+        n_l = max(1, int(tp[-1]) if k else 1) + int(rng.integers(0, 5))
+        assert ap_fast(tp, fp, n_l) == pytest.approx(ap_from_counts(tp[w > 0], fp[w > 0], n_l), abs=1e-12)
