@@ -206,3 +206,66 @@ def test_embedded_mode_serves_a_fog_translation(tmp_path) -> None:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(30)
     assert code == 0, (tmp_path / "up.log").read_text()
+
+
+def test_cyclegan_training_resumes_after_its_worker_is_killed(server_stack: Stack) -> None:
+    from tests.api.test_translator_models import _archive
+
+    url = server_stack.url
+    sets = []
+    for kind, seed in (("zip", 1), ("tgz", 2)):
+        r = httpx.post(
+            f"{url}/v1/image-sets", files={"archive": (f"a.{kind}", _archive(kind, 8, seed))}, timeout=30
+        )
+        assert r.status_code == 201, r.text
+        sets.append(r.json()["prefix"])
+    options = {
+        "ngf": 8,
+        "ndf": 8,
+        "n_blocks": 2,
+        "n_epochs": 3,
+        "n_epochs_decay": 3,
+        "load_size": 72,
+        "crop_size": 64,
+        "checkpoint_every_iters": 2,
+        "sample_count": 1,
+        "preprocess": "resize_and_crop",
+    }
+    worker = server_stack.start("translator", "-1")
+    r = httpx.post(
+        f"{url}/v1/translator-models",
+        timeout=30,
+        json={
+            "name": "tiny",
+            "weather": "fog",
+            "domain_a": {"prefix": sets[0]},
+            "domain_b": {"prefix": sets[1]},
+            "options": options,
+        },
+    )
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{url}/v1/jobs/{job_id}").json()
+        if job["status"] != "queued" and "epoch 3/" in job["message"]:
+            break
+        assert job["status"] in ("queued", "running"), job
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    server_stack.start("translator", "-2")
+    done = wait_job(url, job_id, timeout=180)
+    assert done["status"] == "succeeded", (done, server_stack.logs())
+    assert done["attempts"] == 2 and done["result"]["resumed_from_step"] >= 8
+    model = httpx.get(f"{url}/v1/translator-models/{job_id}").json()
+    assert [e["epoch"] for e in model["metrics"]["epochs"]] == [1, 2, 3, 4, 5, 6]
+    rgb, _ = road_scene(130, 70)
+    r = httpx.post(
+        f"{url}/v1/translations",
+        data={"method": "cyclegan", "model_id": job_id},
+        files={"image": ("f.png", png_bytes(rgb))},
+        timeout=30,
+    )
+    out = wait_job(url, r.json()["id"])
+    assert out["status"] == "succeeded" and (out["result"]["width"], out["result"]["height"]) == (130, 70)

@@ -39,13 +39,15 @@ def broker_options(settings: Settings) -> tuple[str, dict]:
             options["global_keyprefix"] = settings.broker_key_prefix
         return settings.broker_url, options
     folder = settings.broker_folder
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(folder / "out"),
         "data_folder_out": str(folder / "out"),
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
+        # Exchange bindings; kombu's default is a "control" folder in the working directory.
+        "control_folder": str(folder / "control"),
     }
 
 

@@ -71,3 +71,47 @@ def parse_method_params(method: str, raw: dict[str, Any] | None) -> dict[str, An
 
 def physics_weathers() -> list[str]:
     return list(PHYSICS_WEATHERS)
+
+
+class CycleGANTrainOptions(_Params):
+    """Training options; defaults follow pytorch-CycleGAN-and-pix2pix (`train.py --model cycle_gan`)."""
+
+    ngf: int = Field(64, ge=4, le=256)
+    n_blocks: int = Field(9, ge=1, le=32)
+    ndf: int = Field(64, ge=4, le=256)
+    n_layers_d: int = Field(3, ge=1, le=6)
+    lambda_a: float = Field(10.0, ge=0)
+    lambda_b: float = Field(10.0, ge=0)
+    lambda_identity: float = Field(0.5, ge=0)
+    pool_size: int = Field(50, ge=0, le=1000)
+    lr: float = Field(2e-4, gt=0, le=1)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    n_epochs: int = Field(100, ge=0, le=10_000)
+    n_epochs_decay: int = Field(100, ge=0, le=10_000)
+    batch_size: int = Field(1, ge=1, le=256)
+    load_size: int = Field(286, ge=8, le=4096)
+    crop_size: int = Field(256, ge=8, le=4096)
+    preprocess: Literal["resize_and_crop", "scale_width_and_crop"] = "scale_width_and_crop"
+    no_flip: bool = False
+    seed: int = 0
+    checkpoint_every_iters: int = Field(1000, ge=1)
+    sample_count: int = Field(4, ge=0, le=32)
+    max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")
+
+
+def parse_train_options(raw: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        opts = CycleGANTrainOptions.model_validate(raw or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "options"
+        raise ValueError(f"Invalid training options: field {field!r}: {err['msg']}") from exc
+    if opts.crop_size % 4:
+        raise ValueError(f"Invalid training options: crop_size must be a multiple of 4, got {opts.crop_size}")
+    if opts.load_size < opts.crop_size:
+        raise ValueError(
+            f"Invalid training options: load_size ({opts.load_size}) must be >= crop_size ({opts.crop_size})"
+        )
+    if opts.n_epochs + opts.n_epochs_decay < 1:
+        raise ValueError("Invalid training options: n_epochs + n_epochs_decay must be at least 1")
+    return opts.model_dump()

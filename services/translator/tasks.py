@@ -133,5 +133,8 @@ def translate_dataset(ctx: JobContext) -> JobOutcome:
 
 
 def register(runtime: WorkerRuntime) -> None:
+    from services.translator.train_task import train_translator
+
     runtime.task("translate")(translate)
     runtime.task("translate_dataset")(translate_dataset)
+    runtime.task("train_translator")(train_translator)

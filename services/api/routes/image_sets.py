@@ -1,0 +1,65 @@
+"""Image sets: an uploaded archive of images, stored under a prefix that training domains can name."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, UploadFile
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from services.api.deps import SettingsDep, StoreDep
+from services.api.uploads import read_capped
+from services.common.archives import ArchiveError, iter_images
+from services.common.db.models import new_id
+from services.common.images import ImageError, decode_image
+from services.common.settings import Settings
+from services.common.storage import ObjectStore
+
+router = APIRouter(prefix="/v1/image-sets", tags=["image sets"])
+
+
+class ImageSetOut(BaseModel):
+    id: str
+    prefix: str
+    images: int
+    skipped: dict[str, int]
+
+
+def _store_archive(data: bytes, store: ObjectStore, settings: Settings, set_id: str) -> ImageSetOut:
+    prefix = f"uploads/{set_id}/images/"
+    skipped: Counter[str] = Counter()
+    count = 0
+    try:
+        for name, blob in iter_images(
+            data, settings.max_upload_bytes, 8 * settings.max_upload_bytes, skipped
+        ):
+            try:
+                decode_image(blob, settings.max_image_pixels)
+            except ImageError as exc:
+                raise HTTPException(exc.status_code, f"archive member {name}: {exc}") from exc
+            store.put_bytes(
+                prefix + name, blob, "image/png" if name.lower().endswith(".png") else "image/jpeg"
+            )
+            count += 1
+    except ArchiveError as exc:
+        store.delete_prefix(prefix)
+        raise HTTPException(422, f"archive: {exc}") from exc
+    except BaseException:
+        store.delete_prefix(prefix)
+        raise
+    if count == 0:
+        raise HTTPException(422, f"archive: no PNG or JPEG images inside (skipped: {dict(skipped)})")
+    return ImageSetOut(id=set_id, prefix=prefix, images=count, skipped=dict(skipped))
+
+
+@router.post("", status_code=201, response_model=ImageSetOut)
+async def upload_image_set(
+    store: StoreDep,
+    settings: SettingsDep,
+    archive: Annotated[UploadFile, File(description="zip or tar(.gz) of PNG/JPEG images")],
+) -> ImageSetOut:
+    """Every image is decoded (pixel cap) before it is kept; a bad member refuses the whole archive."""
+    data = await read_capped(archive, settings.max_upload_bytes, "archive")
+    return await run_in_threadpool(_store_archive, data, store, settings, new_id())
