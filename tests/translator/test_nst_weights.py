@@ -14,7 +14,7 @@ from torch import nn
 
 from services.translator.nst.weights import VGGCache, VGGWeightsError, load_vgg19_features
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # the 2 cores are shared: 2 threads ran 5-10x slower under contention
 
 
 @pytest.fixture(scope="module")
