@@ -129,9 +129,10 @@ def main() -> None:
     else:
         fixed, per_it = gatys_costs(args.width, args.height, args.sample_iterations, cfg)
         gatys = fixed + cfg.iterations * per_it
-        label = f"PROJECTED: {fixed:.2f} s fixed + {cfg.iterations} × {per_it:.3f} s/it (from {args.sample_iterations} it)"
+        label = f"Gatys L-BFGS {cfg.iterations} it (PROJECTED)"
         print(
-            f"Gatys per iteration {per_it:.3f} s at working size {cfg.working_max_side} px, fixed {fixed:.2f} s"
+            f"Gatys at working size {cfg.working_max_side} px: {per_it:.3f} s per iteration, {fixed:.2f} s fixed, "
+            f"measured over {args.sample_iterations} iterations; projected = fixed + {cfg.iterations} × per-iteration"
         )
     cached, with_style = adain_seconds(args.width, args.height, args.repeats)
     print(f"{'method':48s} {'s/image':>9s} {'Gatys / method':>15s}")
