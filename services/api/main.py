@@ -8,7 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from services.api.deps import require_api_key
-from services.api.routes import datasets, health, image_sets, jobs, translations, translator_models
+from services.api.routes import (
+    datasets,
+    detectors,
+    evaluations,
+    health,
+    image_sets,
+    jobs,
+    translations,
+    translator_models,
+)
 from services.common.db.migrate import upgrade
 from services.common.queue import make_celery
 from services.common.settings import Settings, get_settings
@@ -37,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    for module in (jobs, translations, datasets, translator_models, image_sets):
+    for module in (jobs, translations, datasets, translator_models, image_sets, detectors, evaluations):
         app.include_router(module.router, dependencies=protected)
     return app
 

@@ -207,3 +207,62 @@ def check_vgg19(shapes: dict[str, Any]) -> None:
                 f"not torchvision's vgg19 state_dict: {key} is {'×'.join(map(str, got))}, "
                 f"expected {'×'.join(map(str, shape))}"
             )
+
+
+# --- ultralytics detector checkpoints -----------------------------------------------------------------
+
+STUB_MODULE_PREFIXES = ("torch.nn.modules.", "ultralytics.")
+
+
+class _Stub:
+    """Stands in for any torch/ultralytics class in a detector checkpoint; it runs no code of theirs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = args
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+
+
+class _DetectorUnpickler(_ShapeUnpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in (("builtins", "set"), ("__builtin__", "set")):
+            return set
+        if (module, name) in (("builtins", "frozenset"), ("__builtin__", "frozenset")):
+            return frozenset
+        if module.startswith(STUB_MODULE_PREFIXES):
+            return type(name, (_Stub,), {"__module__": "sim2real.stub"})
+        return super().find_class(module, name)
+
+
+def read_detector_checkpoint(data: bytes) -> dict[str, Any]:
+    """Architecture, class names and image size of an ultralytics `.pt`, read without executing it."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        (pkl,) = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError("not an ultralytics checkpoint (.pt written by ultralytics training)") from exc
+    try:
+        ckpt = _DetectorUnpickler(io.BytesIO(archive.read(pkl))).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"could not read the checkpoint ({type(exc).__name__}: {exc})") from exc
+    model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
+    if not isinstance(model, _Stub) or type(model).__name__ != "DetectionModel":
+        raise CheckpointError("not an ultralytics detection checkpoint: no DetectionModel under 'model'")
+    yaml = getattr(model, "yaml", None) or {}
+    names = getattr(model, "names", None) or {}
+    train_args = ckpt.get("train_args") or {}
+    if isinstance(names, dict):
+        names = [names[k] for k in sorted(names)]
+    yaml_file = str(yaml.get("yaml_file") or train_args.get("model") or "")
+    return {
+        "yaml_file": yaml_file,
+        "class_names": [str(n) for n in names],
+        "imgsz": train_args.get("imgsz"),
+        "epoch": ckpt.get("epoch"),
+    }

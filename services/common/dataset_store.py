@@ -8,9 +8,8 @@ Layout per dataset (DESIGN.md): `datasets/{id}/images/{image_id}{ext}`, `dataset
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, insert, not_, or_, select
@@ -173,43 +172,14 @@ def select_images(dataset_id: str, flt: Filter | None = None, split: str | None 
     return query
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
 def flat_name(image_id: str) -> str:
-    """A file name for an image id that may contain folders (`Scene01/clone/Camera_0/00012`)."""
-    return image_id.replace("/", "__")
-
-
-def materialize_yolo(
-    store: ObjectStore,
-    dataset_id: str,
-    class_names: Sequence[str],
-    dest: Path,
-    items: Sequence[StoredImage] | None = None,
-) -> Path:
-    """Download a dataset into an ultralytics-ready folder (cached: a finished copy is reused)."""
-    done = dest / ".complete"
-    data_yaml = dest / "data.yaml"
-    if done.exists() and data_yaml.exists():
-        return data_yaml
-    items = items if items is not None else load_items(store, dataset_id)
-    splits = sorted({i.split for i in items if i.image_key})
-    for item in items:
-        if not item.image_key:
-            continue
-        name = flat_name(item.record.image_id)
-        ext = Path(item.image_key).suffix
-        img = dest / "images" / item.split / f"{name}{ext}"
-        lbl = dest / "labels" / item.split / f"{name}.txt"
-        img.parent.mkdir(parents=True, exist_ok=True)
-        lbl.parent.mkdir(parents=True, exist_ok=True)
-        store.download_file(item.image_key, img)
-        lbl.write_bytes(label_text(item.record, class_names))
-    val = "val" if "val" in splits else "train"
-    names = "\n".join(f"  {i}: {json.dumps(n)}" for i, n in enumerate(class_names))
-    data_yaml.write_text(f"path: {dest.resolve()}\ntrain: images/train\nval: images/{val}\nnames:\n{names}\n")
-    done.touch()
-    return data_yaml
-
-
-def iter_chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
+    """The file stem for an image id, which may contain folders (`Scene01/clone/Camera_0/00012`) or an
+    extension (BDD100K names): exports, detector training folders and prediction files all use it."""
+    flat = image_id.replace("/", "__")
+    for suffix in IMAGE_SUFFIXES:
+        if flat.lower().endswith(suffix):
+            return flat[: -len(suffix)]
+    return flat

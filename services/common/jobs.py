@@ -227,3 +227,52 @@ def requeue(session: Session, job: Job, stale_before: datetime) -> str:
 
 def stale_cutoff(timeout_s: float) -> datetime:
     return utcnow() - timedelta(seconds=timeout_s)
+
+
+class JobWaiting(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by an orchestrating job (an experiment) that waits for its child jobs: it goes back to the
+    queue without spending an attempt and is woken when a child finishes or after `delay_s`."""
+
+    def __init__(self, message: str, progress: float, delay_s: float = 60.0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.progress = progress
+        self.delay_s = delay_s
+
+
+def park(session: Session, job_id: str, worker_id: str, message: str, progress: float) -> bool:
+    res = session.execute(
+        update(Job)
+        .where(_running_by(job_id, worker_id))
+        .values(
+            status="queued",
+            worker_id=None,
+            attempts=Job.attempts - 1,
+            message=message[:2000],
+            progress=max(0.0, min(1.0, progress)),
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def children(session: Session, parent_id: str) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.parent_id == parent_id).order_by(Job.created_at)))
+
+
+ORCHESTRATORS = ("experiment",)
+
+
+def stale_waiting(session: Session, queue: str, before: datetime) -> list[Job]:
+    return list(
+        session.scalars(
+            select(Job).where(
+                Job.queue == queue,
+                Job.kind.in_(ORCHESTRATORS),
+                Job.status == "queued",
+                Job.updated_at < before,
+            )
+        )
+    )

@@ -75,7 +75,7 @@ def make_celery(settings: Settings, name: str = "sim2real") -> Celery:
     return app
 
 
-def send_job(app: Celery, kind: str, job_id: str) -> None:
+def send_job(app: Celery, kind: str, job_id: str, countdown: float | None = None) -> None:
     """Queue a job by task name; the message carries only the job id."""
     spec = TASKS[kind]
-    app.send_task(spec.name, args=[job_id], queue=spec.queue, routing_key=spec.queue)
+    app.send_task(spec.name, args=[job_id], queue=spec.queue, routing_key=spec.queue, countdown=countdown)

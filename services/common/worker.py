@@ -29,6 +29,8 @@ from services.common.settings import Settings, get_settings
 from services.common.storage import ObjectStore, make_store
 
 log = logging.getLogger("sim2real.worker")
+# Longer than any orchestrator's park delay: a parked job untouched for this long lost its wake-up.
+PARK_TIMEOUT_S = 300
 
 
 @dataclass
@@ -42,17 +44,40 @@ class JobOutcome:
 
 
 class JobContext:
-    def __init__(self, job: Job, settings: Settings, store: ObjectStore, worker_id: str) -> None:
+    def __init__(
+        self, job: Job, settings: Settings, store: ObjectStore, worker_id: str, celery: Celery | None = None
+    ) -> None:
         self.job_id = job.id
         self.kind = job.kind
         self.params: dict[str, Any] = dict(job.params or {})
         self.attempt = job.attempts
+        self.parent_id = job.parent_id
         self.settings = settings
         self.store = store
         self.worker_id = worker_id
         self.cancelled = threading.Event()
         # Object-store prefixes this run writes; removed when the run does not succeed.
         self.output_prefixes: list[str] = []
+        self.celery = celery
+
+    def submit_child(self, kind: str, params: dict[str, Any], job_id: str) -> Job:
+        """Create (once: the id is derived by the caller) and queue a child job of this one."""
+        with session_scope(self.db_url) as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                job = jobs.create_job(
+                    s,
+                    kind,
+                    params,
+                    max_attempts=self.settings.max_attempts,
+                    parent_id=self.job_id,
+                    job_id=job_id,
+                )
+                s.commit()
+                assert self.celery is not None
+                send_job(self.celery, kind, job_id)
+            s.expunge(job)
+            return job
 
     @property
     def db_url(self) -> str:
@@ -154,7 +179,7 @@ class WorkerRuntime:
                 return "skipped"
             job = s.get(Job, job_id)
             assert job is not None
-            ctx = JobContext(job, settings, self.store, wid)
+            ctx = JobContext(job, settings, self.store, wid, self.celery)
 
         beat_stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(ctx, beat_stop), daemon=True)
@@ -171,6 +196,12 @@ class WorkerRuntime:
                     return "succeeded"
                 s.rollback()
             self._cleanup(ctx)
+            return "cancelled"
+        except jobs.JobWaiting as wait:
+            with session_scope(url) as s:
+                if jobs.park(s, job_id, wid, wait.message, wait.progress):
+                    send_job(self.celery, ctx.kind, job_id, countdown=wait.delay_s)
+                    return "waiting"
             return "cancelled"
         except jobs.JobCancelled:
             self._cleanup(ctx)
@@ -195,6 +226,16 @@ class WorkerRuntime:
             return "failed"
         finally:
             beat_stop.set()
+            self._wake_parent(ctx)
+
+    def _wake_parent(self, ctx: JobContext) -> None:
+        """A finished child wakes its orchestrating parent instead of letting it poll."""
+        if not ctx.parent_id:
+            return
+        with session_scope(ctx.db_url) as s:
+            parent = s.get(Job, ctx.parent_id)
+            if parent is not None and parent.status == "queued":
+                send_job(self.celery, parent.kind, parent.id)
 
     def _beat(self, ctx: JobContext, stop: threading.Event) -> None:
         while not stop.wait(self.settings.heartbeat_interval_s):

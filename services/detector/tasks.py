@@ -1,9 +1,214 @@
-"""Adapts YOLOv5 training and inference to the queue."""
+"""Adapts YOLOv5 training and inference to the queue: datasets from the store, weights back to it."""
 
 from __future__ import annotations
 
-from services.common.worker import WorkerRuntime
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from services.common import dataset_store as ds
+from services.common.db.models import Dataset, DetectorModel
+from services.common.db.session import session_scope
+from services.common.images import decode_image, encode_png
+from services.common.jobs import JobCancelled, JobError
+from services.common.model_cache import MODELS
+from services.common.settings import Settings
+from services.common.storage import ObjectStore
+from services.common.worker import JobContext, JobOutcome, WorkerRuntime
+
+
+def model_prefix(model_id: str) -> str:
+    return f"models/detector/{model_id}/"
+
+
+def write_split(
+    store: ObjectStore, items: list[ds.StoredImage], class_names: list[str], root: Path, split: str
+) -> int:
+    """Images and YOLO labels of one split in ultralytics' layout (images/<split>, labels/<split>)."""
+    n = 0
+    for item in items:
+        if not item.image_key:
+            continue
+        name = ds.flat_name(item.record.image_id)
+        img = root / "images" / split / f"{name}{Path(item.image_key).suffix}"
+        lbl = root / "labels" / split / f"{name}.txt"
+        img.parent.mkdir(parents=True, exist_ok=True)
+        lbl.parent.mkdir(parents=True, exist_ok=True)
+        store.download_file(item.image_key, img)
+        lbl.write_bytes(ds.label_text(item.record, class_names))
+        n += 1
+    return n
+
+
+def prepare_training_data(ctx: JobContext, root: Path) -> tuple[Path, list[str], dict[str, int]]:
+    """The training dataset's train split, validated on its val split or on another dataset."""
+    p = ctx.params
+    with session_scope(ctx.db_url) as s:
+        dataset = s.get(Dataset, p["dataset_id"])
+        if dataset is None:
+            raise JobError(f"dataset {p['dataset_id']} no longer exists")
+        class_names = list(dataset.class_names)
+    items = ds.load_items(ctx.store, p["dataset_id"])
+    train = [i for i in items if i.split == "train"]
+    if p.get("val_dataset_id"):
+        val = ds.load_items(ctx.store, p["val_dataset_id"])
+        val = [i for i in val if i.split == "val"] or val
+    else:
+        val = [i for i in items if i.split == "val"]
+    if not val:
+        raise JobError(
+            f"dataset {p['dataset_id']} has no validation split (a single scene cannot be split without "
+            "leaking frames); pass val_dataset_id"
+        )
+    counts = {
+        "train": write_split(ctx.store, train, class_names, root, "train"),
+        "val": write_split(ctx.store, val, class_names, root, "val"),
+    }
+    if not counts["train"] or not counts["val"]:
+        raise JobError(f"no images with pixels to train on (train {counts['train']}, val {counts['val']})")
+    names = "\n".join(f"  {i}: {json.dumps(n)}" for i, n in enumerate(class_names))
+    data_yaml = root / "data.yaml"
+    data_yaml.write_text(f"path: {root.resolve()}\ntrain: images/train\nval: images/val\nnames:\n{names}\n")
+    return data_yaml, class_names, counts
+
+
+def train_detector(ctx: JobContext) -> JobOutcome:
+    from services.detector.training import DetectorTrainConfig, TrainingStopped
+    from services.detector.training import train_detector as run_training
+
+    p = ctx.params
+    model_id = ctx.job_id
+    base = ctx.outputs(model_prefix(model_id))
+    store = ctx.store
+    work = ctx.settings.home / "cache" / "detector" / model_id
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        ctx.progress(0.0, "downloading the dataset")
+        data_yaml, class_names, counts = prepare_training_data(ctx, work / "data")
+        cfg = DetectorTrainConfig(
+            model=p["model"],
+            imgsz=p["imgsz"],
+            epochs=p["epochs"],
+            batch=p["batch"],
+            seed=p["seed"],
+            hyperparameters=dict(p.get("hyperparameters") or {}),
+            device=ctx.settings.device,
+        )
+        weights = None
+        if p.get("weights_id"):
+            with session_scope(ctx.db_url) as s:
+                start = s.get(DetectorModel, p["weights_id"])
+                if start is None:
+                    raise JobError(f"detector weights {p['weights_id']} no longer exist")
+                start_key = start.weights_key
+            weights = work / "start.pt"
+            store.download_file(start_key, weights)
+        resume_from = None
+        history: list[dict[str, Any]] = []
+        if store.exists(base + "last.pt"):
+            resume_from = work / "resume" / "last.pt"
+            resume_from.parent.mkdir(parents=True, exist_ok=True)
+            store.download_file(base + "last.pt", resume_from)
+            if store.exists(base + "best.pt"):
+                store.download_file(base + "best.pt", resume_from.with_name("best.pt"))
+            if store.exists(base + "history.json"):
+                history = json.loads(store.get_bytes(base + "history.json"))
+
+        def on_epoch_end(record) -> None:  # noqa: ANN001
+            history.append(record.to_dict())
+            store.put_bytes(base + "history.json", json.dumps(history).encode(), "application/json")
+            losses = " ".join(f"{k} {v:.3f}" for k, v in record.losses.items())
+            ctx.progress(
+                record.epoch / record.epochs,
+                f"epoch {record.epoch}/{record.epochs} {losses} mAP50 {record.map50:.3f}",
+                extra={"epochs": history},
+            )
+
+        def on_checkpoint(path: Path) -> None:
+            store.put_file(base + path.name, path, "application/octet-stream")
+
+        try:
+            result = run_training(
+                cfg,
+                data_yaml,
+                work / "run",
+                weights=weights,
+                resume_from=resume_from,
+                on_epoch_end=on_epoch_end,
+                should_stop=ctx.cancelled.is_set,
+                on_checkpoint=on_checkpoint,
+            )
+        except TrainingStopped as exc:
+            raise JobCancelled(ctx.job_id) from exc
+        store.put_file(base + "best.pt", result.best, "application/octet-stream")
+        store.put_file(base + "last.pt", result.last, "application/octet-stream")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    metrics = {"epochs": history, "final": result.final_metrics, "images": counts}
+    model = DetectorModel(
+        id=model_id,
+        name=p.get("name") or f"{p['model']} on {p['dataset_id'][:8]}",
+        origin="trained",
+        architecture=result.architecture,
+        imgsz=p["imgsz"],
+        class_names=class_names,
+        dataset_id=p["dataset_id"],
+        val_dataset_id=p.get("val_dataset_id"),
+        weights_key=base + "best.pt",
+        last_key=base + "last.pt",
+        metrics=metrics,
+        options={k: p[k] for k in ("epochs", "batch", "seed", "hyperparameters") if k in p},
+        job_id=ctx.job_id,
+    )
+    return JobOutcome(
+        {"model_id": model_id, "resumed_from_epoch": result.start_epoch - 1, "final": result.final_metrics},
+        rows=[model],
+    )
+
+
+def load_detector(store: ObjectStore, settings: Settings, weights_key: str):  # noqa: ANN201
+    """A Detector for weights in the store, loaded once per worker process."""
+    from services.detector.inference import Detector
+
+    def load() -> Detector:
+        path = settings.home / "cache" / "weights" / weights_key
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store.download_file(weights_key, path)
+        return Detector(path, device=settings.device)
+
+    return MODELS.get(f"detector:{weights_key}", load)
+
+
+def detect(ctx: JobContext) -> dict[str, Any]:
+    from services.detector.inference import annotate
+
+    p = ctx.params
+    with session_scope(ctx.db_url) as s:
+        model = s.get(DetectorModel, p["model_id"])
+        if model is None:
+            raise JobError(f"detector model {p['model_id']} no longer exists")
+        weights_key = model.weights_key
+    image = decode_image(ctx.store.get_bytes(p["image_key"]), ctx.settings.max_image_pixels)
+    detector = load_detector(ctx.store, ctx.settings, weights_key)
+    (found,) = detector.predict([image], conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"))
+    result: dict[str, Any] = {
+        "detections": [d.to_dict() for d in found],
+        "width": image.shape[1],
+        "height": image.shape[0],
+    }
+    if p.get("annotate"):
+        key = ctx.outputs(f"detections/{ctx.job_id}/") + "annotated.png"
+        ctx.store.put_bytes(key, encode_png(annotate(image, found)), "image/png")
+        result["annotated_key"] = key
+    return result
 
 
 def register(runtime: WorkerRuntime) -> None:
-    """The detector's job kinds (train_detector, detect) are registered here as they are built."""
+    from services.detector.offline import prepare_ultralytics
+
+    # Before anything imports ultralytics: offline mode, fonts and settings under the service's home.
+    prepare_ultralytics(runtime.settings.home / "detector")
+    runtime.task("train_detector")(train_detector)
+    runtime.task("detect")(detect)

@@ -35,8 +35,8 @@ PASSTHROUGH_TRAIN_ARGS = frozenset(
         "iou", "max_det",
     }
 )  # fmt: skip
-_OWN_ARGS = {"model", "epochs", "imgsz", "batch", "seed", "device", "workers", "optimizer", "lr0", "patience"}
-_OWN_ARGS |= {"deterministic", "amp"}
+OWN_TRAIN_ARGS = {"model", "epochs", "imgsz", "batch", "seed", "device", "workers", "optimizer", "lr0", "patience"}
+OWN_TRAIN_ARGS |= {"deterministic", "amp"}
 _OPTIMIZERS = ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp", "Adamax")
 
 
@@ -90,7 +90,7 @@ class DetectorTrainConfig:
         if not isinstance(hp, dict):
             raise ValueError("hyperparameters must be a mapping of ultralytics train arguments to values")
         allowed = _allowed_hyperparameters()
-        owned = sorted(k for k in hp if k in _OWN_ARGS)
+        owned = sorted(k for k in hp if k in OWN_TRAIN_ARGS)
         if owned:
             raise ValueError(f"set {', '.join(owned)} as top-level training fields, not in hyperparameters")
         unknown = sorted(k for k in hp if k not in allowed)

@@ -6,14 +6,13 @@ models are cached per worker process, keyed by what identifies their weights.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from services.common.model_cache import MODELS
 from services.common.settings import Settings
 from services.common.storage import ObjectStore
 
@@ -25,33 +24,6 @@ class ImageTranslator:
     translate: Callable[[list[np.ndarray], list[np.ndarray | None]], list[np.ndarray]]
     batch_size: int = 1
     uses_depth: bool = False
-
-
-class ModelCache:
-    """A small LRU of loaded models, so a worker loads each model once, not per request."""
-
-    def __init__(self, capacity: int = 4) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = load()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-MODELS = ModelCache()
 
 
 def device_for(settings: Settings) -> str:

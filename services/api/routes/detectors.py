@@ -1,0 +1,235 @@
+"""Detectors: YOLOv5 trainings, uploaded weights, models, and detections on single images."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
+from services.api.routes.jobs import get_job_or_404
+from services.api.schemas import JobOut
+from services.api.submit import Submission, submit
+from services.api.uploads import image_http_error, read_capped
+from services.common.checkpoints import CheckpointError, read_detector_checkpoint
+from services.common.db.models import Dataset, DetectorModel, Job, new_id
+from services.common.images import ImageError, decode_image, encode_png
+from services.detector.architectures import ARCHITECTURES, get_architecture
+from services.detector.training import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS
+
+router = APIRouter(tags=["detectors"])
+
+
+class DetectorTrainingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+    val_dataset_id: str | None = Field(None, description="else the dataset's own validation split")
+    model: str = Field("yolov5s", description=", ".join(ARCHITECTURES))
+    imgsz: int = Field(640, ge=32, le=4096)
+    epochs: int = Field(100, ge=1, le=10_000)
+    batch: int = Field(16, ge=1, le=1024)
+    seed: int = 0
+    weights_id: str | None = Field(
+        None, description="an uploaded detector (POST /v1/detector-weights) to start from"
+    )
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="ultralytics train arguments")
+    name: str | None = None
+
+
+class DetectorModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    origin: str
+    architecture: str
+    imgsz: int
+    class_names: list[Any]
+    dataset_id: str | None
+    val_dataset_id: str | None
+    metrics: dict[str, Any]
+    options: dict[str, Any]
+    job_id: str | None
+
+
+def validate_training(session, body: DetectorTrainingCreate) -> dict[str, Any]:  # noqa: ANN001
+    """Everything a user can get wrong is refused here, before GPU time is spent."""
+    try:
+        get_architecture(body.model)
+    except ValueError as exc:
+        raise HTTPException(422, f"model: {exc}") from exc
+    dataset = session.get(Dataset, body.dataset_id)
+    if dataset is None:
+        raise HTTPException(404, f"no dataset with id {body.dataset_id!r}")
+    if body.val_dataset_id:
+        val = session.get(Dataset, body.val_dataset_id)
+        if val is None:
+            raise HTTPException(404, f"no dataset with id {body.val_dataset_id!r} (val_dataset_id)")
+        if list(val.class_names) != list(dataset.class_names):
+            raise HTTPException(
+                422,
+                f"val_dataset_id has classes {val.class_names}, the training dataset "
+                f"{dataset.class_names}; use datasets ingested with the same taxonomy",
+            )
+    elif not (dataset.stats or {}).get("splits", {}).get("val"):
+        raise HTTPException(422, f"dataset {dataset.id} has no validation split; pass val_dataset_id")
+    if body.weights_id:
+        start = session.get(DetectorModel, body.weights_id)
+        if start is None:
+            raise HTTPException(404, f"no detector weights with id {body.weights_id!r}")
+        if get_architecture(start.architecture).name != get_architecture(body.model).name:
+            raise HTTPException(422, f"weights {body.weights_id} are a {start.architecture}; set model to it")
+    own = sorted(k for k in body.hyperparameters if k in OWN_TRAIN_ARGS)
+    if own:
+        raise HTTPException(422, f"hyperparameters: set {', '.join(own)} as top-level fields")
+    unknown = sorted(k for k in body.hyperparameters if k not in PASSTHROUGH_TRAIN_ARGS)
+    if unknown:
+        raise HTTPException(
+            422,
+            f"hyperparameters: unknown {', '.join(unknown)}; valid ones include "
+            f"{', '.join(sorted(PASSTHROUGH_TRAIN_ARGS)[:10])}, …",
+        )
+    params = body.model_dump()
+    params["model"] = get_architecture(body.model).name
+    return params
+
+
+@router.post("/v1/detector-trainings", status_code=202, response_model=JobOut)
+def create_training(
+    body: DetectorTrainingCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep
+):
+    """Train a YOLOv5 detector; the model appears in GET /v1/detector-models when the job succeeds."""
+    return submit(session, celery, settings, "train_detector", validate_training(session, body))
+
+
+@router.post("/v1/detector-weights", status_code=201, response_model=DetectorModelOut)
+async def upload_weights(
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="an ultralytics YOLOv5 checkpoint (.pt)")],
+    name: Annotated[str, Form(min_length=1, max_length=255)],
+) -> DetectorModel:
+    """Read the checkpoint's architecture and classes without executing it, then store it."""
+    data = await read_capped(file, settings.max_upload_bytes, "file")
+    try:
+        info = await run_in_threadpool(read_detector_checkpoint, data)
+        arch = get_architecture(info["yaml_file"]).name
+    except (CheckpointError, ValueError) as exc:
+        raise HTTPException(422, f"file: {exc}") from exc
+    model_id = new_id()
+    key = f"models/detector/{model_id}/weights.pt"
+    store.put_bytes(key, data, "application/octet-stream")
+    model = DetectorModel(
+        id=model_id,
+        name=name,
+        origin="uploaded",
+        architecture=arch,
+        imgsz=int(info["imgsz"] or 640),
+        class_names=info["class_names"],
+        weights_key=key,
+        metrics={},
+        options={"filename": (file.filename or "")[:255]},
+    )
+    try:
+        session.add(model)
+        session.commit()
+    except Exception:
+        session.rollback()
+        store.delete(key)
+        raise
+    return model
+
+
+@router.get("/v1/detector-models", response_model=list[DetectorModelOut])
+def list_models(session: SessionDep) -> list[DetectorModel]:
+    return list(session.scalars(select(DetectorModel).order_by(DetectorModel.created_at.desc())))
+
+
+def get_model_or_404(session, model_id: str) -> DetectorModel:  # noqa: ANN001
+    model = session.get(DetectorModel, model_id)
+    if model is None:
+        raise HTTPException(404, f"no detector model with id {model_id!r}")
+    return model
+
+
+@router.get("/v1/detector-models/{model_id}", response_model=DetectorModelOut)
+def get_model(model_id: str, session: SessionDep) -> DetectorModel:
+    return get_model_or_404(session, model_id)
+
+
+@router.post(
+    "/v1/detections",
+    status_code=202,
+    response_model=JobOut,
+    responses={200: {"model": JobOut, "description": "finished within `wait` seconds"}},
+)
+async def create_detection(
+    session: SessionDep,
+    store: StoreDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    image: Annotated[UploadFile, File(description="PNG or JPEG")],
+    model_id: Annotated[str, Form()],
+    conf: Annotated[float, Form(ge=0, le=1)] = 0.25,
+    iou: Annotated[float, Form(gt=0, le=1)] = 0.7,
+    imgsz: Annotated[int | None, Form(ge=32, le=4096)] = None,
+    annotate: Annotated[bool, Form(description="also draw the boxes into a PNG")] = False,
+    wait: Annotated[
+        float, Form(ge=0, le=60, description="seconds to wait for the boxes before answering")
+    ] = 0,
+):
+    """Boxes with class names and confidences; with `wait`, the answer carries them when they are ready."""
+    get_model_or_404(session, model_id)
+    data = await read_capped(image, settings.max_upload_bytes, "image")
+    try:
+        pixels = await run_in_threadpool(decode_image, data, settings.max_image_pixels)
+    except ImageError as exc:
+        raise image_http_error("image", exc) from exc
+    sub = Submission(store)
+    key = sub.put("image.png", await run_in_threadpool(encode_png, pixels), "image/png")
+    params = {
+        "model_id": model_id,
+        "image_key": key,
+        "conf": conf,
+        "iou": iou,
+        "imgsz": imgsz,
+        "annotate": annotate,
+    }
+    job = submit(session, celery, settings, "detect", params, sub)
+    deadline = asyncio.get_running_loop().time() + wait
+    while wait and job.status not in ("succeeded", "failed", "cancelled"):
+        if asyncio.get_running_loop().time() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+        session.refresh(job)
+    if job.status in ("succeeded", "failed"):
+        return JSONResponse(JobOut.model_validate(job).model_dump(mode="json"), status_code=200)
+    return job
+
+
+@router.get("/v1/detections/{job_id}", response_model=JobOut)
+def get_detection(job_id: str, session: SessionDep) -> Job:
+    job = get_job_or_404(session, job_id)
+    if job.kind != "detect":
+        raise HTTPException(404, f"job {job_id} is a {job.kind} job, not a detection")
+    return job
+
+
+@router.get(
+    "/v1/detections/{job_id}/image", response_class=Response, responses={200: {"content": {"image/png": {}}}}
+)
+def detection_image(job_id: str, session: SessionDep, store: StoreDep) -> Response:
+    job = get_detection(job_id, session)
+    if job.status != "succeeded":
+        raise HTTPException(409, f"detection {job_id} is {job.status}; poll GET /v1/detections/{job_id}")
+    key = (job.result or {}).get("annotated_key")
+    if not key:
+        raise HTTPException(404, "this detection was requested without annotate=true")
+    return Response(store.get_bytes(key), media_type="image/png")

@@ -1,0 +1,205 @@
+"""The `evaluate` job: ground truth from a dataset, predictions from a detector or prediction files,
+ultralytics-exact AP per slice and class, bootstrap intervals; rows to Postgres, arrays to the store."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.common import dataset_store as ds
+from services.common.db.models import Dataset, DetectorModel, Evaluation, EvaluationMetric
+from services.common.db.session import session_scope
+from services.common.images import decode_image
+from services.common.jobs import JobError
+from services.common.paths import PathNotAllowed, parse_data_uri
+from services.common.storage import S3Store
+from services.common.worker import JobContext, JobOutcome
+from services.evaluator.evaluate import DetectionSet, evaluate
+from services.evaluator.persist import save_detection_set
+from services.evaluator.predictions import read_yolo_predictions
+from services.evaluator.slices import ImageMeta
+
+
+def evaluation_prefix(evaluation_id: str) -> str:
+    return f"evaluations/{evaluation_id}/"
+
+
+def ground_truth(items: list[ds.StoredImage], keep: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes of the evaluated classes, class indices renumbered to positions in `keep`."""
+    remap = {c: i for i, c in enumerate(keep)}
+    image, cls, boxes = [], [], []
+    for n, item in enumerate(items):
+        for b in item.record.boxes:
+            if b.cls in remap:
+                image.append(n)
+                cls.append(remap[b.cls])
+                boxes.append((b.x1, b.y1, b.x2, b.y2))
+    return (
+        np.asarray(image, np.int64),
+        np.asarray(cls, np.int64),
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+    )
+
+
+def model_predictions(
+    ctx: JobContext, items: list[ds.StoredImage], class_names: list[str], keep: list[int], model_id: str
+) -> tuple[np.ndarray, ...]:
+    from services.detector.offline import prepare_ultralytics
+
+    prepare_ultralytics(ctx.settings.home / "detector")
+    from services.detector.tasks import load_detector
+
+    with session_scope(ctx.db_url) as s:
+        model = s.get(DetectorModel, model_id)
+        if model is None:
+            raise JobError(f"detector model {model_id} no longer exists")
+        weights_key = model.weights_key
+    detector = load_detector(ctx.store, ctx.settings, weights_key)
+    # Model classes map to the dataset's by name; classes the dataset does not evaluate are dropped.
+    to_eval = {
+        name: keep.index(class_names.index(name))
+        for name in detector.class_names
+        if name in class_names and class_names.index(name) in keep
+    }
+    p = ctx.params
+    image, cls, conf, boxes = [], [], [], []
+    batch = 8
+    for start in range(0, len(items), batch):
+        chunk = items[start : start + batch]
+        pixels = [
+            decode_image(ctx.store.get_bytes(i.image_key), ctx.settings.max_image_pixels) for i in chunk
+        ]
+        found = detector.predict(pixels, conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"), max_det=300)
+        for k, dets in enumerate(found):
+            for d in dets:
+                if d.name in to_eval:
+                    image.append(start + k)
+                    cls.append(to_eval[d.name])
+                    conf.append(d.conf)
+                    boxes.append((d.x1, d.y1, d.x2, d.y2))
+        done = start + len(chunk)
+        ctx.progress(0.8 * done / len(items), f"detecting: {done}/{len(items)} images")
+    return (
+        np.asarray(image, np.int64),
+        np.asarray(cls, np.int64),
+        np.asarray(conf, np.float32),
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+    )
+
+
+def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: int, keep: list[int]) -> tuple:
+    try:
+        loc = parse_data_uri(ctx.params["predictions_uri"], ctx.settings.allowed_data_roots)
+    except (PathNotAllowed, FileNotFoundError) as exc:
+        raise JobError(str(exc)) from exc
+    stems = [ds.flat_name(i.record.image_id) for i in items]
+    sizes = np.asarray([(i.record.width, i.record.height) for i in items], np.float64)
+    with tempfile.TemporaryDirectory(dir=ctx.settings.home) as tmp:
+        folder = loc.path
+        if loc.scheme == "s3":
+            s = ctx.settings
+            src = S3Store(
+                s.store_endpoint or "",
+                s.store_access_key.get_secret_value() if s.store_access_key else "",
+                s.store_secret_key.get_secret_value() if s.store_secret_key else "",
+                loc.bucket or "",
+                secure=s.store_secure,
+                region=s.store_region,
+            )
+            folder = Path(tmp)
+            base = loc.prefix.rstrip("/") + "/" if loc.prefix else ""
+            for key in src.list(base):
+                if "/" not in key[len(base) :]:
+                    src.download_file(key, folder / key[len(base) :])
+        assert folder is not None
+        preds = read_yolo_predictions(folder, stems, sizes, n_classes)
+    remap = np.full(n_classes, -1, np.int64)
+    remap[keep] = np.arange(len(keep))
+    mask = remap[preds.cls] >= 0
+    return preds.image[mask], remap[preds.cls[mask]], preds.conf[mask], preds.boxes[mask]
+
+
+def run_evaluation(
+    ctx: JobContext, params: dict[str, Any], evaluation_id: str
+) -> tuple[Evaluation, list, dict]:
+    """Evaluate and return the (not yet added) rows; shared by the evaluate and experiment jobs."""
+    from services.evaluator.plot import plot_rows
+
+    with session_scope(ctx.db_url) as s:
+        dataset = s.get(Dataset, params["dataset_id"])
+        if dataset is None:
+            raise JobError(f"dataset {params['dataset_id']} no longer exists")
+        class_names = list(dataset.class_names)
+    classes = params.get("classes") or class_names
+    keep = [class_names.index(c) for c in classes]
+    items = ds.load_items(ctx.store, params["dataset_id"])
+    if params.get("split"):
+        items = [i for i in items if i.split == params["split"]]
+    if params.get("detector_model_id"):
+        missing = sum(1 for i in items if not i.image_key)
+        items = [i for i in items if i.image_key]
+        if not items:
+            raise JobError("the evaluation dataset has no images with pixels to run the detector on")
+        pred = model_predictions(ctx, items, class_names, keep, params["detector_model_id"])
+    else:
+        missing = 0
+        pred = file_predictions(ctx, items, len(class_names), keep)
+    records = [i.record for i in items]
+    meta = ImageMeta(
+        occluded=np.asarray([r.occluded_vehicles for r in records], np.int64),
+        weather=np.asarray([r.weather or "unknown" for r in records], dtype=object),
+        timeofday=np.asarray([r.timeofday or "unknown" for r in records], dtype=object),
+        scene=np.asarray([r.scene or "unknown" for r in records], dtype=object),
+    )
+    detections = DetectionSet.create(classes, meta, *ground_truth(items, keep), *pred)
+    ctx.progress(0.85, f"matching {len(pred[0])} predictions against {len(detections.gt_cls)} boxes")
+    result = evaluate(
+        detections, params["buckets"], params["slice_by"], n_boot=params["n_boot"], seed=params.get("seed", 0)
+    )
+    prefix = evaluation_prefix(evaluation_id)
+    save_detection_set(ctx.store, prefix + "detections.npz", detections)
+    ctx.store.put_bytes(prefix + "plot.png", plot_rows(result.rows), "image/png")
+    evaluation = Evaluation(
+        id=evaluation_id,
+        dataset_id=params["dataset_id"],
+        detector_model_id=params.get("detector_model_id"),
+        predictions_uri=params.get("predictions_uri"),
+        settings={k: params.get(k) for k in SETTINGS_KEYS},
+        matches_key=prefix + "detections.npz",
+        job_id=ctx.job_id,
+    )
+    rows = [
+        EvaluationMetric(
+            evaluation_id=evaluation_id,
+            slice=r["slice"],
+            class_name=r["class"],
+            ap50=r["ap50"],
+            ap50_95=r["ap50_95"],
+            precision=r["precision"],
+            recall=r["recall"],
+            images=r["images"],
+            instances=r["instances"],
+            ap50_low=r["ap50_low"],
+            ap50_high=r["ap50_high"],
+        )
+        for r in result.rows
+    ]
+    summary = {
+        "images": len(items),
+        "images_without_pixels": missing,
+        "predictions": int(len(pred[0])),
+        "map50": {r["slice"]: r["ap50"] for r in result.rows if r["class"] == "all"},
+    }
+    return evaluation, rows, summary
+
+
+SETTINGS_KEYS = ("buckets", "slice_by", "classes", "imgsz", "conf", "iou", "n_boot", "seed", "split")
+
+
+def evaluate_job(ctx: JobContext) -> JobOutcome:
+    ctx.outputs(evaluation_prefix(ctx.job_id))
+    evaluation, rows, summary = run_evaluation(ctx, ctx.params, ctx.job_id)
+    return JobOutcome({"evaluation_id": ctx.job_id, **summary}, rows=[evaluation, *rows])

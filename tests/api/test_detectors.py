@@ -1,0 +1,174 @@
+"""Detector training, detections and experiments through the job runner, on generated images."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.api.detection_fixtures import make_bdd_eval, make_yolo_train
+from tests.scenes import png_bytes, road_scene
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(server_settings, data_root):  # noqa: ANN001
+    return server_settings.model_copy(update={"data_roots": str(data_root)})
+
+
+@pytest.fixture
+def api(client_for, settings):  # noqa: ANN001
+    return client_for(settings)
+
+
+def run_one(run_queued, settings, kind: str, job_id: str):  # noqa: ANN001, ANN201
+    (job,) = [j for j in run_queued(settings, kind) if j.id == job_id]
+    return job
+
+
+def ingest(api, run_queued, settings, name: str, fmt: str, uri: str, **options) -> str:  # noqa: ANN001
+    r = api.post("/v1/datasets", json={"name": name, "format": fmt, "uri": uri, "options": options})
+    assert r.status_code == 202, r.text
+    job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    return job.result["dataset_id"]
+
+
+TINY = {"model": "yolov5n", "imgsz": 160, "epochs": 1, "batch": 4}
+
+
+@pytest.fixture
+def datasets(api, run_queued, settings, data_root) -> dict[str, str]:
+    make_yolo_train(data_root / "train_a", seed=0)
+    make_yolo_train(data_root / "train_b", seed=1)
+    make_bdd_eval(data_root / "bdd")
+    return {
+        "a": ingest(api, run_queued, settings, "synthetic a", "yolo", f"file://{data_root}/train_a"),
+        "b": ingest(api, run_queued, settings, "synthetic b", "yolo", f"file://{data_root}/train_b"),
+        "eval": ingest(
+            api,
+            run_queued,
+            settings,
+            "bdd val",
+            "bdd100k",
+            f"file://{data_root}/bdd",
+            reader={"split": "val"},
+            split={"val_fraction": 0},
+        ),
+    }
+
+
+def test_training_detection_and_evaluation(api, run_queued, settings, datasets) -> None:
+    r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], **TINY, "seed": 3})
+    assert r.status_code == 202, r.text
+    job = run_one(run_queued, settings, "train_detector", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    model = api.get(f"/v1/detector-models/{job.id}").json()
+    assert model["architecture"] == "yolov5n" and model["class_names"] == ["car", "van", "truck"]
+    (epoch,) = model["metrics"]["epochs"]
+    assert epoch["epoch"] == 1 and set(epoch["losses"]) == {"box_loss", "cls_loss", "dfl_loss"}
+    store = api.app.state.store
+    assert store.exists(f"models/detector/{job.id}/best.pt") and store.exists(
+        f"models/detector/{job.id}/last.pt"
+    )
+
+    rgb, _ = road_scene(200, 120)
+    r = api.post(
+        "/v1/detections",
+        data={"model_id": job.id, "conf": "0.0", "annotate": "true"},
+        files={"image": ("f.png", png_bytes(rgb))},
+    )
+    assert r.status_code == 202, r.text
+    det = run_one(run_queued, settings, "detect", r.json()["id"])
+    assert det.status == "succeeded", det.error
+    got = api.get(f"/v1/detections/{det.id}").json()["result"]
+    for d in got["detections"]:
+        assert d["name"] in ("car", "van", "truck") and 0 <= d["conf"] <= 1
+        assert 0 <= d["x1"] <= d["x2"] <= 200 and 0 <= d["y1"] <= d["y2"] <= 120
+    png = api.get(f"/v1/detections/{det.id}/image")
+    assert Image.open(io.BytesIO(png.content)).size == (200, 120)
+
+    r = api.post(
+        "/v1/evaluations",
+        json={
+            "dataset_id": datasets["eval"],
+            "detector_model_id": job.id,
+            "classes": ["car", "truck"],
+            "n_boot": 20,
+        },
+    )
+    ev = run_one(run_queued, settings, "evaluate", r.json()["id"])
+    assert ev.status == "succeeded", ev.error
+    rows = api.get(f"/v1/evaluations/{ev.id}").json()["rows"]
+    slices = {row["slice"] for row in rows}
+    assert slices == {"occluded<=5", "occluded<=10", "all"}
+    assert {row["class"] for row in rows} <= {"all", "car", "truck"}
+    assert all(0 <= row["ap50"] <= 1 for row in rows)
+
+
+def test_bad_training_requests(api, datasets) -> None:
+    cases = [
+        ({"dataset_id": "nope"}, 404, "no dataset"),
+        ({"dataset_id": datasets["a"], "model": "yolov9"}, 422, "yolov5n"),
+        ({"dataset_id": datasets["a"], "hyperparameters": {"lr9": 1}}, 422, "lr9"),
+        ({"dataset_id": datasets["a"], "hyperparameters": {"epochs": 3}}, 422, "top-level"),
+        ({"dataset_id": datasets["a"], "weights_id": "nope"}, 404, "weights"),
+        ({"dataset_id": datasets["eval"]}, 422, "validation split"),
+    ]
+    for body, code, words in cases:
+        r = api.post("/v1/detector-trainings", json=body)
+        assert r.status_code == code and words in r.text, (body, r.text)
+    r = api.post("/v1/detector-weights", data={"name": "x"}, files={"file": ("w.pt", b"not a checkpoint")})
+    assert r.status_code == 422
+    rgb, _ = road_scene(32, 32)
+    r = api.post("/v1/detections", data={"model_id": "nope"}, files={"image": ("f.png", png_bytes(rgb))})
+    assert r.status_code == 404
+
+
+def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> None:
+    body = {
+        "name": "tiny study",
+        "arms": [
+            {"name": "baseline", "train_dataset_id": datasets["a"]},
+            {"name": "translated", "train_dataset_id": datasets["b"]},
+        ],
+        "eval_dataset_id": datasets["eval"],
+        "model": TINY,
+        "seeds": [0, 1],
+        "classes": ["car", "truck"],
+        "n_boot": 20,
+    }
+    bad = api.post(
+        "/v1/experiments", json={**body, "arms": [{"name": "x", "train_dataset_id": datasets["eval"]}]}
+    )
+    assert bad.status_code == 422 and "evaluation dataset" in bad.text
+    r = api.post("/v1/experiments", json=body)
+    assert r.status_code == 202, r.text
+    exp_id = r.json()["id"]
+    for kind in ("experiment", "train_detector", "experiment", "evaluate", "experiment"):
+        for job in run_queued(settings, kind):
+            assert job.status in ("succeeded", "queued"), (kind, job.error)
+    exp = api.get(f"/v1/experiments/{exp_id}").json()
+    assert exp["status"] == "succeeded", exp
+    assert {(r["arm"], r["seed"]) for r in exp["runs"]} == {
+        (a, s) for a in ("baseline", "translated") for s in (0, 1)
+    }
+    table = exp["table"]
+    assert table["slices"] == ["occluded<=5", "occluded<=10", "all"]
+    cells = {(r["arm"], r["slice"]): r for r in table["rows"]}
+    assert len(cells) == 6
+    for (arm, _), row in cells.items():
+        assert set(row["values"]) == {"0", "1"}
+        assert ("diff" in row) == (arm == "translated")
+    assert api.get(exp["plot"]).headers["content-type"] == "image/png"
+    # Children appear as ordinary jobs, linked to the experiment.
+    children = api.get("/v1/jobs", params={"kind": "train_detector", "limit": 100}).json()["items"]
+    assert sum(1 for j in children if j["parent_id"] == exp_id) == 4

@@ -1,0 +1,138 @@
+"""Evaluations through the API: prediction files and detectors, slices, bootstrap, comparisons, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.api.detection_fixtures import OCCLUDED, make_bdd_eval, write_predictions
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(server_settings, data_root):  # noqa: ANN001
+    return server_settings.model_copy(update={"data_roots": str(data_root)})
+
+
+@pytest.fixture
+def api(client_for, settings):  # noqa: ANN001
+    return client_for(settings)
+
+
+def run_one(run_queued, settings, kind: str, job_id: str):  # noqa: ANN001, ANN201
+    (job,) = [j for j in run_queued(settings, kind) if j.id == job_id]
+    return job
+
+
+@pytest.fixture
+def bdd(api, run_queued, settings, data_root) -> tuple[str, list[dict]]:
+    frames = make_bdd_eval(data_root / "bdd")
+    r = api.post(
+        "/v1/datasets",
+        json={
+            "name": "bdd val",
+            "format": "bdd100k",
+            "uri": f"file://{data_root}/bdd",
+            "options": {"reader": {"split": "val"}},
+        },
+    )
+    job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    return job.result["dataset_id"], frames
+
+
+def evaluate(api, run_queued, settings, **body) -> dict:  # noqa: ANN001
+    r = api.post("/v1/evaluations", json=body)
+    assert r.status_code == 202, r.text
+    job = run_one(run_queued, settings, "evaluate", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    return api.get(f"/v1/evaluations/{job.id}").json()
+
+
+def test_perfect_prediction_files_score_ultralytics_maximum(
+    api, run_queued, settings, data_root, bdd
+) -> None:
+    dataset_id, frames = bdd
+    write_predictions(data_root / "pred", frames, 320, 192)
+    ev = evaluate(
+        api,
+        run_queued,
+        settings,
+        dataset_id=dataset_id,
+        predictions_uri=f"file://{data_root}/pred",
+        slice_by=["occlusion", "weather"],
+        n_boot=50,
+    )
+    rows = {(r["slice"], r["class"]): r for r in ev["rows"]}
+    # ultralytics' 101-point interpolated AP: a perfect detector scores 0.995.
+    assert rows[("all", "all")]["ap50"] == pytest.approx(0.995)
+    assert rows[("all", "car")]["ap50"] == pytest.approx(0.995)
+    assert ("all", "van") not in rows  # no ground truth, no row (as ultralytics)
+    # Bucket membership by occluded vehicles per image: 0, 5, 6, 10, 11.
+    images = {s: rows[(s, "all")]["images"] for s in ("occluded<=5", "occluded<=10", "all")}
+    assert images == {"occluded<=5": 2, "occluded<=10": 4, "all": 5}
+    assert rows[("occluded<=5", "car")]["instances"] == 0 + 5
+    assert rows[("occluded<=10", "car")]["instances"] == 0 + 5 + 6 + 10
+    assert rows[("occluded<=10", "truck")]["instances"] == 4
+    assert rows[("weather=foggy", "all")]["images"] == 2 and rows[("weather=clear", "all")]["images"] == 3
+    r = rows[("all", "all")]
+    assert r["ap50_low"] <= r["ap50"] <= r["ap50_high"] + 1e-9
+    assert api.get(ev["plot"]).headers["content-type"] == "image/png"
+
+
+def test_paired_comparison(api, run_queued, settings, data_root, bdd) -> None:
+    dataset_id, frames = bdd
+    write_predictions(data_root / "good", frames, 320, 192)
+    write_predictions(data_root / "worse", frames, 320, 192, drop_trucks=True)
+    good = evaluate(
+        api, run_queued, settings, dataset_id=dataset_id, predictions_uri=f"file://{data_root}/good", n_boot=0
+    )
+    worse = evaluate(
+        api,
+        run_queued,
+        settings,
+        dataset_id=dataset_id,
+        predictions_uri=f"file://{data_root}/worse",
+        n_boot=0,
+    )
+    r = api.get("/v1/evaluations/compare", params={"a": good["id"], "b": worse["id"], "n_boot": 50})
+    assert r.status_code == 200, r.text
+    diff = {row["slice"]: row for row in r.json()["rows"]}
+    # Missing every truck halves the mean over (car, truck): 0.995 -> 0.4975.
+    assert diff["all"]["diff"] == pytest.approx(-0.4975)
+    assert diff["all"]["diff_low"] <= diff["all"]["diff"] <= diff["all"]["diff_high"]
+    same = api.get("/v1/evaluations/compare", params={"a": good["id"], "b": good["id"], "n_boot": 20}).json()
+    assert all(row["diff"] == 0 and row["diff_low"] == 0 == row["diff_high"] for row in same["rows"])
+
+
+def test_bad_evaluation_requests(api, run_queued, settings, data_root, bdd) -> None:
+    dataset_id, frames = bdd
+    base = {"dataset_id": dataset_id, "predictions_uri": f"file://{data_root}"}
+    cases = [
+        ({**base, "dataset_id": "nope"}, 404, "no dataset"),
+        ({"dataset_id": dataset_id, "detector_model_id": "nope"}, 404, "no detector model"),
+        ({**base, "detector_model_id": "x"}, 422, "exactly one"),
+        ({**base, "buckets": [10, 5, None]}, 422, "increasing"),
+        ({**base, "buckets": [5, None, 10]}, 422, "buckets"),
+        ({**base, "classes": ["bus"]}, 422, "bus"),
+        ({**base, "slice_by": ["colour"]}, 422, "slice_by"),
+        ({**base, "predictions_uri": "file:///etc"}, 403, "outside"),
+    ]
+    for body, code, words in cases:
+        r = api.post("/v1/evaluations", json=body)
+        assert r.status_code == code and words in r.text, (body, r.text)
+    write_predictions(data_root / "broken", frames, 320, 192)
+    (data_root / "broken" / "frame-0002.txt").write_text("0 0.5 0.5 0.1 0.1 0.9\n0 0.5 0.5 0.1\n")
+    r = api.post("/v1/evaluations", json={**base, "predictions_uri": f"file://{data_root}/broken"})
+    job = run_one(run_queued, settings, "evaluate", r.json()["id"])
+    assert job.status == "failed" and "frame-0002.txt" in job.error and "line 2" in job.error, job.error
+    assert api.get(f"/v1/evaluations/{job.id}").status_code == 404
+    assert list(api.app.state.store.list(f"evaluations/{job.id}/")) == []
+    assert sum(OCCLUDED) == 32
