@@ -172,3 +172,38 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
     # Children appear as ordinary jobs, linked to the experiment.
     children = api.get("/v1/jobs", params={"kind": "train_detector", "limit": 100}).json()["items"]
     assert sum(1 for j in children if j["parent_id"] == exp_id) == 4
+
+
+def test_training_whose_worker_died_resumes_from_last(api, run_queued, settings, datasets, monkeypatch) -> None:
+    from services.common import jobs
+    from services.common.db.models import Job
+    from services.common.db.session import session_scope
+    from services.common.worker import JobContext
+
+    r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], **TINY, "epochs": 2})
+    job_id = r.json()["id"]
+    real_progress = JobContext.progress
+
+    def die_after_first_epoch(self, fraction, message, extra=None):  # noqa: ANN001, ANN202
+        real_progress(self, fraction, message, extra)
+        if message.startswith("epoch 1/2"):
+            raise SystemExit("worker killed")  # not an Exception: nothing in the job runner catches it
+
+    monkeypatch.setattr(JobContext, "progress", die_after_first_epoch)
+    with pytest.raises(SystemExit):
+        run_queued(settings, "train_detector")
+    monkeypatch.setattr(JobContext, "progress", real_progress)
+    with session_scope(settings.resolved_database_url) as s:
+        job = s.get(Job, job_id)
+        assert job.status == "running"
+        job.heartbeat_at = jobs.stale_cutoff(3600)  # what a SIGKILL leaves: a silent heartbeat
+    assert api.app.state.store.exists(f"models/detector/{job_id}/last.pt")
+    from services.common.worker import WorkerRuntime
+
+    monkeypatch.setattr("services.common.worker.send_job", lambda *a, **k: None)
+    assert WorkerRuntime("detector", settings).recover() == 1
+    job = run_one(run_queued, settings, "train_detector", job_id)
+    assert job.status == "succeeded", job.error
+    assert job.result["resumed_from_epoch"] == 1 and job.attempts == 2
+    epochs = api.get(f"/v1/detector-models/{job_id}").json()["metrics"]["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
