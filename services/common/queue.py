@@ -21,6 +21,7 @@ TASKS: dict[str, TaskSpec] = {
     "translate": TaskSpec("sim2real.translator.translate", "translator"),
     "translate_dataset": TaskSpec("sim2real.translator.translate_dataset", "translator"),
     "train_translator": TaskSpec("sim2real.translator.train", "translator"),
+    "compose_dataset": TaskSpec("sim2real.translator.compose_dataset", "translator"),
     "ingest_dataset": TaskSpec("sim2real.evaluator.ingest_dataset", "evaluator"),
     "train_detector": TaskSpec("sim2real.detector.train", "detector"),
     "detect": TaskSpec("sim2real.detector.detect", "detector"),

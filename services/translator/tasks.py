@@ -43,7 +43,7 @@ def recipe_context(ctx: JobContext, recipe: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
-def _depth_m(ctx: JobContext, key: str | None):  # noqa: ANN202
+def depth_metres(ctx: JobContext, key: str | None):  # noqa: ANN202
     if not key:
         return None
     from services.translator.weather.depth import vkitti_depth_to_metres
@@ -56,7 +56,7 @@ def translate(ctx: JobContext) -> dict[str, Any]:
     recipe = p["recipe"]
     image = decode_image(ctx.store.get_bytes(p["image_key"]), ctx.settings.max_image_pixels)
     translator = methods.build(recipe, ctx.store, ctx.settings, ctx=ctx, **recipe_context(ctx, recipe))
-    depth = _depth_m(ctx, p.get("depth_key")) if translator.uses_depth else None
+    depth = depth_metres(ctx, p.get("depth_key")) if translator.uses_depth else None
     ctx.progress(
         0.1, f"translating {image.shape[1]}x{image.shape[0]} to {recipe['weather']} ({recipe['method']})"
     )
@@ -97,7 +97,7 @@ def translate_dataset(ctx: JobContext) -> JobOutcome:
     for start in range(0, len(items), translator.batch_size):
         batch = items[start : start + translator.batch_size]
         images = [decode_image(ctx.store.get_bytes(i.image_key), max_pixels) for i in batch]
-        depths = [_depth_m(ctx, i.depth_key) if translator.uses_depth else None for i in batch]
+        depths = [depth_metres(ctx, i.depth_key) if translator.uses_depth else None for i in batch]
         for item, out in zip(batch, translator.translate(images, depths), strict=True):
             record = dataclasses.replace(
                 item.record,
@@ -133,8 +133,10 @@ def translate_dataset(ctx: JobContext) -> JobOutcome:
 
 
 def register(runtime: WorkerRuntime) -> None:
+    from services.translator.compose_task import compose_dataset
     from services.translator.train_task import train_translator
 
     runtime.task("translate")(translate)
     runtime.task("translate_dataset")(translate_dataset)
     runtime.task("train_translator")(train_translator)
+    runtime.task("compose_dataset")(compose_dataset)

@@ -193,3 +193,44 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
         json={"method": "physics", "weather": "fog", "filter": "scene=Nowhere"},
     )
     assert r.status_code == 422 and "selects no images" in r.json()["detail"]
+
+
+def test_study_recipes_compose_baseline_and_translated_sets(api, run_queued, settings, data_root) -> None:
+    from tests.common.dataset_fixtures import make_kitti_tracking
+
+    make_kitti_tracking(data_root / "kt")
+    make_vkitti2(data_root / "vk")
+    kitti = ingest(api, run_queued, settings, "kitti_tracking", f"file://{data_root}/kt")
+    vk = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
+    made = {}
+    for recipe in ("baseline", "translated"):
+        r = api.post(
+            "/v1/datasets/recipes",
+            json={
+                "name": recipe,
+                "recipe": recipe,
+                "kitti_dataset_id": kitti["id"],
+                "vkitti_dataset_id": vk["id"],
+                "seed": 1,
+            },
+        )
+        assert r.status_code == 202, r.text
+        (job,) = [j for j in run_queued(settings, "compose_dataset") if j.id == r.json()["id"]]
+        assert job.status == "succeeded", job.error
+        made[recipe] = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
+    # Frame f takes SLOTS[f % 7] = (kitti, clone, fog, ...): 0 -> KITTI 0001, 1 -> clone, 2 -> fog.
+    assert made["baseline"]["stats"]["origins"] == {"kitti": 1, "vkitti2:clone": 1}
+    # Scene01 fog frame 2 does not exist; Scene02 frame 0 would be KITTI 0002, which is not there.
+    assert made["baseline"]["recipe"]["missing"] == {"vkitti2:fog": 1, "kitti": 1}
+    assert made["translated"]["stats"]["origins"] == {"kitti": 1, "translated:fog": 1, "vkitti2:clone": 1}
+    assert made["translated"]["recipe"]["translations"]["fog"]["method"] == "physics"
+    assert made["translated"]["recipe"]["recipe"]["rule"].startswith("frame index f uses slots[f % 7]")
+    images = api.get(
+        f"/v1/datasets/{made['translated']['id']}/images", params={"filter": "weather=foggy"}
+    ).json()
+    assert images["total"] == 1 and images["items"][0]["image_id"] == "Scene01/clone/Camera_0/00002"
+    r = api.post(
+        "/v1/datasets/recipes",
+        json={"name": "x", "recipe": "baseline", "kitti_dataset_id": vk["id"], "vkitti_dataset_id": vk["id"]},
+    )
+    assert r.status_code == 422 and "kitti_tracking" in r.json()["detail"]

@@ -272,3 +272,70 @@ def translate_dataset(
         "images": count,
     }
     return submit(session, celery, settings, "translate_dataset", params)
+
+
+class TranslationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = "physics"
+    model_id: str | None = None
+    style_id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecipeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    recipe: Literal["baseline", "translated"]
+    kitti_dataset_id: str = Field(
+        description="a kitti_tracking dataset (sequences 0001, 0002, 0006, 0018, 0020)"
+    )
+    vkitti_dataset_id: str = Field(description="a vkitti2 dataset with the clone and weather variations")
+    camera: Literal["Camera_0", "Camera_1"] = "Camera_0"
+    translations: dict[Literal["fog", "overcast", "rain"], TranslationSpec] | None = Field(
+        None, description="translated recipe: how each weather is made from the clone frame (default physics)"
+    )
+    val_fraction: float = Field(0.2, ge=0, lt=1)
+    seed: int = 0
+
+
+@router.post("/recipes", status_code=202, response_model=JobOut)
+def compose_recipe(
+    body: RecipeCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep, store: StoreDep
+):
+    """The reference study's training sets as a documented recipe: one source per frame index
+    (`SLOTS[f % 7]`), translated clone frames standing in for fog/overcast/rain, split by scene."""
+    kitti = get_dataset_or_404(session, body.kitti_dataset_id)
+    vkitti = get_dataset_or_404(session, body.vkitti_dataset_id)
+    if kitti.format != "kitti_tracking" or vkitti.format != "vkitti2":
+        raise HTTPException(
+            422,
+            f"the recipe needs a kitti_tracking and a vkitti2 dataset, got {kitti.format} and "
+            f"{vkitti.format}",
+        )
+    if list(kitti.class_names) != list(vkitti.class_names):
+        raise HTTPException(
+            422,
+            f"class lists differ ({kitti.class_names} vs {vkitti.class_names}); ingest both "
+            "with the same taxonomy",
+        )
+    translations: dict[str, dict[str, Any]] = {}
+    if body.recipe == "translated":
+        specs = body.translations or {w: TranslationSpec() for w in ("fog", "overcast", "rain")}
+        for weather, spec in specs.items():
+            vgg = vgg19_available(settings, store) if spec.method in ("nst", "adain") else None
+            translations[weather] = resolve_translation(
+                session,
+                settings,
+                spec.method,
+                weather if spec.method == "physics" else None,
+                spec.model_id,
+                spec.style_id,
+                spec.params,
+                vgg,
+            )
+    elif body.translations:
+        raise HTTPException(422, "translations apply to the translated recipe only")
+    params = body.model_dump(exclude={"translations"}) | {"translations": translations}
+    return submit(session, celery, settings, "compose_dataset", params)
