@@ -15,8 +15,11 @@ from services.api.routes import (
     health,
     image_sets,
     jobs,
+    styles,
     translations,
     translator_models,
+    weathers,
+    weights,
 )
 from services.common.db.migrate import upgrade
 from services.common.queue import make_celery
@@ -46,7 +49,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    for module in (jobs, translations, datasets, translator_models, image_sets, detectors, evaluations):
+    for module in (
+        jobs,
+        translations,
+        datasets,
+        translator_models,
+        image_sets,
+        detectors,
+        evaluations,
+        styles,
+        weights,
+        weathers,
+    ):
         app.include_router(module.router, dependencies=protected)
     return app
 

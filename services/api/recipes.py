@@ -11,6 +11,7 @@ from services.common.db.models import Style, TranslatorModel
 from services.common.settings import Settings
 from services.common.translation_params import METHODS, parse_method_params
 from services.common.weather_params import PHYSICS_WEATHERS, parse_physics_params
+from services.common.weights import VGG_MISSING
 
 
 def _model(session: Session, model_id: str | None, method: str) -> TranslatorModel:
@@ -94,10 +95,3 @@ def resolve_translation(
         )
         return recipe
     raise HTTPException(422, f"method {method!r} is not available")
-
-
-VGG_MISSING = (
-    "neural style transfer needs VGG-19 ImageNet weights, which are not downloaded at run time: upload "
-    "torchvision's vgg19 state_dict with `curl -F file=@vgg19.pth .../v1/weights/vgg19`, or set "
-    "SIM2REAL_VGG19_WEIGHTS to that file on the translator (or bake it into the image, see docs/deploy.md)"
-)

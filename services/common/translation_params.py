@@ -115,3 +115,36 @@ def parse_train_options(raw: dict[str, Any] | None) -> dict[str, Any]:
     if opts.n_epochs + opts.n_epochs_decay < 1:
         raise ValueError("Invalid training options: n_epochs + n_epochs_decay must be at least 1")
     return opts.model_dump()
+
+
+class AdaINTrainOptions(_Params):
+    """Defaults follow Huang & Belongie's reference training (batch 8, Adam 1e-4, style weight 10)."""
+
+    iterations: int = Field(160_000, ge=1, le=10_000_000)
+    batch_size: int = Field(8, ge=1, le=256)
+    crop_size: int = Field(256, ge=8, le=2048)
+    load_short_side: int | None = Field(None, ge=8, le=4096)
+    lr: float = Field(1e-4, gt=0, le=1)
+    lr_decay: float = Field(5e-5, ge=0)
+    content_weight: float = Field(1.0, ge=0)
+    style_weight: float = Field(10.0, ge=0)
+    seed: int = 0
+    checkpoint_every: int = Field(1000, ge=1)
+    max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")
+
+
+TRAIN_OPTIONS: dict[str, type[_Params]] = {"cyclegan": CycleGANTrainOptions, "adain": AdaINTrainOptions}
+
+
+def parse_training_options(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+    if method == "cyclegan":
+        return parse_train_options(raw)
+    try:
+        opts = AdaINTrainOptions.model_validate(raw or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "options"
+        raise ValueError(f"Invalid training options: field {field!r}: {err['msg']}") from exc
+    if opts.crop_size % 8:
+        raise ValueError(f"Invalid training options: crop_size must be a multiple of 8, got {opts.crop_size}")
+    return opts.model_dump()

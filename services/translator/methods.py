@@ -71,9 +71,113 @@ def build_cyclegan(
     return ImageTranslator(lambda images, _depths: translator.translate(images), batch_size=batch_size)
 
 
+VGG = None  # the per-process VGG-19 cache, created on first NST use
+
+
+def vgg_features(store: ObjectStore, settings: Settings):  # noqa: ANN201
+    from services.common.weights import vgg19_local_path
+    from services.translator.nst.weights import VGGCache
+
+    global VGG
+    if VGG is None:
+        VGG = VGGCache()
+    return VGG.get(vgg19_local_path(settings, store), device_for(settings))
+
+
+def style_images(store: ObjectStore, settings: Settings, keys: list[str]) -> list[np.ndarray]:
+    from services.common.images import decode_image
+
+    return [decode_image(store.get_bytes(k), settings.max_image_pixels) for k in keys]
+
+
+def build_nst(
+    recipe: dict[str, Any],
+    store: ObjectStore,
+    settings: Settings,
+    *,
+    style: dict[str, Any],
+    ctx: Any = None,
+    **_: Any,
+) -> ImageTranslator:
+    from services.translator.nst.gatys import GatysConfig, stylize
+
+    params = dict(recipe.get("params") or {})
+    cfg = GatysConfig(
+        **{
+            **params,
+            "content_layers": tuple(params.get("content_layers", ("conv4_2",))),
+            "style_layers": tuple(params.get("style_layers", GatysConfig.style_layers)),
+        }
+    )
+    features = vgg_features(store, settings)
+    styles = style_images(store, settings, style["image_keys"])
+
+    def run(images: list[np.ndarray], _depths: list[np.ndarray | None]) -> list[np.ndarray]:
+        out = []
+        for img in images:
+
+            def progress(i: int, loss: float) -> None:
+                if ctx is not None and (i % 10 == 0 or i == cfg.iterations):
+                    ctx.progress(
+                        0.1 + 0.85 * i / max(cfg.iterations, 1),
+                        f"NST iteration {i}/{cfg.iterations} loss {loss:.4g}",
+                    )
+
+            stylised, _history = stylize(
+                img,
+                styles,
+                features,
+                cfg,
+                on_progress=progress,
+                should_stop=ctx.cancelled.is_set if ctx is not None else None,
+            )
+            if ctx is not None:
+                ctx.check_cancelled()
+            out.append(stylised)
+        return out
+
+    return ImageTranslator(run, batch_size=1)
+
+
+def build_adain(
+    recipe: dict[str, Any],
+    store: ObjectStore,
+    settings: Settings,
+    *,
+    model: dict[str, Any],
+    style: dict[str, Any] | None = None,
+    **_: Any,
+) -> ImageTranslator:
+    import io
+
+    import torch
+
+    from services.translator.nst.adain import AdaINTranslator
+
+    params = recipe.get("params") or {}
+    features = vgg_features(store, settings)
+
+    def load() -> AdaINTranslator:
+        state = torch.load(
+            io.BytesIO(store.get_bytes(model["checkpoint_key"])), map_location="cpu", weights_only=True
+        )
+        return AdaINTranslator(features, state)
+
+    translator = MODELS.get(f"adain:{model['checkpoint_key']}:{device_for(settings)}", load)
+    keys = (style or {}).get("image_keys") or model["options"].get("style_keys") or []
+    keys = keys[: int(params.get("max_style_images", 16))]
+    if not keys:
+        raise ValueError("no style images: pass style_id")
+    stats = translator.style_statistics(style_images(store, settings, keys))
+    alpha = float(params.get("alpha", 1.0))
+    return ImageTranslator(lambda images, _d: [translator.translate(i, stats, alpha) for i in images])
+
+
 BUILDERS: dict[str, Callable[..., ImageTranslator]] = {
     "physics": build_physics,
     "cyclegan": build_cyclegan,
+    "nst": build_nst,
+    "adain": build_adain,
 }
 
 

@@ -12,6 +12,7 @@ from services.common.db.models import Dataset, DatasetImage, Style, TranslatorMo
 from services.common.db.session import session_scope
 from services.common.images import decode_depth_png, decode_image, encode_png
 from services.common.jobs import JobError
+from services.common.weights import publish_configured_vgg19
 from services.common.worker import JobContext, JobOutcome, WorkerRuntime
 from services.translator import methods
 
@@ -136,6 +137,7 @@ def register(runtime: WorkerRuntime) -> None:
     from services.translator.compose_task import compose_dataset
     from services.translator.train_task import train_translator
 
+    publish_configured_vgg19(runtime.settings, runtime.store)
     runtime.task("translate")(translate)
     runtime.task("translate_dataset")(translate_dataset)
     runtime.task("train_translator")(train_translator)

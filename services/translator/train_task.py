@@ -78,6 +78,105 @@ def cache_images(
 
 
 def train_translator(ctx: JobContext) -> JobOutcome:
+    if ctx.params.get("method", "cyclegan") == "adain":
+        return train_adain_model(ctx)
+    return train_cyclegan(ctx)
+
+
+def fixed_domains(ctx: JobContext, base: str, seed: int, max_images: int | None) -> dict[str, list[str]]:
+    """Resolved once and stored, so a resumed run trains on exactly the same image lists."""
+    key = base + "domains.json"
+    if ctx.store.exists(key):
+        return json.loads(ctx.store.get_bytes(key))
+    domains = {
+        "a": resolve_domain(ctx, ctx.params["domain_a"], seed, max_images),
+        "b": resolve_domain(ctx, ctx.params["domain_b"], seed + 1, max_images),
+    }
+    ctx.store.put_bytes(key, json.dumps(domains).encode(), "application/json")
+    return domains
+
+
+def train_adain_model(ctx: JobContext) -> JobOutcome:
+    """AdaIN (Huang & Belongie 2017): a decoder for VGG-19 relu4_1 features; domain A = content, B = style."""
+    import torch
+
+    from services.translator.methods import vgg_features
+    from services.translator.nst.adain import AdaINTrainConfig, train_adain
+
+    p = ctx.params
+    options = dict(p["options"])
+    max_images = options.pop("max_images", None)
+    cfg = AdaINTrainConfig(**options)
+    model_id = ctx.job_id
+    base = ctx.outputs(model_prefix(model_id))
+    store = ctx.store
+    features = vgg_features(store, ctx.settings)
+    domains = fixed_domains(ctx, base, cfg.seed, max_images)
+    cache = ctx.settings.home / "cache" / "train" / model_id
+    content = cache_images(
+        store, domains["a"], cache / "a", lambda n: ctx.progress(0.0, f"caching {n} images")
+    )
+    styles = cache_images(
+        store, domains["b"], cache / "b", lambda n: ctx.progress(0.0, f"caching {n} images")
+    )
+    state_key = base + "checkpoint/state.pt"
+    resume = None
+    if store.exists(state_key):
+        resume = torch.load(io.BytesIO(store.get_bytes(state_key)), map_location="cpu", weights_only=True)
+    history: list[dict[str, float]] = []
+
+    def on_progress(iteration: int, losses: dict[str, float]) -> None:
+        if iteration % 10 == 0 or iteration == cfg.iterations:
+            history.append({"iteration": iteration, **losses})
+            text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+            ctx.progress(
+                0.02 + 0.96 * iteration / cfg.iterations, f"iteration {iteration}/{cfg.iterations} {text}"
+            )
+
+    def on_checkpoint(state: dict) -> None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        store.put_bytes(state_key, buf.getvalue(), "application/octet-stream")
+
+    try:
+        decoder = train_adain(
+            cfg,
+            content,
+            styles,
+            features=features,
+            resume=resume,
+            on_checkpoint=on_checkpoint,
+            on_progress=on_progress,
+            should_stop=ctx.cancelled.is_set,
+            device=device_for(ctx.settings),
+        )
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    ctx.check_cancelled()
+    weights_key = base + "decoder.pth"
+    buf = io.BytesIO()
+    torch.save(decoder, buf)
+    store.put_bytes(weights_key, buf.getvalue(), "application/octet-stream")
+    model = TranslatorModel(
+        id=model_id,
+        name=p["name"],
+        method="adain",
+        weather=p["weather"],
+        domain_a=p["domain_a"],
+        domain_b=p["domain_b"],
+        options={**p["options"], "style_keys": domains["b"][:256]},
+        config={"encoder": "vgg19 relu4_1"},
+        checkpoint_key=weights_key,
+        metrics={"history": history, "images": {"content": len(domains["a"]), "style": len(domains["b"])}},
+        sample_keys=[],
+        job_id=ctx.job_id,
+    )
+    return JobOutcome(
+        {"model_id": model_id, "weights_key": weights_key, "resumed": resume is not None}, rows=[model]
+    )
+
+
+def train_cyclegan(ctx: JobContext) -> JobOutcome:
     import torch
 
     from services.translator.cyclegan.training import TrainConfig, TrainState, train
@@ -90,15 +189,7 @@ def train_translator(ctx: JobContext) -> JobOutcome:
     base = ctx.outputs(model_prefix(model_id))
     store = ctx.store
 
-    domains_key = base + "domains.json"
-    if store.exists(domains_key):
-        domains = json.loads(store.get_bytes(domains_key))
-    else:
-        domains = {
-            "a": resolve_domain(ctx, p["domain_a"], cfg.seed, max_images),
-            "b": resolve_domain(ctx, p["domain_b"], cfg.seed + 1, max_images),
-        }
-        store.put_bytes(domains_key, json.dumps(domains).encode(), "application/json")
+    domains = fixed_domains(ctx, base, cfg.seed, max_images)
 
     cache = ctx.settings.home / "cache" / "train" / model_id
     total = len(domains["a"]) + len(domains["b"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
 from fastapi.responses import Response
@@ -18,7 +18,8 @@ from services.common import dataset_store as ds
 from services.common.checkpoints import CheckpointError, check_generator, read_tensor_shapes
 from services.common.datasets.filters import parse_filter
 from services.common.db.models import Dataset, DatasetImage, TranslatorModel, new_id
-from services.common.translation_params import parse_train_options
+from services.common.translation_params import parse_training_options
+from services.common.weights import VGG_MISSING, vgg19_available
 
 router = APIRouter(prefix="/v1/translator-models", tags=["translator models"])
 
@@ -49,6 +50,10 @@ class TranslatorModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
+    method: Literal["cyclegan", "adain"] = Field(
+        "cyclegan",
+        description="cyclegan: unpaired A→B; adain: feed-forward style transfer, A = content, B = style",
+    )
     domain_a: DomainSpec = Field(description="the source look, e.g. Virtual KITTI 2 clone")
     domain_b: DomainSpec = Field(description="the target look, e.g. BDD100K foggy daytime")
     weather: str = Field(
@@ -110,11 +115,14 @@ def train_model(
     celery: CeleryDep,
     settings: SettingsDep,
 ):
-    """Train CycleGAN A→B; the model appears in GET /v1/translator-models when the job succeeds."""
+    """Train CycleGAN A→B (or an AdaIN decoder); the model appears in GET /v1/translator-models when the job
+    succeeds."""
     try:
-        options = parse_train_options(body.options)
+        options = parse_training_options(body.method, body.options)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
+    if body.method == "adain" and not vgg19_available(settings, store):
+        raise HTTPException(409, VGG_MISSING)
     _check_domain(session, store, body.domain_a, "domain_a")
     _check_domain(session, store, body.domain_b, "domain_b")
     params = body.model_dump()

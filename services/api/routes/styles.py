@@ -1,0 +1,120 @@
+"""Styles for neural style transfer: uploaded images, or a sample of a dataset filter (e.g. BDD rainy days)."""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from services.api.deps import SessionDep, SettingsDep, StoreDep
+from services.api.uploads import image_http_error, read_capped
+from services.common import dataset_store as ds
+from services.common.datasets.filters import parse_filter
+from services.common.db.models import Dataset, DatasetImage, Style, new_id
+from services.common.images import ImageError, decode_image, encode_png
+
+router = APIRouter(prefix="/v1/styles", tags=["styles"])
+WEATHER_PATTERN = r"^[a-z0-9_\-]+$"
+
+
+class StyleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    weather: str
+    image_keys: list[str]
+    source: dict[str, Any] | None
+
+
+class StyleFromDataset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    weather: str = Field(pattern=WEATHER_PATTERN)
+    dataset_id: str
+    filter: str | list[str] | None = Field(None, description="e.g. 'weather=rainy;timeofday=daytime'")
+    n: int = Field(8, ge=1, le=256, description="images sampled from the filter")
+    seed: int = 0
+
+
+@router.post("", status_code=201, response_model=StyleOut)
+async def create_style(
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    images: Annotated[list[UploadFile], File(description="one or more PNG/JPEG style images")],
+    name: Annotated[str, Form(min_length=1, max_length=255)],
+    weather: Annotated[str, Form(pattern=WEATHER_PATTERN, description="the look it gives, e.g. rain")],
+) -> Style:
+    style_id = new_id()
+    decoded = []
+    for n, upload in enumerate(images):
+        data = await read_capped(upload, settings.max_upload_bytes, f"images[{n}]")
+        try:
+            decoded.append(await run_in_threadpool(decode_image, data, settings.max_image_pixels))
+        except ImageError as exc:
+            raise image_http_error(f"images[{n}] ({upload.filename})", exc) from exc
+    keys = []
+    try:
+        for n, pixels in enumerate(decoded):
+            key = f"styles/{style_id}/{n:03d}.png"
+            store.put_bytes(key, await run_in_threadpool(encode_png, pixels), "image/png")
+            keys.append(key)
+        style = Style(
+            id=style_id, name=name, weather=weather, image_keys=keys, source={"uploaded": len(keys)}
+        )
+        session.add(style)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        store.delete_prefix(f"styles/{style_id}/")
+        raise
+    return style
+
+
+@router.post("/from-dataset", status_code=201, response_model=StyleOut)
+def style_from_dataset(body: StyleFromDataset, session: SessionDep) -> Style:
+    """A style defined by a dataset filter: `n` of its images, sampled with `seed` (their keys are kept)."""
+    if session.get(Dataset, body.dataset_id) is None:
+        raise HTTPException(404, f"no dataset with id {body.dataset_id!r}")
+    try:
+        flt = parse_filter(body.filter)
+    except ValueError as exc:
+        raise HTTPException(422, f"filter: {exc}") from exc
+    query = ds.select_images(body.dataset_id, flt).where(DatasetImage.image_key.is_not(None))
+    keys = sorted(session.scalars(query.with_only_columns(DatasetImage.image_key)))
+    if not keys:
+        raise HTTPException(422, "the filter selects no images with pixels")
+    keys = sorted(random.Random(body.seed).sample(keys, min(body.n, len(keys))))
+    style = Style(
+        name=body.name,
+        weather=body.weather,
+        image_keys=keys,
+        source={
+            "dataset_id": body.dataset_id,
+            "filter": [str(t) for t in flt.terms],
+            "n": body.n,
+            "seed": body.seed,
+        },
+    )
+    session.add(style)
+    session.commit()
+    return style
+
+
+@router.get("", response_model=list[StyleOut])
+def list_styles(session: SessionDep) -> list[Style]:
+    return list(session.scalars(select(Style).order_by(Style.created_at.desc())))
+
+
+@router.get("/{style_id}", response_model=StyleOut)
+def get_style(style_id: str, session: SessionDep) -> Style:
+    style = session.get(Style, style_id)
+    if style is None:
+        raise HTTPException(404, f"no style with id {style_id!r}")
+    return style
