@@ -174,7 +174,9 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
     assert sum(1 for j in children if j["parent_id"] == exp_id) == 4
 
 
-def test_training_whose_worker_died_resumes_from_last(api, run_queued, settings, datasets, monkeypatch) -> None:
+def test_training_whose_worker_died_resumes_from_last(
+    api, run_queued, settings, datasets, monkeypatch
+) -> None:
     from services.common import jobs
     from services.common.db.models import Job
     from services.common.db.session import session_scope
