@@ -119,7 +119,9 @@ def stylize(
     on_progress: Callable[[int, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
-    """Stylise ``content`` (H×W×3 uint8) toward ``styles``; returns (H×W×3 uint8, loss per iteration).
+    """Stylise ``content`` (H×W×3 uint8) toward ``styles``; returns (H×W×3 uint8, loss history).
+
+    ``history[i]`` is the total loss at the start of iteration i + 1 (``history[0]``: the initial image).
 
     ``features`` is the frozen VGG-19 stack from :func:`.weights.load_vgg19_features` (its device is
     used). ``on_progress(iteration, loss)`` is called after each iteration; when ``should_stop()``
