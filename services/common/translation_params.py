@@ -147,4 +147,9 @@ def parse_training_options(method: str, raw: dict[str, Any] | None) -> dict[str,
         raise ValueError(f"Invalid training options: field {field!r}: {err['msg']}") from exc
     if opts.crop_size % 8:
         raise ValueError(f"Invalid training options: crop_size must be a multiple of 8, got {opts.crop_size}")
+    if opts.load_short_side is not None and opts.load_short_side < opts.crop_size:
+        raise ValueError(
+            f"Invalid training options: load_short_side ({opts.load_short_side}) must be >= "
+            f"crop_size ({opts.crop_size})"
+        )
     return opts.model_dump()
