@@ -1,37 +1,46 @@
 """CycleGAN inference speed: our Translator backends vs. a plain eager forward, same weights, same input.
 
-    .venv/bin/python bench/translate.py [--repeats 2] [--threads 2] [--height 375 --width 1242]
+    .venv/bin/python bench/translate.py [--repeats 3] [--threads 2] [--height 375 --width 1242]
+        [--backends fast,openvino,fast-no-openvino]
 
 Runs are interleaved (eager, candidate, eager, candidate …) because CPU timings here drift 20–40 %
-between runs; prints every measurement, the median ratio and the largest output difference on [-1, 1].
+between runs and the machine is shared; prints the load average, each backend's one-off set-up time,
+every measurement, the median seconds per frame, the speed-up against eager (medians and per
+interleaved pair) and the largest output difference on [-1, 1]. 'fast-no-openvino' is the fast backend
+with its head and tail run eagerly (what a worker without openvino gets).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from services.translator.cyclegan.fast import FastResnetGenerator  # noqa: E402
 from services.translator.cyclegan.inference import Translator, pad_to_model  # noqa: E402
 from services.translator.cyclegan.networks import ResnetGenerator, init_weights  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--height", type=int, default=375)
     ap.add_argument("--width", type=int, default=1242)
     ap.add_argument("--ngf", type=int, default=64)
     ap.add_argument("--n-blocks", type=int, default=9)
     ap.add_argument(
-        "--backends", default="eager,fast", help="Translator backends to time against the baseline"
+        "--backends",
+        default="fast,openvino,fast-no-openvino",
+        help="Translator backends (or fast-no-openvino) to time against the eager baseline",
     )
     args = ap.parse_args()
 
@@ -44,21 +53,33 @@ def main() -> None:
     print(f"input {args.width}x{args.height} (padded {xp.shape[-1]}x{xp.shape[-2]}), ngf {args.ngf}, "
           f"{args.n_blocks} blocks, {args.threads} threads, torch {torch.__version__}")  # fmt: skip
 
-    candidates = {name: Translator(g, backend=name) for name in args.backends.split(",")}
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+    candidates: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
+    for name in args.backends.split(","):
+        t0 = time.perf_counter()
+        if name == "fast-no-openvino":
+            candidates[name] = FastResnetGenerator(g, openvino=False)
+        else:
+            t = Translator(g, backend=name)  # type: ignore[arg-type]
+            if t.backend != name:
+                raise SystemExit(f"backend {name!r} is not available here (got {t.backend!r})")
+            candidates[name] = t.run_model
+        print(f"set-up {name}: {time.perf_counter() - t0:.1f} s (one-off: kernel build, OpenVINO compile)")
 
     def baseline() -> torch.Tensor:
         with torch.inference_mode():
             return g(xp)
 
     ref = baseline()  # warm-up
-    for t in candidates.values():
-        t.run_model(xp)
+    for fn in candidates.values():
+        fn(xp)
     times: dict[str, list[float]] = {"baseline": [], **{k: [] for k in candidates}}
     diffs: dict[str, float] = {}
     for rep in range(args.repeats):
         for name, fn in [
             ("baseline", baseline),
-            *((k, lambda t=t: t.run_model(xp)) for k, t in candidates.items()),
+            *((k, lambda fn=fn: fn(xp)) for k, fn in candidates.items()),
         ]:
             t0 = time.perf_counter()
             y = fn()
@@ -66,14 +87,15 @@ def main() -> None:
             times[name].append(dt)
             if name != "baseline":
                 diffs[name] = max(diffs.get(name, 0.0), float((y - ref).abs().max()))
-            print(f"  rep {rep} {name:9s} {dt:6.2f} s")
+            print(f"  rep {rep} {name:16s} {dt:6.2f} s   (load {os.getloadavg()[0]:.2f})")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     base = statistics.median(times["baseline"])
     print(f"baseline eager forward: median {base:.2f} s/frame")
     for name in candidates:
         med = statistics.median(times[name])
         pair = [b / c for b, c in zip(times["baseline"], times[name], strict=True)]
         print(
-            f"{name:9s} median {med:.2f} s/frame  speed-up {base / med:.2f}x "
+            f"{name:16s} median {med:.2f} s/frame  speed-up {base / med:.2f}x "
             f"(per interleaved pair {', '.join(f'{r:.2f}' for r in pair)})  max|diff| {diffs[name]:.2e}"
         )
 

@@ -12,8 +12,9 @@ hide the seams, but the untiled result is the reference — raise the budget whe
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -22,8 +23,52 @@ import torch.nn.functional as F
 
 from .networks import ResnetGenerator
 
-Backend = Literal["eager", "fast"]
+Backend = Literal["eager", "fast", "openvino", "auto"]
+BACKENDS: tuple[str, ...] = ("eager", "fast", "openvino", "auto")
 MIN_SIDE = 8
+SELF_CHECK_TOLERANCE = 1e-3  # on the [-1, 1] output scale
+
+log = logging.getLogger(__name__)
+
+
+def build_backend(generator: ResnetGenerator, backend: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The CPU forward for ``backend`` ('fast': Winograd residual blocks + OpenVINO head/tail when installed;
+    'openvino': the whole model in OpenVINO fp32), or None for 'eager'. Raises when it is unavailable."""
+    if backend == "eager":
+        return None
+    if backend == "fast":
+        from .fast import FastResnetGenerator
+
+        return FastResnetGenerator(generator)
+    if backend == "openvino":
+        from . import openvino_backend
+
+        if not openvino_backend.available():
+            raise RuntimeError("backend 'openvino' needs the openvino package (pip install openvino)")
+        return openvino_backend.compile_generator(generator, generator.config.input_nc)
+    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def self_check(generator: ResnetGenerator, forward: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """Largest output difference from the eager module on a small random input (odd tile counts)."""
+    x = torch.rand(1, generator.config.input_nc, 36, 52, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.inference_mode():
+        return float((forward(x).float() - generator(x).float()).abs().max())
+
+
+def choose_backend(generator: ResnetGenerator) -> tuple[str, Callable[[torch.Tensor], torch.Tensor] | None]:
+    """'auto' on CPU: the fastest backend that builds here and matches eager on a small input, else eager."""
+    for name in ("fast", "openvino"):
+        try:
+            forward = build_backend(generator, name)
+            diff = self_check(generator, forward) if forward is not None else 0.0
+        except Exception as e:  # noqa: BLE001 - any failure of an optional backend means: use the next one
+            log.warning("CycleGAN backend %r unavailable (%s); trying the next one", name, e)
+            continue
+        if diff <= SELF_CHECK_TOLERANCE:
+            return name, forward
+        log.warning("CycleGAN backend %r differs from eager by %.2e; not used", name, diff)
+    return "eager", None
 
 
 def _padding(size: int) -> tuple[int, int]:
@@ -85,8 +130,13 @@ def _ramp(length: int, starts: list[int], tile: int, index: int, overlap: int) -
 
 
 class Translator:
-    """Applies one generator to images. ``backend='fast'`` uses the Winograd CPU path (see fast.py);
-    on CUDA, or with ``backend='eager'``, the plain module runs."""
+    """Applies one generator to images.
+
+    ``backend`` (CPU only; on CUDA the plain module always runs): 'eager' the plain module; 'fast'
+    Winograd residual blocks with fused C++ kernels and OpenVINO head/tail (fast.py; needs g++, ~15 s to
+    set up); 'openvino' the whole model in OpenVINO fp32; 'auto' the first of fast, openvino that builds
+    and matches eager within 1e-3 on a small input, else eager. ``self.backend`` is the one in use.
+    """
 
     def __init__(
         self,
@@ -98,8 +148,8 @@ class Translator:
         max_tile_pixels: int = 2048 * 2048,
         tile_overlap: int = 128,
     ) -> None:
-        if backend not in ("eager", "fast"):
-            raise ValueError(f"backend must be 'eager' or 'fast', got {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_tile_pixels < 64 * 64:
@@ -111,12 +161,13 @@ class Translator:
         self.batch_size = batch_size
         self.max_tile_pixels = max_tile_pixels
         self.tile_overlap = tile_overlap
-        self.backend: Backend = backend if self.device.type == "cpu" else "eager"
-        self._fast = None
-        if self.backend == "fast":
-            from .fast import FastResnetGenerator
-
-            self._fast = FastResnetGenerator(self.generator)
+        self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
+        if self.device.type != "cpu":
+            self.backend: str = "eager"
+        elif backend == "auto":
+            self.backend, self._fast = choose_backend(self.generator)
+        else:
+            self.backend, self._fast = backend, build_backend(self.generator, backend)
 
     @torch.inference_mode()
     def run_model(self, x: torch.Tensor) -> torch.Tensor:

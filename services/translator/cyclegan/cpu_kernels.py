@@ -1,0 +1,260 @@
+"""Small fused C++ kernels for the fast CPU generator forward (fast.py), built with g++ at first use.
+
+Why C++: the Winograd transforms, reflection padding, instance-norm statistics and normalisation are
+memory-bound passes; as separate torch ops each one re-reads and re-writes the 30 MB activation, which
+cost as much as the arithmetic Winograd saves. Here each step is one pass with the channel loop innermost
+(channels-last data, so it vectorises). No torch headers are needed, so the build takes ~1–3 s; the
+library is loaded with ctypes and cached under ``$SIM2REAL_KERNEL_CACHE`` (default
+``~/.cache/sim2real/kernels``), keyed by source, flags and the CPU's instruction sets. The worker image
+needs ``g++``; without it :func:`load` raises :class:`KernelBuildError` and callers fall back to eager.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+_SOURCE = r"""
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+// Runs f(thread_index, begin, end) over [0, n) split into nthreads contiguous ranges.
+template <class F> static void parallel(int64_t n, int nthreads, F f) {
+    int nt = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, n));
+    int64_t step = (n + nt - 1) / nt;
+    std::vector<std::thread> pool;
+    for (int t = 1; t < nt; ++t) {
+        int64_t b = t * step, e = std::min(n, b + step);
+        if (b < e) pool.emplace_back(f, t, b, e);
+    }
+    f(0, 0, std::min(n, step));
+    for (auto& th : pool) th.join();
+}
+
+static inline int reflect(int i, int n) { return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i); }
+
+constexpr int CB = 64;  // channels per inner block
+
+// Winograd F(4x4, 3x3) input transform of the reflection-padded (by 1) input.
+// x: N,H,W,C fp32, used as relu?((x - mean) * rstd) per (n, c). Tiles (TH x TW per image) of 6x6 padded
+// pixels with stride 4; padded rows/cols beyond H+1/W+1 read as zero. V: 36, N*TH*TW, C.
+extern "C" void wino_input(const float* x, const float* mean, const float* rstd, int relu, int N, int H,
+                           int W, int C, int TH, int TW, float* V, int nthreads) {
+    const int64_t T = (int64_t)N * TH * TW;
+    parallel((int64_t)N * TH, nthreads, [&](int, int64_t b, int64_t e) {
+        alignas(64) float d[6][6][CB];
+        alignas(64) float t[6][6][CB];
+        for (int64_t row = b; row < e; ++row) {
+            int n = (int)(row / TH), ty = (int)(row % TH);
+            const float* mu = mean + (int64_t)n * C;
+            const float* rs = rstd + (int64_t)n * C;
+            for (int tx = 0; tx < TW; ++tx) {
+                int64_t tile = ((int64_t)n * TH + ty) * TW + tx;
+                for (int c0 = 0; c0 < C; c0 += CB) {
+                    int cn = std::min(CB, C - c0);
+                    for (int i = 0; i < 6; ++i) {
+                        int pr = 4 * ty + i;
+                        for (int j = 0; j < 6; ++j) {
+                            int pc = 4 * tx + j;
+                            float* dd = d[i][j];
+                            if (pr > H + 1 || pc > W + 1) {
+                                for (int c = 0; c < cn; ++c) dd[c] = 0.0f;
+                                continue;
+                            }
+                            int h = reflect(pr - 1, H), w = reflect(pc - 1, W);
+                            const float* src = x + (((int64_t)n * H + h) * W + w) * C + c0;
+                            const float* m = mu + c0;
+                            const float* r = rs + c0;
+                            if (relu) {
+                                for (int c = 0; c < cn; ++c) dd[c] = std::max((src[c] - m[c]) * r[c], 0.0f);
+                            } else {
+                                for (int c = 0; c < cn; ++c) dd[c] = (src[c] - m[c]) * r[c];
+                            }
+                        }
+                    }
+                    // t = B^T d (along rows), then V = t B (along columns).
+                    for (int j = 0; j < 6; ++j) {
+                        for (int c = 0; c < cn; ++c) {
+                            float d0 = d[0][j][c], d1 = d[1][j][c], d2 = d[2][j][c];
+                            float d3 = d[3][j][c], d4 = d[4][j][c], d5 = d[5][j][c];
+                            t[0][j][c] = 4.0f * d0 - 5.0f * d2 + d4;
+                            t[1][j][c] = -4.0f * d1 - 4.0f * d2 + d3 + d4;
+                            t[2][j][c] = 4.0f * d1 - 4.0f * d2 - d3 + d4;
+                            t[3][j][c] = -2.0f * d1 - d2 + 2.0f * d3 + d4;
+                            t[4][j][c] = 2.0f * d1 - d2 - 2.0f * d3 + d4;
+                            t[5][j][c] = 4.0f * d1 - 5.0f * d3 + d5;
+                        }
+                    }
+                    for (int i = 0; i < 6; ++i) {
+                        float* o[6];
+                        for (int j = 0; j < 6; ++j) o[j] = V + ((int64_t)(i * 6 + j) * T + tile) * C + c0;
+                        for (int c = 0; c < cn; ++c) {
+                            float d0 = t[i][0][c], d1 = t[i][1][c], d2 = t[i][2][c];
+                            float d3 = t[i][3][c], d4 = t[i][4][c], d5 = t[i][5][c];
+                            o[0][c] = 4.0f * d0 - 5.0f * d2 + d4;
+                            o[1][c] = -4.0f * d1 - 4.0f * d2 + d3 + d4;
+                            o[2][c] = 4.0f * d1 - 4.0f * d2 - d3 + d4;
+                            o[3][c] = -2.0f * d1 - d2 + 2.0f * d3 + d4;
+                            o[4][c] = 2.0f * d1 - d2 - 2.0f * d3 + d4;
+                            o[5][c] = 4.0f * d1 - 5.0f * d3 + d5;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+// Winograd output transform: M: 36, N*TH*TW, K -> y: N,H,W,K (cropped to H x W), plus per (n, k) sum and
+// sum of squares of y (double) for instance norm.
+extern "C" void wino_output(const float* M, int N, int H, int W, int K, int TH, int TW, float* y,
+                            double* sum, double* sumsq, int nthreads) {
+    const int64_t T = (int64_t)N * TH * TW;
+    int nt = std::max(1, nthreads);
+    std::vector<double> ls((size_t)nt * N * K, 0.0), lq((size_t)nt * N * K, 0.0);
+    parallel((int64_t)N * TH, nt, [&](int ti, int64_t b, int64_t e) {
+        alignas(64) float m[6][6][CB];
+        alignas(64) float t[4][6][CB];
+        for (int64_t row = b; row < e; ++row) {
+            int n = (int)(row / TH), ty = (int)(row % TH);
+            double* s = &ls[((size_t)ti * N + n) * K];
+            double* q = &lq[((size_t)ti * N + n) * K];
+            for (int tx = 0; tx < TW; ++tx) {
+                int64_t tile = ((int64_t)n * TH + ty) * TW + tx;
+                int oh = std::min(4, H - 4 * ty), ow = std::min(4, W - 4 * tx);
+                for (int k0 = 0; k0 < K; k0 += CB) {
+                    int kn = std::min(CB, K - k0);
+                    for (int p = 0; p < 36; ++p) {
+                        const float* src = M + ((int64_t)p * T + tile) * K + k0;
+                        for (int c = 0; c < kn; ++c) m[p / 6][p % 6][c] = src[c];
+                    }
+                    for (int j = 0; j < 6; ++j) {
+                        for (int c = 0; c < kn; ++c) {
+                            float m0 = m[0][j][c], m1 = m[1][j][c], m2 = m[2][j][c];
+                            float m3 = m[3][j][c], m4 = m[4][j][c], m5 = m[5][j][c];
+                            t[0][j][c] = m0 + m1 + m2 + m3 + m4;
+                            t[1][j][c] = m1 - m2 + 2.0f * (m3 - m4);
+                            t[2][j][c] = m1 + m2 + 4.0f * (m3 + m4);
+                            t[3][j][c] = m1 - m2 + 8.0f * (m3 - m4) + m5;
+                        }
+                    }
+                    for (int i = 0; i < oh; ++i) {
+                        float* dst = y + (((int64_t)n * H + 4 * ty + i) * W + 4 * tx) * K + k0;
+                        for (int c = 0; c < kn; ++c) {
+                            float m0 = t[i][0][c], m1 = t[i][1][c], m2 = t[i][2][c];
+                            float m3 = t[i][3][c], m4 = t[i][4][c], m5 = t[i][5][c];
+                            float o[4];
+                            o[0] = m0 + m1 + m2 + m3 + m4;
+                            o[1] = m1 - m2 + 2.0f * (m3 - m4);
+                            o[2] = m1 + m2 + 4.0f * (m3 + m4);
+                            o[3] = m1 - m2 + 8.0f * (m3 - m4) + m5;
+                            double ss = 0.0, qq = 0.0;
+                            for (int jj = 0; jj < ow; ++jj) {
+                                dst[(int64_t)jj * K + c] = o[jj];
+                                ss += o[jj];
+                                qq += (double)o[jj] * o[jj];
+                            }
+                            s[k0 + c] += ss;
+                            q[k0 + c] += qq;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    for (int64_t i = 0; i < (int64_t)N * K; ++i) {
+        double ss = 0.0, qq = 0.0;
+        for (int t = 0; t < nt; ++t) { ss += ls[(size_t)t * N * K + i]; qq += lq[(size_t)t * N * K + i]; }
+        sum[i] = ss;
+        sumsq[i] = qq;
+    }
+}
+
+// r += (y - mean) * rstd per (n, c); r, y: N,HW,C.
+extern "C" void residual_add(float* r, const float* y, const float* mean, const float* rstd, int N, int HW,
+                             int C, int nthreads) {
+    parallel((int64_t)N * HW, nthreads, [&](int, int64_t b, int64_t e) {
+        for (int64_t p = b; p < e; ++p) {
+            int64_t n = p / HW;
+            const float* mu = mean + n * C;
+            const float* rs = rstd + n * C;
+            float* rp = r + p * C;
+            const float* yp = y + p * C;
+            for (int c = 0; c < C; ++c) rp[c] += (yp[c] - mu[c]) * rs[c];
+        }
+    });
+}
+"""
+
+_FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-pthread"]
+
+
+class KernelBuildError(RuntimeError):
+    """The C++ kernels could not be compiled or loaded (no g++ in the image, unwritable cache, …)."""
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SIM2REAL_KERNEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sim2real", "kernels"
+    )
+    return Path(root)
+
+
+def _cpu_key() -> str:
+    # -march=native code must never be reused on a CPU with other instruction sets.
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        flags = next((line for line in text.splitlines() if line.startswith("flags")), text[:2000])
+    except OSError:
+        flags = platform.processor() + platform.machine()
+    return hashlib.sha256(flags.encode()).hexdigest()[:12]
+
+
+def _build(lib: Path) -> None:
+    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        raise KernelBuildError("no C++ compiler found (install g++ in the worker image, or set CXX)")
+    try:
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
+            src, out = Path(tmp) / "kernels.cpp", Path(tmp) / "kernels.so"
+            src.write_text(_SOURCE)
+            proc = subprocess.run(
+                [cxx, *_FLAGS, str(src), "-o", str(out)], capture_output=True, text=True, timeout=300
+            )
+            if proc.returncode != 0:
+                raise KernelBuildError(f"compiling the CPU kernels failed:\n{proc.stderr[-2000:]}")
+            os.replace(out, lib)  # atomic: a concurrent worker never loads a half-written file
+    except (OSError, subprocess.SubprocessError) as e:
+        raise KernelBuildError(f"cannot build the CPU kernels in {lib.parent}: {e}") from e
+
+
+@lru_cache(maxsize=1)
+def load() -> ctypes.CDLL:
+    """The compiled kernels (built on first call, then reused from the cache)."""
+    key = hashlib.sha256((_SOURCE + " ".join(_FLAGS) + _cpu_key()).encode()).hexdigest()[:16]
+    lib = cache_dir() / f"cyclegan_{key}.so"
+    if not lib.exists():
+        _build(lib)
+    try:
+        dll = ctypes.CDLL(str(lib))
+    except OSError as e:
+        raise KernelBuildError(f"cannot load {lib}: {e}") from e
+    p, i = ctypes.c_void_p, ctypes.c_int
+    dll.wino_input.argtypes = [p, p, p, i, i, i, i, i, i, i, p, i]
+    dll.wino_input.restype = None
+    dll.wino_output.argtypes = [p, i, i, i, i, i, i, p, p, p, i]
+    dll.wino_output.restype = None
+    dll.residual_add.argtypes = [p, p, p, p, i, i, i, i]
+    dll.residual_add.restype = None
+    return dll
