@@ -51,6 +51,19 @@ def test_winograd_blocks_match_eager(ngf: int, n_blocks: int, shape: tuple[int, 
 
 
 @needs_cxx
+@pytest.mark.parametrize("chunk_tiles", [1, 5, 12])
+def test_chunked_winograd_gives_the_same_result(chunk_tiles: int) -> None:
+    # 100×76 input: 25×19 maps, 7×5 tiles; chunks of whole tile rows, the last one partial.
+    g = _generator(8, 2)
+    x = torch.rand(1, 3, 100, 76) * 2 - 1
+    with torch.inference_mode():
+        whole = FastResnetGenerator(g, openvino=False)(x)
+        chunked = FastResnetGenerator(g, openvino=False, chunk_tiles=chunk_tiles)(x)
+        assert (chunked - whole).abs().max() <= 1e-6
+        assert (chunked - g(x)).abs().max() <= 1e-3
+
+
+@needs_cxx
 def test_winograd_with_scaled_residual_stream() -> None:
     # Large activations in the residual stream (strong weights) must not cost accuracy: no fixed scaling.
     g = _generator(8, 3)
@@ -115,8 +128,10 @@ def test_auto_falls_back_to_eager_when_nothing_builds(monkeypatch: pytest.Monkey
     img = np.zeros((20, 30, 3), np.uint8)
     (out,) = t.translate([img])
     assert out.shape == img.shape
+    fast = Translator(g, backend="fast")  # callers that always asked for 'fast' keep working
+    assert fast.backend == "eager" and fast._fast is None
     with pytest.raises(cpu_kernels.KernelBuildError):
-        Translator(g, backend="fast")  # asked for explicitly: the failure is not hidden
+        FastResnetGenerator(g)
     with pytest.raises(RuntimeError, match="openvino"):
         Translator(g, backend="openvino")
 
@@ -161,3 +176,11 @@ def test_cuda_device_always_runs_eager() -> None:
         pytest.skip("no CUDA device")
     t = Translator(_generator(4, 1), device="cuda", backend="fast")
     assert t.backend == "eager" and t._fast is None
+
+
+def test_kernel_cache_lives_in_the_service_home(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("SIM2REAL_KERNEL_CACHE", raising=False)
+    monkeypatch.setenv("SIM2REAL_HOME", str(tmp_path))
+    assert cpu_kernels.cache_dir() == tmp_path / "cache" / "kernels"
+    monkeypatch.setenv("SIM2REAL_KERNEL_CACHE", str(tmp_path / "k"))
+    assert cpu_kernels.cache_dir() == tmp_path / "k"

@@ -4,8 +4,8 @@ Why C++: the Winograd transforms, reflection padding, instance-norm statistics a
 memory-bound passes; as separate torch ops each one re-reads and re-writes the 30 MB activation, which
 cost as much as the arithmetic Winograd saves. Here each step is one pass with the channel loop innermost
 (channels-last data, so it vectorises). No torch headers are needed, so the build takes ~1–3 s; the
-library is loaded with ctypes and cached under ``$SIM2REAL_KERNEL_CACHE`` (default
-``~/.cache/sim2real/kernels``), keyed by source, flags and the CPU's instruction sets. The worker image
+library is loaded with ctypes and cached (see :func:`cache_dir`), keyed by source, flags and the CPU's
+instruction sets. The worker image
 needs ``g++``; without it :func:`load` raises :class:`KernelBuildError` and callers fall back to eager.
 """
 
@@ -45,21 +45,22 @@ static inline int reflect(int i, int n) { return i < 0 ? -i : (i >= n ? 2 * n - 
 
 constexpr int CB = 64;  // channels per inner block
 
-// Winograd F(4x4, 3x3) input transform of the reflection-padded (by 1) input.
-// x: N,H,W,C fp32, used as relu?((x - mean) * rstd) per (n, c). Tiles (TH x TW per image) of 6x6 padded
-// pixels with stride 4; padded rows/cols beyond H+1/W+1 read as zero. V: 36, N*TH*TW, C.
+// Winograd F(4x4, 3x3) input transform of the reflection-padded (by 1) input, for tile rows [ty0, ty1).
+// x: N,H,W,C fp32, used as relu?((x - mean) * rstd) per (n, c). Tiles of 6x6 padded pixels with stride 4
+// (TW per tile row); padded rows/cols beyond H+1/W+1 read as zero. V: 36, N*(ty1-ty0)*TW, C.
 extern "C" void wino_input(const float* x, const float* mean, const float* rstd, int relu, int N, int H,
-                           int W, int C, int TH, int TW, float* V, int nthreads) {
-    const int64_t T = (int64_t)N * TH * TW;
-    parallel((int64_t)N * TH, nthreads, [&](int, int64_t b, int64_t e) {
+                           int W, int C, int ty0, int ty1, int TW, float* V, int nthreads) {
+    const int R = ty1 - ty0;
+    const int64_t T = (int64_t)N * R * TW;
+    parallel((int64_t)N * R, nthreads, [&](int, int64_t b, int64_t e) {
         alignas(64) float d[6][6][CB];
         alignas(64) float t[6][6][CB];
         for (int64_t row = b; row < e; ++row) {
-            int n = (int)(row / TH), ty = (int)(row % TH);
+            int n = (int)(row / R), ty = ty0 + (int)(row % R);
             const float* mu = mean + (int64_t)n * C;
             const float* rs = rstd + (int64_t)n * C;
             for (int tx = 0; tx < TW; ++tx) {
-                int64_t tile = ((int64_t)n * TH + ty) * TW + tx;
+                int64_t tile = row * TW + tx;
                 for (int c0 = 0; c0 < C; c0 += CB) {
                     int cn = std::min(CB, C - c0);
                     for (int i = 0; i < 6; ++i) {
@@ -115,22 +116,23 @@ extern "C" void wino_input(const float* x, const float* mean, const float* rstd,
     });
 }
 
-// Winograd output transform: M: 36, N*TH*TW, K -> y: N,H,W,K (cropped to H x W), plus per (n, k) sum and
-// sum of squares of y (double) for instance norm.
-extern "C" void wino_output(const float* M, int N, int H, int W, int K, int TH, int TW, float* y,
+// Winograd output transform of tile rows [ty0, ty1): M: 36, N*(ty1-ty0)*TW, K -> y: N,H,W,K (cropped to
+// H x W); adds each (n, k)'s sum and sum of squares of y (double, for instance norm) to sum and sumsq.
+extern "C" void wino_output(const float* M, int N, int H, int W, int K, int ty0, int ty1, int TW, float* y,
                             double* sum, double* sumsq, int nthreads) {
-    const int64_t T = (int64_t)N * TH * TW;
+    const int R = ty1 - ty0;
+    const int64_t T = (int64_t)N * R * TW;
     int nt = std::max(1, nthreads);
     std::vector<double> ls((size_t)nt * N * K, 0.0), lq((size_t)nt * N * K, 0.0);
-    parallel((int64_t)N * TH, nt, [&](int ti, int64_t b, int64_t e) {
+    parallel((int64_t)N * R, nt, [&](int ti, int64_t b, int64_t e) {
         alignas(64) float m[6][6][CB];
         alignas(64) float t[4][6][CB];
         for (int64_t row = b; row < e; ++row) {
-            int n = (int)(row / TH), ty = (int)(row % TH);
+            int n = (int)(row / R), ty = ty0 + (int)(row % R);
             double* s = &ls[((size_t)ti * N + n) * K];
             double* q = &lq[((size_t)ti * N + n) * K];
             for (int tx = 0; tx < TW; ++tx) {
-                int64_t tile = ((int64_t)n * TH + ty) * TW + tx;
+                int64_t tile = row * TW + tx;
                 int oh = std::min(4, H - 4 * ty), ow = std::min(4, W - 4 * tx);
                 for (int k0 = 0; k0 < K; k0 += CB) {
                     int kn = std::min(CB, K - k0);
@@ -150,22 +152,26 @@ extern "C" void wino_output(const float* M, int N, int H, int W, int K, int TH, 
                     }
                     for (int i = 0; i < oh; ++i) {
                         float* dst = y + (((int64_t)n * H + 4 * ty + i) * W + 4 * tx) * K + k0;
+                        alignas(64) float o[4][CB];
                         for (int c = 0; c < kn; ++c) {
                             float m0 = t[i][0][c], m1 = t[i][1][c], m2 = t[i][2][c];
                             float m3 = t[i][3][c], m4 = t[i][4][c], m5 = t[i][5][c];
-                            float o[4];
-                            o[0] = m0 + m1 + m2 + m3 + m4;
-                            o[1] = m1 - m2 + 2.0f * (m3 - m4);
-                            o[2] = m1 + m2 + 4.0f * (m3 + m4);
-                            o[3] = m1 - m2 + 8.0f * (m3 - m4) + m5;
-                            double ss = 0.0, qq = 0.0;
-                            for (int jj = 0; jj < ow; ++jj) {
-                                dst[(int64_t)jj * K + c] = o[jj];
-                                ss += o[jj];
-                                qq += (double)o[jj] * o[jj];
+                            o[0][c] = m0 + m1 + m2 + m3 + m4;
+                            o[1][c] = m1 - m2 + 2.0f * (m3 - m4);
+                            o[2][c] = m1 + m2 + 4.0f * (m3 + m4);
+                            o[3][c] = m1 - m2 + 8.0f * (m3 - m4) + m5;
+                        }
+                        for (int jj = 0; jj < ow; ++jj) {
+                            float* d = dst + (int64_t)jj * K;
+                            const float* oj = o[jj];
+                            double* sk = s + k0;
+                            double* qk = q + k0;
+                            for (int c = 0; c < kn; ++c) {
+                                float v = oj[c];
+                                d[c] = v;
+                                sk[c] += v;
+                                qk[c] += (double)v * v;
                             }
-                            s[k0 + c] += ss;
-                            q[k0 + c] += qq;
                         }
                     }
                 }
@@ -175,8 +181,8 @@ extern "C" void wino_output(const float* M, int N, int H, int W, int K, int TH, 
     for (int64_t i = 0; i < (int64_t)N * K; ++i) {
         double ss = 0.0, qq = 0.0;
         for (int t = 0; t < nt; ++t) { ss += ls[(size_t)t * N * K + i]; qq += lq[(size_t)t * N * K + i]; }
-        sum[i] = ss;
-        sumsq[i] = qq;
+        sum[i] += ss;
+        sumsq[i] += qq;
     }
 }
 
@@ -204,10 +210,14 @@ class KernelBuildError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("SIM2REAL_KERNEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sim2real", "kernels"
-    )
-    return Path(root)
+    """$SIM2REAL_KERNEL_CACHE, else $SIM2REAL_HOME/cache/kernels (the service's own folder), else
+    ~/.cache/sim2real/kernels."""
+    if os.environ.get("SIM2REAL_KERNEL_CACHE"):
+        return Path(os.environ["SIM2REAL_KERNEL_CACHE"])
+    if os.environ.get("SIM2REAL_HOME"):
+        return Path(os.environ["SIM2REAL_HOME"]) / "cache" / "kernels"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "sim2real" / "kernels"
 
 
 def _cpu_key() -> str:
@@ -251,9 +261,9 @@ def load() -> ctypes.CDLL:
     except OSError as e:
         raise KernelBuildError(f"cannot load {lib}: {e}") from e
     p, i = ctypes.c_void_p, ctypes.c_int
-    dll.wino_input.argtypes = [p, p, p, i, i, i, i, i, i, i, p, i]
+    dll.wino_input.argtypes = [p, p, p, i, i, i, i, i, i, i, i, p, i]
     dll.wino_input.restype = None
-    dll.wino_output.argtypes = [p, i, i, i, i, i, i, p, p, p, i]
+    dll.wino_output.argtypes = [p, i, i, i, i, i, i, i, p, p, p, i]
     dll.wino_output.restype = None
     dll.residual_add.argtypes = [p, p, p, p, i, i, i, i]
     dll.residual_add.restype = None

@@ -67,12 +67,15 @@ class FastResnetGenerator:
     """Inference-only forward of a ResnetGenerator (CPU, fp32, no autograd) with Winograd residual blocks.
 
     ``openvino``: run the layers around the residual blocks through OpenVINO (None: when it is installed;
-    compiling takes ~15 s once). Raises ``cpu_kernels.KernelBuildError`` when the C++ kernels cannot be
+    compiling takes ~5–15 s once). ``chunk_tiles``: the most 4×4 output tiles transformed at once. Raises ``cpu_kernels.KernelBuildError`` when the C++ kernels cannot be
     built (no g++).
     """
 
-    def __init__(self, generator: ResnetGenerator, *, openvino: bool | None = None) -> None:
+    def __init__(
+        self, generator: ResnetGenerator, *, openvino: bool | None = None, chunk_tiles: int = 4096
+    ) -> None:
         self.lib = cpu_kernels.load()
+        self.chunk_tiles = chunk_tiles
         layers = list(generator.model)
         first = next((i for i, m in enumerate(layers) if isinstance(m, ResnetBlock)), len(layers))
         n_blocks = sum(isinstance(m, ResnetBlock) for m in layers)
@@ -101,6 +104,10 @@ class FastResnetGenerator:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % 4 or x.shape[-1] % 4:
             raise ValueError(f"input height and width must be multiples of 4, got {tuple(x.shape[-2:])}")
+        if x.shape[0] > 1:
+            # One image at a time: the Winograd buffers grow with the batch (~2.3× the residual activation
+            # each) and batching gains nothing on CPU; instance norm is per image, so this is exact.
+            return torch.cat([self(x[i : i + 1]) for i in range(x.shape[0])])
         if not self.blocks:
             return self.tail(self.head(x.float()))
         if self._ov_head is not None:
@@ -109,34 +116,42 @@ class FastResnetGenerator:
             r = self.head(x.float()).permute(0, 2, 3, 1).contiguous()
         n, hh, ww, c = r.shape
         th, tw = math.ceil(hh / 4), math.ceil(ww / 4)
+        # Whole tile rows per chunk, to bound the two Winograd buffers (36 × tiles × C floats each, 151 MB at
+        # the default 4096 tiles = 1 MP frames in one chunk). Smaller chunks measured slower, not faster.
+        rows = max(1, min(th, self.chunk_tiles // tw))
         nt = max(1, torch.get_num_threads())
         lib = self.lib
-        v = torch.empty((36, n * th * tw, c))
-        m = torch.empty((36, n * th * tw, c))
-        y = torch.empty_like(r)
+        v = torch.empty((36, n * rows * tw, c))
+        m = torch.empty((36, n * rows * tw, c))
+        y1, y2 = torch.empty_like(r), torch.empty_like(r)  # conv outputs (conv 2 reads y1 while writing y2)
         zeros, ones = torch.zeros((n, c)), torch.ones((n, c))
         s = torch.empty((n, c), dtype=torch.float64)
         sq = torch.empty_like(s)
 
-        def conv_stats(
-            src: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, relu: bool, u: torch.Tensor
-        ):
-            lib.wino_input(
-                src.data_ptr(), mean.data_ptr(), rstd.data_ptr(), int(relu), n, hh, ww, c, th, tw,
-                v.data_ptr(), nt,
-            )  # fmt: skip
-            torch.bmm(v, u, out=m)
-            lib.wino_output(m.data_ptr(), n, hh, ww, c, th, tw, y.data_ptr(), s.data_ptr(), sq.data_ptr(), nt)
+        def conv_stats(src, mean, rstd, relu: bool, u: torch.Tensor, y: torch.Tensor):
+            s.zero_()
+            sq.zero_()
+            for ty0 in range(0, th, rows):
+                ty1 = min(th, ty0 + rows)
+                tiles = n * (ty1 - ty0) * tw
+                vc = v.view(-1)[: 36 * tiles * c].view(36, tiles, c)  # contiguous, also for the last chunk
+                mc = m.view(-1)[: 36 * tiles * c].view(36, tiles, c)
+                lib.wino_input(
+                    src.data_ptr(), mean.data_ptr(), rstd.data_ptr(), int(relu), n, hh, ww, c, ty0, ty1, tw,
+                    vc.data_ptr(), nt,
+                )  # fmt: skip
+                torch.bmm(vc, u, out=mc)
+                lib.wino_output(
+                    mc.data_ptr(), n, hh, ww, c, ty0, ty1, tw, y.data_ptr(), s.data_ptr(), sq.data_ptr(), nt
+                )
             mu = s / (hh * ww)
             var = (sq / (hh * ww) - mu * mu).clamp_min_(0.0)
             return mu.float(), torch.rsqrt(var + _EPS).float()
 
         for u1, u2 in self.blocks:
-            mean, rstd = conv_stats(r, zeros, ones, False, u1)
-            mean, rstd = conv_stats(
-                y, mean, rstd, True, u2
-            )  # wino_input reads y before wino_output rewrites it
-            lib.residual_add(r.data_ptr(), y.data_ptr(), mean.data_ptr(), rstd.data_ptr(), n, hh * ww, c, nt)
+            mean, rstd = conv_stats(r, zeros, ones, False, u1, y1)
+            mean, rstd = conv_stats(y1, mean, rstd, True, u2, y2)
+            lib.residual_add(r.data_ptr(), y2.data_ptr(), mean.data_ptr(), rstd.data_ptr(), n, hh * ww, c, nt)
         if self._ov_tail is not None:
             return self._ov_tail(r)
         return self.tail(r.permute(0, 3, 1, 2))

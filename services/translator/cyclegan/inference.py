@@ -135,7 +135,8 @@ class Translator:
     ``backend`` (CPU only; on CUDA the plain module always runs): 'eager' the plain module; 'fast'
     Winograd residual blocks with fused C++ kernels and OpenVINO head/tail (fast.py; needs g++, ~15 s to
     set up); 'openvino' the whole model in OpenVINO fp32; 'auto' the first of fast, openvino that builds
-    and matches eager within 1e-3 on a small input, else eager. ``self.backend`` is the one in use.
+    and matches eager within 1e-3 on a small input, else eager. ``self.backend`` is the one in use ('fast'
+    degrades to eager, with a warning, where its kernels cannot be built).
     """
 
     def __init__(
@@ -166,6 +167,15 @@ class Translator:
             self.backend: str = "eager"
         elif backend == "auto":
             self.backend, self._fast = choose_backend(self.generator)
+        elif backend == "fast":
+            # 'fast' was always available before it needed g++: keep callers working, just slower.
+            from .cpu_kernels import KernelBuildError
+
+            try:
+                self.backend, self._fast = "fast", build_backend(self.generator, "fast")
+            except KernelBuildError as e:
+                log.warning("CycleGAN 'fast' backend unavailable (%s); running eager", e)
+                self.backend = "eager"
         else:
             self.backend, self._fast = backend, build_backend(self.generator, backend)
 

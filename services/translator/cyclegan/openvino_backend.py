@@ -40,8 +40,10 @@ class OpenVinoModule:
 
         threads = threads or max(1, torch.get_num_threads())
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            # Tracing warns that instance norm's size check becomes a constant; shapes stay dynamic.
+            # openvino traces with torch.jit (deprecated: FutureWarning), which warns that instance norm's
+            # size check becomes a constant; the compiled shapes stay dynamic.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", FutureWarning)
             model = ov.convert_model(module.eval(), example_input=example_input, input=[tuple(dynamic_shape)])
         config = {
             "INFERENCE_PRECISION_HINT": "f32",
