@@ -25,9 +25,11 @@ def check_depth(depth_m: np.ndarray | None, height: int, width: int) -> np.ndarr
             f"got shape {getattr(depth_m, 'shape', None)}."
         )
     depth = np.ascontiguousarray(depth_m, dtype=np.float32)
-    if np.isnan(depth).any():
+    nearest = depth.min() if depth.size else np.float32(0)  # min propagates NaN: one pass checks both
+    if np.isnan(nearest):
         depth = np.where(np.isnan(depth), np.float32(np.inf), depth)
-    if (depth < 0).any():
+        nearest = depth.min()
+    if nearest < 0:
         raise ValueError("Depth map must hold distances >= 0 metres (np.inf for sky).")
     return depth
 

@@ -3,8 +3,9 @@
 Particles are sampled uniformly in the volume of the viewing frustum between z_near and z_far, so their
 count follows a physical number density (per m³). Each is projected with the pinhole model: its size is
 f·D/z pixels and, while the shutter is open, it moves fall-speed × exposure metres, i.e. f·v·T/z pixels.
-Drawing that path with an antialiased cv2.line is the point convolved with its own motion-blur line kernel
-(per particle, so lengths vary with size and distance). Depth layers then get a defocus blur (the lens is
+Drawing that path as a line is the point convolved with its own motion-blur line kernel (per particle,
+so lengths vary with size and distance); strokes under a pixel wide are drawn 1 px wide at proportionally
+lower opacity, wider ones antialiased. Depth layers then get a defocus blur (the lens is
 focused far away, so near particles are blurrier) and are hidden behind closer scene surfaces.
 """
 
@@ -58,6 +59,80 @@ def sample_positions(
     return x, y, z
 
 
+def _stroke_values(opacity: np.ndarray) -> np.ndarray:
+    """Peak opacities as 8-bit canvas values (255 = opaque)."""
+    return np.clip(np.round(opacity * 255.0), 0, 255).astype(np.uint8)
+
+
+def _splat_thin_strokes(canvas: np.ndarray, margin: int, particles: Particles, index: np.ndarray) -> None:
+    """Draw 1-px strokes as one point per pixel along the major axis, vectorised over all strokes.
+
+    The same pixels cv2.line(LINE_8) would set (round the minor coordinate at each major-axis step), but
+    without cv2.polylines' fixed cost per stroke, which dominates for thousands of 10-px streaks. Strokes
+    are grouped by sample count (powers of two) so short ones are not padded much; padding repeats a
+    stroke's last sample. Overlaps keep the later stroke, as cv2.line does.
+    `canvas` has `margin` pixels of padding on every side, enough for any stroke end.
+    """
+    x = particles.x[index].astype(np.float32)
+    y = particles.y[index].astype(np.float32)
+    dx = particles.dx[index].astype(np.float32)
+    dy = particles.dy[index].astype(np.float32)
+    values = _stroke_values(particles.opacity[index])
+    steps = np.ceil(np.maximum(np.abs(dx), np.abs(dy))).astype(np.int64) + 1
+    stride = canvas.shape[1]
+    x += np.float32(margin + 0.5)  # +0.5 then truncation rounds to the nearest pixel centre
+    y += np.float32(margin + 0.5)
+    group = np.ceil(np.log2(steps)).astype(np.int64)
+    flat = canvas.reshape(-1)
+    last = steps - 1
+    spacing = (1.0 / np.maximum(last, 1)).astype(np.float32)
+    for level in np.unique(group).tolist():
+        members = np.flatnonzero(group == level)
+        # Sample k of a stroke with n steps sits at k/(n − 1) of its length; k ≥ n repeats the last one.
+        k = np.minimum(np.arange(1 << level, dtype=np.int64)[None, :], last[members, None])
+        along = k.astype(np.float32) * spacing[members, None] - np.float32(0.5)
+        cols = (x[members, None] + dx[members, None] * along).astype(np.int32)
+        rows = (y[members, None] + dy[members, None] * along).astype(np.int32)
+        rows *= stride
+        rows += cols
+        flat[rows] = values[members, None]
+
+
+def _draw_thick_strokes(
+    canvas: np.ndarray, margin: int, particles: Particles, index: np.ndarray, widths: np.ndarray
+) -> None:
+    """Antialiased strokes wider than a pixel, one cv2.polylines call per (width, opacity) pair."""
+    scale = 1 << _SHIFT
+    x, y = particles.x[index] + margin, particles.y[index] + margin
+    dx, dy = particles.dx[index] / 2, particles.dy[index] / 2
+    points = np.empty((index.size, 2, 2), np.int32)
+    points[:, 0, 0] = np.round((x - dx) * scale)
+    points[:, 0, 1] = np.round((y - dy) * scale)
+    points[:, 1, 0] = np.round((x + dx) * scale)
+    points[:, 1, 1] = np.round((y + dy) * scale)
+    values = _stroke_values(particles.opacity[index]).astype(np.int64)
+    key = widths * 256 + values
+    for k in np.unique(key).tolist():
+        members = key == k
+        cv2.polylines(canvas, points[members], False, int(k % 256), int(k // 256), cv2.LINE_AA, _SHIFT)
+
+
+def _draw_layer(
+    particles: Particles, index: np.ndarray, widths: np.ndarray, height: int, width: int
+) -> np.ndarray:
+    """HxW uint8 view into a padded canvas holding the strokes of `index`; padding catches stroke ends."""
+    reach = np.maximum(np.abs(particles.dx[index]), np.abs(particles.dy[index])) / 2 + widths[index]
+    margin = int(np.ceil(reach.max())) + 2
+    canvas = np.zeros((height + 2 * margin, width + 2 * margin), dtype=np.uint8)
+    thin = index[widths[index] == 1]
+    thick = index[widths[index] > 1]
+    if thin.size:
+        _splat_thin_strokes(canvas, margin, particles, thin)
+    if thick.size:
+        _draw_thick_strokes(canvas, margin, particles, thick, widths[thick])
+    return canvas[margin : margin + height, margin : margin + width]
+
+
 def render_alpha(
     particles: Particles,
     height: int,
@@ -66,34 +141,26 @@ def render_alpha(
     layer_edges_m: tuple[float, ...],
     depth_m: np.ndarray | None,
 ) -> np.ndarray:
-    """HxW float32 opacity in [0, 1] of all particles, with defocus per depth layer and occlusion."""
-    alpha = np.zeros((height, width), dtype=np.float32)
-    scale = 1 << _SHIFT
-    x0 = np.round((particles.x - particles.dx / 2) * scale).astype(np.int64)
-    y0 = np.round((particles.y - particles.dy / 2) * scale).astype(np.int64)
-    x1 = np.round((particles.x + particles.dx / 2) * scale).astype(np.int64)
-    y1 = np.round((particles.y + particles.dy / 2) * scale).astype(np.int64)
-    thickness = np.clip(np.round(particles.thickness), 1, 64).astype(np.int64)
+    """HxW uint8 opacity (255 = opaque) of all particles, with defocus per depth layer and occlusion.
+
+    8-bit canvases: strokes, blur and the "over" compositing of layers are vectorised integer OpenCV passes.
+    """
+    alpha: np.ndarray | None = None
+    widths = np.clip(np.round(particles.thickness), 1, 64).astype(np.int64)
+    nearest = float(np.min(depth_m)) if depth_m is not None and depth_m.size else math.inf
     for near, far in zip(layer_edges_m[:-1], layer_edges_m[1:], strict=True):
-        index = np.flatnonzero((particles.z >= near) & (particles.z < far))
-        if index.size == 0:
+        in_layer = (particles.z >= near) & (particles.z < far)
+        if not in_layer.any():
             continue
-        layer = np.zeros((height, width), dtype=np.float32)
-        for a, b, c, d, t, o in zip(
-            x0[index].tolist(),
-            y0[index].tolist(),
-            x1[index].tolist(),
-            y1[index].tolist(),
-            thickness[index].tolist(),
-            particles.opacity[index].tolist(),
-            strict=True,
-        ):
-            cv2.line(layer, (a, b), (c, d), o, t, cv2.LINE_AA, _SHIFT)
+        layer = _draw_layer(particles, np.flatnonzero(in_layer), widths, height, width)
         z_mid = math.sqrt(near * far)
         sigma = 0.5 * focal_px * APERTURE_M / z_mid  # half the blur-circle diameter
         if sigma >= 0.5:
             layer = cv2.GaussianBlur(layer, (0, 0), sigma)
-        if depth_m is not None:
-            layer *= depth_m > np.float32(z_mid)
-        alpha += layer * (1.0 - alpha)  # "over" compositing of independent layers
-    return np.clip(alpha, 0.0, 1.0)
+        if depth_m is not None and nearest <= z_mid:  # some surface is nearer than this layer
+            layer = cv2.bitwise_and(layer, cv2.compare(depth_m, z_mid, cv2.CMP_GT))
+        if alpha is None:
+            alpha = layer
+        else:  # "over" compositing of independent layers: a + b·(1 − a)
+            alpha = cv2.add(alpha, cv2.multiply(layer, cv2.bitwise_not(alpha), scale=1.0 / 255.0))
+    return np.zeros((height, width), dtype=np.uint8) if alpha is None else np.ascontiguousarray(alpha)

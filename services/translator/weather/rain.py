@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from services.common.weather_params import RainParams
@@ -90,12 +89,11 @@ def render_rain(image: np.ndarray, params: RainParams, depth_m: np.ndarray | Non
     visibility = params.visibility_m or rain_visibility_m(params.intensity_mm_h)
     depth = scene_depth(image, depth_m)
     t = transmission_from_depth(depth, extinction_from_visibility(visibility))
-    dimmed = cv2.convertScaleAbs(image, alpha=params.dimming)
-    veiled = composite_u8(dimmed, t, airlight)
     drops = sample_drops(rng, params, height, width)
     alpha = render_alpha(
         drops, height, width, focal_length_px(width, DEFAULT_HFOV_DEG), LAYER_EDGES_M, depth_m
     )
     # A drop refracts light from a wide cone of the environment, dominated by the sky (Garg & Nayar, 2007).
     streak_colour = np.minimum(1.0, airlight * np.float32(1.15))
-    return composite_u8(veiled, 1.0 - alpha, streak_colour)
+    # Dimmed scene, rain veil and streaks in one fixed-point pass.
+    return composite_u8(image, t, airlight, params.dimming, alpha, streak_colour)

@@ -79,11 +79,10 @@ def render_snow(image: np.ndarray, params: SnowParams, depth_m: np.ndarray | Non
     visibility = params.visibility_m or snow_visibility_m(params.intensity_mm_h)
     depth = scene_depth(image, depth_m)
     t = transmission_from_depth(depth, extinction_from_visibility(visibility))
-    veiled = composite_u8(image, t, airlight)
     flakes = sample_flakes(rng, params, height, width)
     alpha = render_alpha(
         flakes, height, width, focal_length_px(width, DEFAULT_HFOV_DEG), LAYER_EDGES_M, depth_m
     )
     # Flakes scatter diffuse daylight almost white; never darker than the sky they fall from.
     flake_colour = np.maximum(airlight, np.float32(0.92)).astype(np.float32)
-    return composite_u8(veiled, 1.0 - alpha, flake_colour)
+    return composite_u8(image, t, airlight, 1.0, alpha, flake_colour)
