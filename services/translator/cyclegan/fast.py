@@ -11,8 +11,14 @@ are dropped: instance norm without affine subtracts the per-channel mean, which 
 The layers before and after the residual blocks run through OpenVINO when it is installed (2–3× faster
 than eager on them, see openvino_backend.py), else eagerly.
 
-Measured (2-core Xeon, 1242×375, one 256→256 conv): eager oneDNN direct ~220 ms under load; here input
-transform ~23 ms + GEMMs ~65 ms + output transform ~25 ms. Whole frame: see bench/translate.py.
+Measured on the 2-core dev Xeon (Sapphire Rapids, KVM), 1242×375, 2 threads. One 256→256 conv, quiet:
+oneDNN direct ~105 ms; here input transform ~10 ms + GEMMs ~31 ms + output transform ~12 ms. Whole
+frame (bench/translate.py, interleaved with eager, load ~2.1 of which 2 our own): eager 3.42 s, this
+1.55 s (2.2×; pairs 1.8–2.3×), 2.19 s (1.56×) with eager head/tail; OpenVINO whole-model 2.23 s (1.53×).
+Breakdown of a 1.5 s frame: OpenVINO head 0.2 s, GEMMs 0.52 s, transforms 0.45 s, OpenVINO tail 0.3 s.
+Tried and dropped: int8 AMX convolutions on operands split into two int8 limbs (Ozaki-style, three
+products) — the per-tensor activation scale leaves ~1e-3 error at the output, and the six products
+needed for fp32-like accuracy cost as much as fp32; chunks of fewer tiles (cache-sized) were slower.
 
 Numerics: fp32, weights transformed in float64; F(4,3) adds ~1e-5 relative error per convolution, which
 instance norm keeps from compounding (max |Δ| on the tanh output ~1e-4, checked in the tests).
