@@ -1,8 +1,11 @@
 """Physics weather speed against albumentations' RandomFog / RandomRain on the same image, same run.
 
-Run: python bench/weather.py [--repeats N] [--save DIR]
+Run: python bench/weather.py [--repeats N] [--save DIR] [--physics-only]
 Prints ms per 1242x375 image (median of N after warm-up), frames/s, and the ratio of the baseline's time
-to ours for the same weather (> 1 means ours is faster).
+to ours for the same weather (> 1 means ours is faster). Then, unless --physics-only, the learned methods
+on the same frame in the same table (random weights: speed does not depend on training): CycleGAN
+(ResNet-9, ngf 64) with the service's default CPU backend and with eager PyTorch, Gatys NST (projected
+from a few iterations, see bench/nst.py) and AdaIN. About two minutes more.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--save", type=Path, default=None, help="folder to write one PNG per method")
+    parser.add_argument("--physics-only", action="store_true", help="skip CycleGAN and NST rows")
     args = parser.parse_args()
     cv2.setNumThreads(2)
     image, depth = synthetic_road_scene()
@@ -122,7 +126,39 @@ def main() -> None:
             cv2.imwrite(str(args.save / f"{slug}.png"), cv2.cvtColor(fn(), cv2.COLOR_RGB2BGR))
     if args.save is not None:
         cv2.imwrite(str(args.save / "input.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not args.physics_only:
+        for name, ms, note in learned_rows(image):
+            print(f"{name:30s} {ms:9.0f} {1000.0 / ms:9.2f} {note:>27s}")
     print(f"total {time.perf_counter() - started:.1f} s")
+
+
+def learned_rows(image: np.ndarray) -> list[tuple[str, float, str]]:
+    """CycleGAN (default backend vs eager, same weights) and NST on the same frame, ms per image."""
+    import torch
+
+    from services.translator.cyclegan.inference import Translator
+    from services.translator.cyclegan.networks import GeneratorConfig, build_generator
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from nst import nst_timings  # bench/nst.py
+
+    torch.manual_seed(0)
+    generator = build_generator(GeneratorConfig(ngf=64, n_blocks=9))
+    rows = []
+    fast = Translator(generator, "cpu", backend="auto")
+    eager = Translator(generator, "cpu", backend="eager")
+    eager_ms = median_ms(lambda: eager.translate([image]), repeats=2, warmup=1)
+    fast_ms = median_ms(lambda: fast.translate([image]), repeats=2, warmup=1)
+    rows.append(("CycleGAN eager PyTorch", eager_ms, "1.00x (baseline)"))
+    rows.append((f"CycleGAN {fast.backend}", fast_ms, f"{eager_ms / fast_ms:.2f}x vs eager"))
+    for label, seconds in nst_timings(image.shape[1], image.shape[0]):
+        short = (
+            "NST Gatys (projected)"
+            if "Gatys" in label
+            else label.replace("NST AdaIN feed-forward", "NST AdaIN")
+        )
+        rows.append((short[:30], seconds * 1000.0, "n/a"))
+    return rows
 
 
 if __name__ == "__main__":

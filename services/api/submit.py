@@ -73,3 +73,24 @@ def submit(
         ) from exc
     session.refresh(job)
     return job
+
+
+def save_with_objects(
+    session: Session, store: ObjectStore, row: object, objects: list[tuple[str, bytes, str]]
+) -> None:
+    """Store the objects and commit the row that names them; on any failure neither stays behind."""
+    written: list[str] = []
+    try:
+        for key, data, content_type in objects:
+            store.put_bytes(key, data, content_type)
+            written.append(key)
+        session.add(row)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        for key in written:
+            try:
+                store.delete(key)
+            except Exception:
+                log.exception("could not remove %s", key)
+        raise

@@ -58,7 +58,7 @@ def build_cyclegan(
 
     params = recipe.get("params") or {}
     device = device_for(settings)
-    backend = params.get("backend", "fast")
+    backend = params.get("backend", "auto")
     batch_size = int(params.get("batch_size", 4))
 
     def load() -> Translator:

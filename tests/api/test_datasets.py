@@ -5,40 +5,13 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.api.conftest import ingest, run_one
 from tests.common.dataset_fixtures import make_bdd2018, make_bdd2020, make_kitti, make_vkitti2, make_yolo
 from tests.scenes import png_bytes, road_scene
-
-
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def settings(server_settings, data_root):  # noqa: ANN001
-    return server_settings.model_copy(update={"data_roots": f"{data_root}:{data_root}/unused"})
-
-
-@pytest.fixture
-def api(client_for, settings):  # noqa: ANN001
-    return client_for(settings)
-
-
-def ingest(api, run_queued, settings, fmt: str, uri: str, **options) -> dict:  # noqa: ANN001
-    r = api.post("/v1/datasets", json={"name": f"{fmt} test", "format": fmt, "uri": uri, "options": options})
-    assert r.status_code == 202, r.text
-    job_id = r.json()["id"]
-    assert api.get(f"/v1/datasets/{job_id}").status_code == 404  # invisible until the job succeeds
-    (job,) = [j for j in run_queued(settings, "ingest_dataset") if j.id == job_id]
-    assert job.status == "succeeded", job.error
-    return api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
 
 
 def test_vkitti2_ingest_counts_filters_and_export(api, run_queued, settings, data_root) -> None:
@@ -166,7 +139,7 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
         },
     )
     assert r.status_code == 202, r.text
-    (job,) = run_queued(settings, "translate_dataset")
+    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     d = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     assert d["parent_id"] == src["id"]

@@ -3,44 +3,13 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.api.conftest import ingest, run_one
 from tests.api.detection_fixtures import make_bdd_eval, make_yolo_train
 from tests.scenes import png_bytes, road_scene
-
-
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def settings(server_settings, data_root):  # noqa: ANN001
-    return server_settings.model_copy(update={"data_roots": str(data_root)})
-
-
-@pytest.fixture
-def api(client_for, settings):  # noqa: ANN001
-    return client_for(settings)
-
-
-def run_one(run_queued, settings, kind: str, job_id: str):  # noqa: ANN001, ANN201
-    (job,) = [j for j in run_queued(settings, kind) if j.id == job_id]
-    return job
-
-
-def ingest(api, run_queued, settings, name: str, fmt: str, uri: str, **options) -> str:  # noqa: ANN001
-    r = api.post("/v1/datasets", json={"name": name, "format": fmt, "uri": uri, "options": options})
-    assert r.status_code == 202, r.text
-    job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
-    assert job.status == "succeeded", job.error
-    return job.result["dataset_id"]
-
 
 TINY = {"model": "yolov5n", "imgsz": 160, "epochs": 1, "batch": 4}
 
@@ -51,18 +20,17 @@ def datasets(api, run_queued, settings, data_root) -> dict[str, str]:
     make_yolo_train(data_root / "train_b", seed=1)
     make_bdd_eval(data_root / "bdd")
     return {
-        "a": ingest(api, run_queued, settings, "synthetic a", "yolo", f"file://{data_root}/train_a"),
-        "b": ingest(api, run_queued, settings, "synthetic b", "yolo", f"file://{data_root}/train_b"),
+        "a": ingest(api, run_queued, settings, "yolo", f"file://{data_root}/train_a")["id"],
+        "b": ingest(api, run_queued, settings, "yolo", f"file://{data_root}/train_b")["id"],
         "eval": ingest(
             api,
             run_queued,
             settings,
-            "bdd val",
             "bdd100k",
             f"file://{data_root}/bdd",
             reader={"split": "val"},
             split={"val_fraction": 0},
-        ),
+        )["id"],
     }
 
 

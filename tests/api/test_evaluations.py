@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.api.conftest import run_one
 from tests.api.detection_fixtures import OCCLUDED, make_bdd_eval, write_predictions
-
-
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def settings(server_settings, data_root):  # noqa: ANN001
-    return server_settings.model_copy(update={"data_roots": str(data_root)})
-
-
-@pytest.fixture
-def api(client_for, settings):  # noqa: ANN001
-    return client_for(settings)
-
-
-def run_one(run_queued, settings, kind: str, job_id: str):  # noqa: ANN001, ANN201
-    (job,) = [j for j in run_queued(settings, kind) if j.id == job_id]
-    return job
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.routes.jobs import get_job_or_404
 from services.api.schemas import JobOut
-from services.api.submit import Submission, submit
+from services.api.submit import Submission, save_with_objects, submit
 from services.api.uploads import image_http_error, read_capped
 from services.common.checkpoints import CheckpointError, read_detector_checkpoint
 from services.common.db.models import Dataset, DetectorModel, Job, new_id
@@ -125,7 +125,6 @@ async def upload_weights(
         raise HTTPException(422, f"file: {exc}") from exc
     model_id = new_id()
     key = f"models/detector/{model_id}/weights.pt"
-    store.put_bytes(key, data, "application/octet-stream")
     model = DetectorModel(
         id=model_id,
         name=name,
@@ -137,13 +136,7 @@ async def upload_weights(
         metrics={},
         options={"filename": (file.filename or "")[:255]},
     )
-    try:
-        session.add(model)
-        session.commit()
-    except Exception:
-        session.rollback()
-        store.delete(key)
-        raise
+    save_with_objects(session, store, model, [(key, data, "application/octet-stream")])
     return model
 
 

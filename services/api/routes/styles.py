@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import SessionDep, SettingsDep, StoreDep
+from services.api.submit import save_with_objects
 from services.api.uploads import image_http_error, read_capped
 from services.common import dataset_store as ds
 from services.common.datasets.filters import parse_filter
@@ -59,21 +60,18 @@ async def create_style(
             decoded.append(await run_in_threadpool(decode_image, data, settings.max_image_pixels))
         except ImageError as exc:
             raise image_http_error(f"images[{n}] ({upload.filename})", exc) from exc
-    keys = []
-    try:
-        for n, pixels in enumerate(decoded):
-            key = f"styles/{style_id}/{n:03d}.png"
-            store.put_bytes(key, await run_in_threadpool(encode_png, pixels), "image/png")
-            keys.append(key)
-        style = Style(
-            id=style_id, name=name, weather=weather, image_keys=keys, source={"uploaded": len(keys)}
-        )
-        session.add(style)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        store.delete_prefix(f"styles/{style_id}/")
-        raise
+    objects = [
+        (f"styles/{style_id}/{n:03d}.png", await run_in_threadpool(encode_png, pixels), "image/png")
+        for n, pixels in enumerate(decoded)
+    ]
+    style = Style(
+        id=style_id,
+        name=name,
+        weather=weather,
+        image_keys=[k for k, _, _ in objects],
+        source={"uploaded": len(objects)},
+    )
+    await run_in_threadpool(save_with_objects, session, store, style, objects)
     return style
 
 

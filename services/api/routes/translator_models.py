@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.schemas import JobOut
-from services.api.submit import submit
+from services.api.submit import save_with_objects, submit
 from services.api.uploads import read_capped
 from services.common import dataset_store as ds
 from services.common.checkpoints import CheckpointError, check_generator, read_tensor_shapes
@@ -152,7 +152,6 @@ async def import_model(
         raise HTTPException(422, f"file: {exc}") from exc
     model_id = new_id()
     key = f"models/translator/{model_id}/generator.pth"
-    store.put_bytes(key, data, "application/octet-stream")
     model = TranslatorModel(
         id=model_id,
         name=name,
@@ -164,13 +163,7 @@ async def import_model(
         metrics={},
         sample_keys=[],
     )
-    try:
-        session.add(model)
-        session.commit()
-    except Exception:
-        session.rollback()
-        store.delete(key)
-        raise
+    save_with_objects(session, store, model, [(key, data, "application/octet-stream")])
     return _out(model)
 
 

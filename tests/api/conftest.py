@@ -1,0 +1,42 @@
+"""Fixtures for API tests that read datasets from a folder under SIM2REAL_DATA_ROOTS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(server_settings, data_root):  # noqa: ANN001
+    return server_settings.model_copy(update={"data_roots": str(data_root)})
+
+
+@pytest.fixture
+def api(client_for, settings):  # noqa: ANN001
+    return client_for(settings)
+
+
+def run_one(run_queued, settings, kind: str, job_id: str):  # noqa: ANN001, ANN201
+    """Run the queued jobs of `kind` and return the one with `job_id`."""
+    (job,) = [j for j in run_queued(settings, kind) if j.id == job_id]
+    return job
+
+
+def ingest(api, run_queued, settings, fmt: str, uri: str, name: str | None = None, **options) -> dict:  # noqa: ANN001
+    """Ingest through the API and the real task; the dataset as GET /v1/datasets/{id} returns it."""
+    r = api.post(
+        "/v1/datasets", json={"name": name or f"{fmt} test", "format": fmt, "uri": uri, "options": options}
+    )
+    assert r.status_code == 202, r.text
+    assert api.get(f"/v1/datasets/{r.json()['id']}").status_code == 404  # invisible until the job succeeds
+    job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    return api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
