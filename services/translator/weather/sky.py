@@ -60,4 +60,7 @@ def scene_depth(image: np.ndarray, depth_m: np.ndarray | None, sky: np.ndarray |
     far_m = float(depth[far_row, 0]) if np.isfinite(depth[far_row, 0]) else 1000.0
     sky = sky_weight(image) if sky is None else sky
     above = ~np.isfinite(depth)
-    return np.where(above, np.where(sky > 0.5, np.float32(np.inf), np.float32(far_m)), depth)
+    # The last rows below the horizon would be kilometres away (z = f·h / (v − v_h)); capping them at the
+    # far-scenery distance keeps the veil continuous across the horizon instead of drawing a bright line.
+    ground = np.minimum(depth, np.float32(far_m))
+    return np.where(above, np.where(sky > 0.5, np.float32(np.inf), np.float32(far_m)), ground)
