@@ -232,10 +232,13 @@ class WorkerRuntime:
         """A finished child wakes its orchestrating parent instead of letting it poll."""
         if not ctx.parent_id:
             return
-        with session_scope(ctx.db_url) as s:
-            parent = s.get(Job, ctx.parent_id)
-            if parent is not None and parent.status == "queued":
-                send_job(self.celery, parent.kind, parent.id)
+        try:
+            with session_scope(ctx.db_url) as s:
+                parent = s.get(Job, ctx.parent_id)
+                if parent is not None and parent.status == "queued":
+                    send_job(self.celery, parent.kind, parent.id)
+        except Exception:  # the parent's own timer or the sweeper wakes it later
+            log.exception("could not wake parent job %s", ctx.parent_id)
 
     def _beat(self, ctx: JobContext, stop: threading.Event) -> None:
         while not stop.wait(self.settings.heartbeat_interval_s):
