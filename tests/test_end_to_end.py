@@ -143,6 +143,10 @@ def test_fog_with_depth_through_redis_postgres_and_s3(server_stack: Stack) -> No
     png = httpx.get(f"{server_stack.url}/v1/translations/{job['id']}/image", timeout=30)
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     check_fog(rgb, depth_cm, png.content)
+    # Or straight from the object store, through a short-lived presigned URL.
+    r = httpx.get(f"{server_stack.url}/v1/translations/{job['id']}/image", params={"redirect": "true"})
+    assert r.status_code == 307 and "X-Amz-Signature" in r.headers["location"]
+    assert httpx.get(r.headers["location"], timeout=30).content == png.content
 
 
 def test_worker_killed_mid_job_is_recovered_and_runs_once(server_stack: Stack, s3_server) -> None:

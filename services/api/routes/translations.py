@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
-from fastapi.responses import Response
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
@@ -90,7 +90,14 @@ async def create_translation(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, 409: {"description": "not finished"}},
 )
-def translation_image(job_id: str, session: SessionDep, store: StoreDep) -> Response:
+def translation_image(
+    job_id: str,
+    session: SessionDep,
+    store: StoreDep,
+    redirect: Annotated[
+        bool, Query(description="307 to a short-lived presigned URL when the store is S3")
+    ] = False,
+) -> Response:
     job = get_job_or_404(session, job_id)
     if job.kind != "translate":
         raise HTTPException(404, f"job {job_id} is a {job.kind} job, not a translation")
@@ -99,7 +106,12 @@ def translation_image(job_id: str, session: SessionDep, store: StoreDep) -> Resp
             job.status, f"it is {job.status} ({job.progress:.0%}); poll GET /v1/jobs/{job_id}"
         )
         raise HTTPException(status.HTTP_409_CONFLICT, f"translation {job_id} has no image yet: {hint}")
-    data = store.get_bytes(job.result["image_key"])
-    return Response(
-        data, media_type="image/png", headers={"Content-Disposition": f'inline; filename="{job_id}.png"'}
+    key = job.result["image_key"]
+    url = store.presigned_get_url(key, expires_s=600) if redirect else None
+    if url:
+        return RedirectResponse(url, status_code=307)
+    return StreamingResponse(
+        store.open_stream(key),
+        media_type="image/png",
+        headers={"Content-Disposition": f'inline; filename="{job_id}.png"'},
     )
