@@ -130,9 +130,12 @@ def ingest(ctx: JobContext) -> JobOutcome:
     ctx.outputs(ds.prefix(dataset_id))
     with local_root(ctx, loc) as root:
         ctx.progress(0.3 if loc.scheme == "s3" else 0.0, f"reading {fmt} annotations")
-        records, splits = read_records(
-            fmt, root, taxonomy, report, options.get("reader") or {}, options.get("split") or {}
-        )
+        try:
+            records, splits = read_records(
+                fmt, root, taxonomy, report, options.get("reader") or {}, options.get("split") or {}
+            )
+        except PathNotAllowed as exc:
+            raise JobError(f"options.reader: {exc}") from exc
         items: list[ds.StoredImage] = []
         seen: set[str] = set()
         for n, record in enumerate(records):
