@@ -42,7 +42,15 @@ def main() -> None:
         default="fast,openvino,fast-no-openvino",
         help="Translator backends (or fast-no-openvino) to time against the eager baseline",
     )
+    ap.add_argument(
+        "--gpu",
+        action="store_true",
+        help="on CUDA: images/s in fp32 and fp16 at batch 1 and 8 (eager and fp16 autocast)",
+    )
     args = ap.parse_args()
+    if args.gpu:
+        gpu_throughput(args)
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -98,6 +106,41 @@ def main() -> None:
             f"{name:16s} median {med:.2f} s/frame  speed-up {base / med:.2f}x "
             f"(per interleaved pair {', '.join(f'{r:.2f}' for r in pair)})  max|diff| {diffs[name]:.2e}"
         )
+
+
+def gpu_throughput(args: argparse.Namespace) -> None:
+    """Images per second on the GPU; fp16 is autocast, compared with fp32 on the same batch."""
+    if not torch.cuda.is_available():
+        raise SystemExit("--gpu needs CUDA; none is available here")
+    torch.manual_seed(0)
+    g = ResnetGenerator(ngf=args.ngf, n_blocks=args.n_blocks).eval()
+    init_weights(g)
+    g = g.cuda()
+    print(
+        f"{torch.cuda.get_device_name()}, {args.width}x{args.height}, ngf {args.ngf}, {args.n_blocks} blocks"
+    )
+    for batch in (1, 8):
+        x = torch.rand(batch, 3, args.height, args.width, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        xp, _ = pad_to_model(x)
+        xp = xp.cuda()
+        outs = {}
+        for precision in ("fp32", "fp16"):
+
+            def run(xp: torch.Tensor = xp, half: bool = precision == "fp16") -> torch.Tensor:
+                with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=half):
+                    return g(xp).float()
+
+            for _ in range(3):
+                run()
+            torch.cuda.synchronize()
+            n = max(3, args.repeats * 5)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                outs[precision] = run()
+            torch.cuda.synchronize()
+            dt = (time.perf_counter() - t0) / n
+            print(f"batch {batch} {precision}: {batch / dt:8.1f} images/s ({dt * 1000 / batch:.1f} ms/image)")
+        print(f"batch {batch} fp16 vs fp32 max|diff| {float((outs['fp16'] - outs['fp32']).abs().max()):.2e}")
 
 
 if __name__ == "__main__":
