@@ -201,7 +201,7 @@ async def create_detection(
         if asyncio.get_running_loop().time() >= deadline:
             break
         await asyncio.sleep(0.1)
-        session.refresh(job)
+        await run_in_threadpool(session.refresh, job)
     if job.status in ("succeeded", "failed"):
         return JSONResponse(JobOut.model_validate(job).model_dump(mode="json"), status_code=200)
     return job

@@ -84,10 +84,13 @@ def _snapshot(url: str, job_id: str) -> dict | None:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def job_events(job_id: str, request: Request, session: SessionDep) -> StreamingResponse:
-    """Server-sent events: one `progress` event per change, then `end` when the job is finished."""
-    get_job_or_404(session, job_id)
+async def job_events(job_id: str, request: Request) -> StreamingResponse:
+    """Server-sent events: one `progress` event per change, then `end` when the job is finished.
+
+    Each poll uses its own short session, so a long-lived stream holds no database connection."""
     url = request.app.state.settings.resolved_database_url
+    if await run_in_threadpool(_snapshot, url, job_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id!r}")
 
     async def stream():  # noqa: ANN202
         last = None
