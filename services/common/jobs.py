@@ -102,9 +102,10 @@ def _fail_if_exhausted(session: Session, job_id: str, stale_before: datetime) ->
     if not dead:
         return False
     now = utcnow()
+    still_dead = Job.status == "queued" if job.status == "queued" else Job.heartbeat_at < stale_before
     res = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == job.status, Job.attempts == job.attempts)
+        .where(Job.id == job_id, Job.status == job.status, Job.attempts == job.attempts, still_dead)
         .values(status="failed", error=_exhausted_message(job), finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -179,7 +180,8 @@ def fail(session: Session, job_id: str, worker_id: str, error: str) -> bool:
 
 
 def cancel(session: Session, job_id: str) -> bool:
-    """Cancel a queued or running job; a running worker notices at its next heartbeat or progress."""
+    """Cancel a queued or running job and, recursively, its unfinished children (an experiment's
+    trainings and evaluations); a running worker notices at its next heartbeat or progress report."""
     now = utcnow()
     res = session.execute(
         update(Job)
@@ -188,6 +190,9 @@ def cancel(session: Session, job_id: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    for child in children(session, job_id):
+        if child.status in ("queued", "running"):
+            cancel(session, child.id)
     return res.rowcount == 1
 
 
@@ -276,3 +281,14 @@ def stale_waiting(session: Session, queue: str, before: datetime) -> list[Job]:
             )
         )
     )
+
+
+def touch(session: Session, job_id: str) -> None:
+    """Mark a parked job as just woken, so the sweeper does not wake it again at every pass."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()

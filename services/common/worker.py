@@ -75,7 +75,15 @@ class JobContext:
                 )
                 s.commit()
                 assert self.celery is not None
-                send_job(self.celery, kind, job_id)
+                try:
+                    send_job(self.celery, kind, job_id)
+                except Exception as exc:
+                    # No message, no row: the next step of the parent creates and sends it again.
+                    s.delete(job)
+                    s.commit()
+                    raise jobs.JobWaiting(
+                        f"the queue is unreachable ({type(exc).__name__}); retrying", 0.0, delay_s=60
+                    ) from exc
             s.expunge(job)
             return job
 
@@ -144,12 +152,19 @@ class WorkerRuntime:
         requeued = 0
         with session_scope(self.settings.resolved_database_url) as s:
             for job in jobs.stale_running(s, self.queue, cutoff):
-                if jobs.requeue(s, job, cutoff) == "requeued":
+                if job.attempts < job.max_attempts:
+                    # Message first: a claim accepts a running job with a stale heartbeat, so if the
+                    # state change below fails, the message still finds the job.
                     send_job(self.celery, job.kind, job.id)
+                if jobs.requeue(s, job, cutoff) == "requeued":
                     requeued += 1
                     log.warning(
                         "re-queued job %s (attempt %d): worker %s died", job.id, job.attempts, job.worker_id
                     )
+            # A parked orchestrator whose wake-up message was lost (with its worker, say) is woken again.
+            for job in jobs.stale_waiting(s, self.queue, jobs.stale_cutoff(PARK_TIMEOUT_S)):
+                send_job(self.celery, job.kind, job.id)
+                jobs.touch(s, job.id)
         return requeued
 
     def task(self, kind: str) -> Callable[[Handler], Handler]:

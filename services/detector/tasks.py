@@ -95,15 +95,6 @@ def train_detector(ctx: JobContext) -> JobOutcome:
             hyperparameters=dict(p.get("hyperparameters") or {}),
             device=ctx.settings.device,
         )
-        weights = None
-        if p.get("weights_id"):
-            with session_scope(ctx.db_url) as s:
-                start = s.get(DetectorModel, p["weights_id"])
-                if start is None:
-                    raise JobError(f"detector weights {p['weights_id']} no longer exist")
-                start_key = start.weights_key
-            weights = work / "start.pt"
-            store.download_file(start_key, weights)
         resume_from = None
         history: list[dict[str, Any]] = []
         if store.exists(base + "last.pt"):
@@ -114,6 +105,15 @@ def train_detector(ctx: JobContext) -> JobOutcome:
                 store.download_file(base + "best.pt", resume_from.with_name("best.pt"))
             if store.exists(base + "history.json"):
                 history = json.loads(store.get_bytes(base + "history.json"))
+        weights = None
+        if p.get("weights_id") and resume_from is None:  # a resumed run's checkpoint already holds them
+            with session_scope(ctx.db_url) as s:
+                start = s.get(DetectorModel, p["weights_id"])
+                if start is None:
+                    raise JobError(f"detector weights {p['weights_id']} no longer exist")
+                start_key = start.weights_key
+            weights = work / "start.pt"
+            store.download_file(start_key, weights)
 
         def on_epoch_end(record) -> None:  # noqa: ANN001
             history.append(record.to_dict())

@@ -35,7 +35,18 @@ PASSTHROUGH_TRAIN_ARGS = frozenset(
         "iou", "max_det",
     }
 )  # fmt: skip
-OWN_TRAIN_ARGS = {"model", "epochs", "imgsz", "batch", "seed", "device", "workers", "optimizer", "lr0", "patience"}
+OWN_TRAIN_ARGS = {
+    "model",
+    "epochs",
+    "imgsz",
+    "batch",
+    "seed",
+    "device",
+    "workers",
+    "optimizer",
+    "lr0",
+    "patience",
+}
 OWN_TRAIN_ARGS |= {"deterministic", "amp"}
 _OPTIMIZERS = ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp", "Adamax")
 
@@ -248,6 +259,21 @@ def train_detector(
 
     if resume_from is not None:
         info = inspect_weights(resume_from)
+        if (
+            not info["resumable"]
+            and info["epoch"] in (-1, None)
+            and Path(resume_from).with_name("best.pt").is_file()
+        ):
+            # ultralytics strips the optimizer from last.pt when a training completes: the worker died
+            # after the end, before the job was recorded. Nothing is left to train.
+            wdir.mkdir(parents=True, exist_ok=True)
+            _copy_into(Path(resume_from), wdir / "last.pt")
+            _copy_into(Path(resume_from).with_name("best.pt"), wdir / "best.pt")
+            arch_name = info["architecture"] or arch.name
+            done = int(info["epochs"] or 0) + 1
+            return TrainResult(
+                wdir / "best.pt", wdir / "last.pt", [], {}, done, arch_name, info["class_names"]
+            )
         if not info["resumable"]:
             raise WeightsError(
                 f"{Path(resume_from).name} has no optimizer state (a finished training's weights); "
@@ -305,9 +331,10 @@ def train_detector(
     def model_save(trainer: Any) -> None:
         if on_checkpoint is None:
             return
-        on_checkpoint(Path(trainer.last))
+        # best before last: a resume trusts last.pt's record of the best epoch, so best.pt must be there first.
         if trainer.best_fitness == trainer.fitness and Path(trainer.best).is_file():
             on_checkpoint(Path(trainer.best))
+        on_checkpoint(Path(trainer.last))
 
     def fit_epoch_end(trainer: Any) -> None:
         if state["pending"] is None:  # ultralytics' final validation of best.pt, after the last epoch
@@ -333,6 +360,13 @@ def train_detector(
             # optimizer out of last.pt and would make the run impossible to resume.
             raise TrainingStopped(Path(trainer.last), list(records))
 
+    def train_batch_end(trainer: Any) -> None:
+        # A cancel must not wait for the end of an epoch (an hour on a large dataset); last.pt is the
+        # previous epoch's, still resumable.
+        if should_stop is not None and should_stop():
+            raise TrainingStopped(Path(trainer.last), list(records))
+
+    model.add_callback("on_train_batch_end", train_batch_end)
     model.add_callback("on_train_epoch_end", train_epoch_end)
     model.add_callback("on_model_save", model_save)
     model.add_callback("on_fit_epoch_end", fit_epoch_end)

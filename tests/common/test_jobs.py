@@ -153,3 +153,36 @@ def test_claim_takes_over_a_running_job_only_when_its_heartbeat_is_stale(runtime
         assert not jobs.set_progress(s, job_id, "a:1", 0.5, "late")
         assert not jobs.finish(s, job_id, "a:1", {})
         assert s.get(Job, job_id).worker_id == "b:2"
+
+
+def test_cancel_reaches_the_children_of_an_orchestrator(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:
+        parent = jobs.create_job(s, "experiment", {}).id
+        kids = [jobs.create_job(s, "train_detector", {}, parent_id=parent).id for _ in range(2)]
+        done = jobs.create_job(s, "evaluate", {}, parent_id=parent)
+        done.status = "succeeded"
+    with session_scope(url) as s:
+        assert jobs.cancel(s, parent)
+    assert [_job(url, k).status for k in kids] == ["cancelled", "cancelled"]
+    assert _job(url, done.id).status == "succeeded"
+
+
+def test_sweeper_wakes_a_parked_orchestrator_whose_message_was_lost(
+    runtime: WorkerRuntime, monkeypatch
+) -> None:
+    from datetime import timedelta
+
+    url = runtime.settings.resolved_database_url
+    sent: list[str] = []
+    monkeypatch.setattr("services.common.worker.send_job", lambda app, kind, jid, **kw: sent.append(jid))
+    with session_scope(url) as s:
+        job = jobs.create_job(s, "experiment", {})
+        job.updated_at = jobs.utcnow() - timedelta(hours=1)
+        job.queue = runtime.queue
+        job_id = job.id
+    runtime.recover()
+    assert job_id in sent
+    sent.clear()
+    runtime.recover()  # just woken: not again at the next pass
+    assert job_id not in sent

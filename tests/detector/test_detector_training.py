@@ -105,7 +105,7 @@ def test_stopped_training_resumes_at_the_next_epoch(data_yaml: Path, tmp_path: P
     first: list = []
     with pytest.raises(TrainingStopped) as stopped:
         train_detector(
-            _cfg(2), data_yaml, tmp_path / "a", on_epoch_end=first.append, should_stop=lambda: True
+            _cfg(2), data_yaml, tmp_path / "a", on_epoch_end=first.append, should_stop=lambda: bool(first)
         )
     assert [r.epoch for r in first] == [1] == [r.epoch for r in stopped.value.epochs]
     info = inspect_weights(stopped.value.last)
@@ -125,13 +125,37 @@ def test_stopped_training_resumes_at_the_next_epoch(data_yaml: Path, tmp_path: P
     assert not inspect_weights(result.last)["resumable"]
 
 
-def test_resuming_a_finished_training_is_refused(trained, data_yaml: Path, tmp_path: Path) -> None:
+def test_resuming_a_finished_training_returns_it(trained, data_yaml: Path, tmp_path: Path) -> None:
     from services.detector.training import train_detector
     from services.detector.weights import WeightsError
 
     result, _, _ = trained
+    # The worker died after the end but before the job was recorded: nothing is trained again.
+    again = train_detector(_cfg(2), data_yaml, tmp_path / "again", resume_from=result.last)
+    assert again.epochs == [] and again.best.is_file() and again.last.is_file()
+    # Without its best.pt, a stripped last.pt cannot stand for a finished training: refused.
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copyfile(result.last, lone / "last.pt")
     with pytest.raises(WeightsError, match="no optimizer state"):
-        train_detector(_cfg(2), data_yaml, tmp_path, resume_from=result.last)
+        train_detector(_cfg(2), data_yaml, tmp_path / "b", resume_from=lone / "last.pt")
+
+
+def test_cancel_stops_within_an_epoch(data_yaml: Path, tmp_path: Path) -> None:
+    from services.detector.training import TrainingStopped, train_detector
+
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 2  # the second batch of the first epoch
+
+    records: list = []
+    with pytest.raises(TrainingStopped):
+        train_detector(
+            _cfg(2, batch=2), data_yaml, tmp_path, on_epoch_end=records.append, should_stop=should_stop
+        )
+    assert records == []  # stopped before the first epoch ended
 
 
 def test_training_starts_from_user_weights_of_the_same_architecture(
