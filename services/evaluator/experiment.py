@@ -15,9 +15,8 @@ from sqlalchemy import select, update
 
 from services.common.db.models import EvaluationMetric, Experiment, Job, utcnow
 from services.common.db.session import session_scope
-from services.common.jobs import JobError, JobWaiting, stale_cutoff
-from services.common.queue import send_job
-from services.common.worker import PARK_TIMEOUT_S, JobContext, JobOutcome
+from services.common.jobs import JobError, JobWaiting, cancel, children
+from services.common.worker import JobContext, JobOutcome
 
 NAMESPACE = uuid.UUID("6f1c5a8e-3d4b-4c2a-9e8f-5b7a1d2c3e4f")
 EVAL_KEYS = ("buckets", "slice_by", "classes", "imgsz", "conf", "iou", "n_boot")
@@ -28,16 +27,25 @@ def child_id(experiment_id: str, role: str, arm: int, seed: int) -> str:
     return uuid.uuid5(NAMESPACE, f"{experiment_id}:{role}:{arm}:{seed}").hex
 
 
-def _check(job: Job, what: str) -> None:
-    if job.status == "failed":
-        raise JobError(f"{what} failed: {job.error}")
-    if job.status == "cancelled":
-        raise JobError(f"{what} was cancelled")
+def _check(ctx: JobContext, job: Job, what: str) -> None:
+    """A failed child fails the experiment, and its unfinished siblings are cancelled with it."""
+    if job.status in ("failed", "cancelled"):
+        with session_scope(ctx.db_url) as s:
+            for sibling in children(s, ctx.job_id):
+                if sibling.status in ("queued", "running"):
+                    cancel(s, sibling.id)
+        raise JobError(f"{what} failed: {job.error}" if job.status == "failed" else f"{what} was cancelled")
 
 
-def _resend_if_lost(ctx: JobContext, job: Job) -> None:
-    if job.status == "queued" and job.updated_at < stale_cutoff(PARK_TIMEOUT_S):
-        send_job(ctx.celery, job.kind, job.id)  # a duplicate message is harmless: claims are conditional
+def t_interval(values: list[float], level: float = 0.95) -> tuple[float | None, float | None]:
+    """Student-t interval of the mean over seeds (None with a single seed)."""
+    if len(values) < 2:
+        return None, None
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + level / 2, len(values) - 1)) * statistics.stdev(values) / len(values) ** 0.5
+    mean = statistics.fmean(values)
+    return mean - half, mean + half
 
 
 def step(ctx: JobContext) -> JobOutcome:
@@ -64,8 +72,7 @@ def step(ctx: JobContext) -> JobOutcome:
                 },
                 child_id(exp_id, "train", a, seed),
             )
-            _check(train, f"training of {what}")
-            _resend_if_lost(ctx, train)
+            _check(ctx, train, f"training of {what}")
             run = {
                 "arm": arm["name"],
                 "seed": seed,
@@ -86,8 +93,7 @@ def step(ctx: JobContext) -> JobOutcome:
                     },
                     child_id(exp_id, "eval", a, seed),
                 )
-                _check(ev, f"evaluation of {what}")
-                _resend_if_lost(ctx, ev)
+                _check(ctx, ev, f"evaluation of {what}")
                 run.update(
                     eval_job=ev.id,
                     eval_status=ev.status,
@@ -115,7 +121,9 @@ def step(ctx: JobContext) -> JobOutcome:
     table = build_table(ctx, p, runs)
     from services.evaluator.plot import plot_experiment
 
-    ctx.store.put_bytes(f"experiments/{exp_id}/plot.png", plot_experiment(table["rows"]), "image/png")
+    ctx.store.put_bytes(
+        ctx.outputs(f"experiments/{exp_id}/") + "plot.png", plot_experiment(table["rows"]), "image/png"
+    )
 
     def write(session) -> None:  # noqa: ANN001
         session.execute(
@@ -172,18 +180,24 @@ def build_table(ctx: JobContext, p: dict[str, Any], runs: list[dict[str, Any]]) 
             vals = list(values.values())
             lows = [metrics[(arm, seed)][sl][1] for seed in seeds]
             highs = [metrics[(arm, seed)][sl][2] for seed in seeds]
+            seed_low, seed_high = t_interval(vals)
             row = {
                 "arm": arm,
                 "slice": sl,
                 "values": values,
                 "mean": statistics.fmean(vals),
                 "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                "seed_ci_low": seed_low,
+                "seed_ci_high": seed_high,
                 "ci_low": statistics.fmean(lows) if None not in lows else None,
                 "ci_high": statistics.fmean(highs) if None not in highs else None,
             }
             if arm != arms[0]:
                 ds = [diffs[(arm, seed)][sl] for seed in seeds]
-                row["diff"] = statistics.fmean(d["diff"] for d in ds)
+                per_seed = [d["diff"] for d in ds]
+                row["diff_values"] = {str(seed): d for seed, d in zip(seeds, per_seed, strict=True)}
+                row["diff"] = statistics.fmean(per_seed)
+                row["diff_seed_low"], row["diff_seed_high"] = t_interval(per_seed)
                 row["diff_low"] = (
                     statistics.fmean(d["diff_low"] for d in ds) if ds[0]["diff_low"] is not None else None
                 )
@@ -197,6 +211,9 @@ def build_table(ctx: JobContext, p: dict[str, Any], runs: list[dict[str, Any]]) 
         "slices": slices,
         "rows": rows,
         "finished_at": utcnow().isoformat(),
-        "note": "mean and std over seeds; ci = mean of per-seed 95% bootstrap intervals over images; diff = "
-        "paired bootstrap difference to the first arm on the same images, averaged over seeds",
+        "note": "mean and std over seeds (training randomness); seed_ci = 95% Student-t interval of that mean "
+        "(needs 2+ seeds); ci = 95% bootstrap interval over evaluation images, averaged over seeds (sampling "
+        "of the evaluation set); diff = mAP50 minus the first arm's, per seed on the same images "
+        "(diff_values), with diff_seed_* its t-interval over seeds and diff_low/high the paired image "
+        "bootstrap interval averaged over seeds. A difference is robust when both intervals exclude 0.",
     }

@@ -135,7 +135,11 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
     assert len(cells) == 6
     for (arm, _), row in cells.items():
         assert set(row["values"]) == {"0", "1"}
+        assert row["seed_ci_low"] <= row["mean"] <= row["seed_ci_high"]
         assert ("diff" in row) == (arm == "translated")
+        if arm == "translated":
+            assert set(row["diff_values"]) == {"0", "1"}
+            assert row["diff"] == pytest.approx(sum(row["diff_values"].values()) / 2)
     assert api.get(exp["plot"]).headers["content-type"] == "image/png"
     # Children appear as ordinary jobs, linked to the experiment.
     children = api.get("/v1/jobs", params={"kind": "train_detector", "limit": 100}).json()["items"]
@@ -177,3 +181,31 @@ def test_training_whose_worker_died_resumes_from_last(
     assert job.result["resumed_from_epoch"] == 1 and job.attempts == 2
     epochs = api.get(f"/v1/detector-models/{job_id}").json()["metrics"]["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2]
+
+
+def test_a_failed_child_fails_the_experiment_and_cancels_the_rest(
+    api, run_queued, settings, datasets
+) -> None:
+    from services.common.db.models import Job
+    from services.common.db.session import session_scope
+
+    body = {
+        "name": "doomed",
+        "arms": [
+            {"name": "a", "train_dataset_id": datasets["a"]},
+            {"name": "b", "train_dataset_id": datasets["b"]},
+        ],
+        "eval_dataset_id": datasets["eval"],
+        "model": TINY,
+        "seeds": [0],
+    }
+    exp_id = api.post("/v1/experiments", json=body).json()["id"]
+    run_queued(settings, "experiment")  # creates both trainings, then parks
+    with session_scope(settings.resolved_database_url) as s:
+        kids = s.query(Job).filter(Job.parent_id == exp_id).order_by(Job.created_at).all()
+        assert len(kids) == 2
+        kids[0].status, kids[0].error = "failed", "CUDA out of memory"
+    run_queued(settings, "experiment")
+    exp = api.get(f"/v1/experiments/{exp_id}").json()
+    assert exp["status"] == "failed" and "CUDA out of memory" in exp["error"] and "arm 'a'" in exp["error"]
+    assert api.get(f"/v1/jobs/{kids[1].id}").json()["status"] == "cancelled"
