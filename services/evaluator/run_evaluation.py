@@ -65,29 +65,42 @@ def model_predictions(
         if name in class_names and class_names.index(name) in keep
     }
     p = ctx.params
-    image, cls, conf, boxes = [], [], [], []
-    batch = 8
-    for start in range(0, len(items), batch):
-        chunk = items[start : start + batch]
-        pixels = [
-            decode_image(ctx.store.get_bytes(i.image_key), ctx.settings.max_image_pixels) for i in chunk
-        ]
-        found = detector.predict(pixels, conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"), max_det=300)
-        for k, dets in enumerate(found):
-            for d in dets:
-                if d.name in to_eval:
-                    image.append(start + k)
-                    cls.append(to_eval[d.name])
-                    conf.append(d.conf)
-                    boxes.append((d.x1, d.y1, d.x2, d.y2))
-        done = start + len(chunk)
-        ctx.progress(0.8 * done / len(items), f"detecting: {done}/{len(items)} images")
-    return (
-        np.asarray(image, np.int64),
-        np.asarray(cls, np.int64),
-        np.asarray(conf, np.float32),
-        np.asarray(boxes, np.float32).reshape(-1, 4),
-    )
+    # Batches of one image size: ultralytics letterboxes a mixed batch differently (square), which would
+    # make an image's detections depend on its neighbours.
+    order = sorted(range(len(items)), key=lambda i: (items[i].record.height, items[i].record.width, i))
+    parts: list[tuple[np.ndarray, ...]] = []
+    batch, done = 8, 0
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in order:
+        groups.setdefault((items[i].record.height, items[i].record.width), []).append(i)
+    for members in groups.values():
+        for start in range(0, len(members), batch):
+            chunk = members[start : start + batch]
+            pixels = [
+                decode_image(ctx.store.get_bytes(items[i].image_key), ctx.settings.max_image_pixels)
+                for i in chunk
+            ]
+            found = detector.predict(pixels, conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"), max_det=300)
+            # Arrays per batch: millions of predictions at BDD100K scale must not live as Python objects.
+            kept = [(n, d) for n, dets in zip(chunk, found, strict=True) for d in dets if d.name in to_eval]
+            parts.append(
+                (
+                    np.fromiter((n for n, _ in kept), np.int64, len(kept)),
+                    np.fromiter((to_eval[d.name] for _, d in kept), np.int64, len(kept)),
+                    np.fromiter((d.conf for _, d in kept), np.float32, len(kept)),
+                    np.asarray([(d.x1, d.y1, d.x2, d.y2) for _, d in kept], np.float32).reshape(-1, 4),
+                )
+            )
+            done += len(chunk)
+            ctx.progress(0.8 * done / len(items), f"detecting: {done}/{len(items)} images")
+    if not parts:
+        return (
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float32),
+            np.zeros((0, 4), np.float32),
+        )
+    return tuple(np.concatenate([part[k] for part in parts]) for k in range(4))
 
 
 def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: int, keep: list[int]) -> tuple:
@@ -135,9 +148,8 @@ def run_evaluation(
         class_names = list(dataset.class_names)
     classes = params.get("classes") or class_names
     keep = [class_names.index(c) for c in classes]
-    items = ds.load_items(ctx.store, params["dataset_id"])
-    if params.get("split"):
-        items = [i for i in items if i.split == params["split"]]
+    all_items = ds.load_items(ctx.store, params["dataset_id"])
+    items = [i for i in all_items if i.split == params["split"]] if params.get("split") else all_items
     if params.get("detector_model_id"):
         missing = sum(1 for i in items if not i.image_key)
         items = [i for i in items if i.image_key]
@@ -146,7 +158,14 @@ def run_evaluation(
         pred = model_predictions(ctx, items, class_names, keep, params["detector_model_id"])
     else:
         missing = 0
-        pred = file_predictions(ctx, items, len(class_names), keep)
+        # Files may cover the whole dataset: read them against every image, then keep the split's.
+        image, cls, conf, boxes = file_predictions(ctx, all_items, len(class_names), keep)
+        position = np.full(len(all_items), -1, np.int64)
+        ids = {i.record.image_id for i in items}
+        members = [n for n, i in enumerate(all_items) if i.record.image_id in ids]
+        position[members] = np.arange(len(members))
+        inside = position[image] >= 0
+        pred = (position[image[inside]], cls[inside], conf[inside], boxes[inside])
     records = [i.record for i in items]
     meta = ImageMeta(
         occluded=np.asarray([r.occluded_vehicles for r in records], np.int64),

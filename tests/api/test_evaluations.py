@@ -113,3 +113,23 @@ def test_bad_evaluation_requests(api, run_queued, settings, data_root, bdd) -> N
     assert api.get(f"/v1/evaluations/{job.id}").status_code == 404
     assert list(api.app.state.store.list(f"evaluations/{job.id}/")) == []
     assert sum(OCCLUDED) == 32
+
+
+def test_prediction_files_for_the_whole_dataset_evaluate_one_split(
+    api, run_queued, settings, data_root, bdd
+) -> None:
+    dataset_id, frames = bdd
+    write_predictions(data_root / "pred", frames, 320, 192)
+    val = api.get(f"/v1/datasets/{dataset_id}/images", params={"split": "val"}).json()["total"]
+    assert 0 < val < len(frames)
+    ev = evaluate(
+        api,
+        run_queued,
+        settings,
+        dataset_id=dataset_id,
+        predictions_uri=f"file://{data_root}/pred",
+        split="val",
+        n_boot=0,
+    )
+    rows = {(r["slice"], r["class"]): r for r in ev["rows"]}
+    assert rows[("all", "all")]["images"] == val and rows[("all", "all")]["ap50"] == pytest.approx(0.995)
