@@ -92,17 +92,20 @@ def _load(image: ImageFile.ImageFile) -> None:
         raise ImageError(f"image data is corrupt ({exc}); upload a valid image file") from None
 
 
-def decode_image(data: bytes, max_pixels: int, formats: Sequence[str] = ("PNG", "JPEG")) -> np.ndarray:
+def decode_image(
+    data: bytes, max_pixels: int, formats: Sequence[str] = ("PNG", "JPEG"), *, orient: bool = True
+) -> np.ndarray:
     """Decode an upload to an HxWx3 uint8 RGB array, refusing oversized images from the header alone.
 
-    JPEG EXIF orientation is applied, so the array matches what the user saw. Alpha is dropped;
-    greyscale and palette images become RGB; 16-bit greyscale is scaled to 8 bits.
+    With `orient`, JPEG EXIF orientation is applied, so the array matches what the user saw; dataset
+    images are decoded without it (orient=False), because their labels are in stored-pixel coordinates.
+    Alpha is dropped; greyscale and palette images become RGB; 16-bit greyscale is scaled to 8 bits.
     """
     image = _open_header(data, formats)
     _check_pixels(image, max_pixels)
     _load(image)
     try:
-        oriented = ImageOps.exif_transpose(image)
+        oriented = ImageOps.exif_transpose(image) if orient else image
     except _DECODE_ERRORS + (KeyError,):
         oriented = image  # a damaged EXIF block should not cost the user the upload
     if oriented.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,9 @@ def read_records(
         records, splits = [], {}
         for split in ("train", "val"):
             try:
-                part = list(iter_dataset(fmt, root, taxonomy, report, split=split, **options))
+                part = unique(
+                    iter_dataset(fmt, root, taxonomy, report, split=split, **options), report, splits
+                )
             except ValueError as exc:
                 if split == "val" and "val" in str(exc):
                     continue
@@ -113,8 +115,20 @@ def read_records(
         if not any(s == "val" for s in splits.values()):
             splits = assign_splits(fmt, records, split_options)
         return records, splits
-    records = list(iter_dataset(fmt, root, taxonomy, report, **options))
+    records = unique(iter_dataset(fmt, root, taxonomy, report, **options), report, {})
     return records, assign_splits(fmt, records, split_options)
+
+
+def unique(records: Iterable[ImageRecord], report: ReadReport, seen: dict[str, str]) -> list[ImageRecord]:
+    """The first record of each image id (e.g. a.jpg and a.png in one YOLO folder); the rest are skipped."""
+    out, ids = [], set(seen)
+    for record in records:
+        if record.image_id in ids:
+            report.skip("duplicate_image_id")
+            continue
+        ids.add(record.image_id)
+        out.append(record)
+    return out
 
 
 def ingest(ctx: JobContext) -> JobOutcome:
@@ -137,12 +151,7 @@ def ingest(ctx: JobContext) -> JobOutcome:
         except PathNotAllowed as exc:
             raise JobError(f"options.reader: {exc}") from exc
         items: list[ds.StoredImage] = []
-        seen: set[str] = set()
         for n, record in enumerate(records):
-            if record.image_id in seen:
-                report.skip("duplicate_image_id")
-                continue
-            seen.add(record.image_id)
             items.append(
                 store_record(
                     ctx,

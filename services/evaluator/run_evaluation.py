@@ -77,7 +77,9 @@ def model_predictions(
         for start in range(0, len(members), batch):
             chunk = members[start : start + batch]
             pixels = [
-                decode_image(ctx.store.get_bytes(items[i].image_key), ctx.settings.max_image_pixels)
+                decode_image(
+                    ctx.store.get_bytes(items[i].image_key), ctx.settings.max_image_pixels, orient=False
+                )
                 for i in chunk
             ]
             found = detector.predict(pixels, conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"), max_det=300)

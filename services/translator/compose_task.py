@@ -56,7 +56,9 @@ def compose_dataset(ctx: JobContext) -> JobOutcome:
         record = entry.record
         if entry.translate_to:
             tr = translators[entry.translate_to]
-            image = decode_image(ctx.store.get_bytes(source.image_key), ctx.settings.max_image_pixels)
+            image = decode_image(
+                ctx.store.get_bytes(source.image_key), ctx.settings.max_image_pixels, orient=False
+            )
             depth = depth_metres(ctx, source.depth_key) if tr.uses_depth else None
             (out,) = tr.translate([image], [depth])
             key = ds.image_key(new_id, ds.flat_name(record.image_id), ".png")

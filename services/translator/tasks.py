@@ -97,7 +97,7 @@ def translate_dataset(ctx: JobContext) -> JobOutcome:
     max_pixels = ctx.settings.max_image_pixels
     for start in range(0, len(items), translator.batch_size):
         batch = items[start : start + translator.batch_size]
-        images = [decode_image(ctx.store.get_bytes(i.image_key), max_pixels) for i in batch]
+        images = [decode_image(ctx.store.get_bytes(i.image_key), max_pixels, orient=False) for i in batch]
         depths = [depth_metres(ctx, i.depth_key) if translator.uses_depth else None for i in batch]
         for item, out in zip(batch, translator.translate(images, depths), strict=True):
             record = dataclasses.replace(

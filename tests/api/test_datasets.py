@@ -58,7 +58,22 @@ def test_kitti_and_yolo_ingest(api, run_queued, settings, data_root) -> None:
     assert d["stats"]["images"] == 2
     make_yolo(data_root / "yolo")
     y = ingest(api, run_queued, settings, "yolo", f"file://{data_root}/yolo")
-    assert y["stats"]["images"] > 0 and set(y["stats"]["splits"]) == {"train", "val"}
+    assert y["stats"]["images"] == 3 and y["stats"]["splits"] == {"train": 2, "val": 1}
+    assert y["stats"]["boxes_per_class"] == {"car": 2, "van": 0, "truck": 1}
+
+
+def test_duplicate_image_ids_are_skipped_not_fatal(api, run_queued, settings, data_root) -> None:
+    import shutil
+
+    make_yolo(data_root / "yolo")
+    # The same stem twice in one split (x.jpg and x.png), and once more in the other split.
+    shutil.copyfile(data_root / "yolo/images/train/x.jpg", data_root / "yolo/images/train/x.png")
+    shutil.copyfile(data_root / "yolo/images/train/y.png", data_root / "yolo/images/val/y.png")
+    y = ingest(api, run_queued, settings, "yolo", f"file://{data_root}/yolo")
+    assert y["stats"]["skipped"].get("duplicate_image_id", 0) >= 1
+    images = api.get(f"/v1/datasets/{y['id']}/images", params={"limit": 100}).json()["items"]
+    ids = [i["image_id"] for i in images]
+    assert len(ids) == len(set(ids))
 
 
 def test_bdd100k_2018_ingest_counts(api, run_queued, settings, data_root) -> None:
