@@ -68,7 +68,7 @@ def step(ctx: JobContext) -> JobOutcome:
                     "seed": seed,
                     "hyperparameters": model.get("hyperparameters") or {},
                     "weights_id": model.get("weights_id"),
-                    "name": f"{p['name']} / {arm['name']} / seed {seed}",
+                    "name": f"{p['name']} / {arm['name']} / seed {seed}"[:255],
                 },
                 child_id(exp_id, "train", a, seed),
             )

@@ -16,7 +16,7 @@ from tests.scenes import png_bytes, road_scene
 
 def test_vkitti2_ingest_counts_filters_and_export(api, run_queued, settings, data_root) -> None:
     make_vkitti2(data_root / "vkitti")
-    d = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vkitti")
+    d = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vkitti", name="vkitti2 → ü")
     stats = d["stats"]
     assert d["class_names"] == ["car", "van", "truck"]
     assert stats["boxes_per_class"] == {"car": 4, "van": 1, "truck": 3}
@@ -41,6 +41,7 @@ def test_vkitti2_ingest_counts_filters_and_export(api, run_queued, settings, dat
 
     r = api.get(f"/v1/datasets/{d['id']}/export")
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert "filename*=UTF-8''vkitti2_%E2%86%92_%C3%BC" in r.headers["content-disposition"]
     z = zipfile.ZipFile(io.BytesIO(r.content))
     names = z.namelist()
     assert "data.yaml" in names and "car" in z.read("data.yaml").decode()

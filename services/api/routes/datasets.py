@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
@@ -92,7 +94,7 @@ class DatasetTranslationCreate(BaseModel):
     style_id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     filter: str | list[str] | None = Field(default=None, description="e.g. 'variation=clone;camera=Camera_0'")
-    name: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=255)
 
 
 def get_dataset_or_404(session, dataset_id: str) -> Dataset:  # noqa: ANN001
@@ -203,7 +205,7 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
             .order_by(DatasetImage.image_id)
         )
     )
-    names = "\n".join(f"  {i}: {n}" for i, n in enumerate(dataset.class_names))
+    names = "\n".join(f"  {i}: {json.dumps(n)}" for i, n in enumerate(dataset.class_names))
     splits = sorted({r.split for r in rows})
     val = "val" if "val" in splits else "train"
     data_yaml = f"path: .\ntrain: images/train\nval: images/{val}\nnames:\n{names}\n".encode()
@@ -228,12 +230,20 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
                 yield pipe.drain()
         yield pipe.drain()
 
-    filename = f"{dataset.name.replace(' ', '_')}-{dataset_id[:8]}.zip".replace('"', "")
     return StreamingResponse(
         stream(),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": attachment(f"{dataset.name}-{dataset_id[:8]}.zip")},
     )
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition value for any name: an ASCII fallback plus the UTF-8 name (RFC 6266)."""
+    cleaned = "".join(c for c in filename if c.isprintable()).replace(" ", "_")
+    ascii_name = (
+        cleaned.encode("ascii", "replace").decode().replace("?", "_").replace('"', "").replace("\\", "")
+    )
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
 @router.post("/{dataset_id}/translations", status_code=202, response_model=JobOut)
@@ -268,7 +278,7 @@ def translate_dataset(
         "source_dataset_id": dataset_id,
         "filter": [str(t) for t in flt.terms],
         "recipe": recipe,
-        "name": body.name or f"{dataset.name} → {recipe['method']}:{recipe['weather']}",
+        "name": (body.name or f"{dataset.name} -> {recipe['method']}:{recipe['weather']}")[:255],
         "images": count,
     }
     return submit(session, celery, settings, "translate_dataset", params)

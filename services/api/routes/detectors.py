@@ -39,7 +39,7 @@ class DetectorTrainingCreate(BaseModel):
         None, description="an uploaded detector (POST /v1/detector-weights) to start from"
     )
     hyperparameters: dict[str, Any] = Field(default_factory=dict, description="ultralytics train arguments")
-    name: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=255)
 
 
 class DetectorModelOut(BaseModel):

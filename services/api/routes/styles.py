@@ -36,7 +36,7 @@ class StyleFromDataset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
-    weather: str = Field(pattern=WEATHER_PATTERN)
+    weather: str = Field(pattern=WEATHER_PATTERN, max_length=32)
     dataset_id: str
     filter: str | list[str] | None = Field(None, description="e.g. 'weather=rainy;timeofday=daytime'")
     n: int = Field(8, ge=1, le=256, description="images sampled from the filter")
@@ -50,7 +50,9 @@ async def create_style(
     settings: SettingsDep,
     images: Annotated[list[UploadFile], File(description="one or more PNG/JPEG style images")],
     name: Annotated[str, Form(min_length=1, max_length=255)],
-    weather: Annotated[str, Form(pattern=WEATHER_PATTERN, description="the look it gives, e.g. rain")],
+    weather: Annotated[
+        str, Form(pattern=WEATHER_PATTERN, max_length=32, description="the look it gives, e.g. rain")
+    ],
 ) -> Style:
     style_id = new_id()
     decoded = []

@@ -58,7 +58,7 @@ class TranslatorModelCreate(BaseModel):
     domain_b: DomainSpec = Field(description="the target look, e.g. BDD100K foggy daytime")
     weather: str = Field(
         min_length=1,
-        max_length=64,
+        max_length=32,
         pattern=r"^[a-z0-9_\-]+$",
         description="the domain the model produces (A→B), e.g. fog, overcast, rain",
     )
@@ -139,7 +139,9 @@ async def import_model(
         UploadFile, File(description="generator state_dict (.pth) from pytorch-CycleGAN-and-pix2pix")
     ],
     name: Annotated[str, Form(min_length=1, max_length=255)],
-    weather: Annotated[str, Form(pattern=r"^[a-z0-9_\-]+$", description="the domain it produces, e.g. fog")],
+    weather: Annotated[
+        str, Form(pattern=r"^[a-z0-9_\-]+$", max_length=32, description="the domain it produces, e.g. fog")
+    ],
     n_blocks: Annotated[int, Form(ge=1, le=32)] = 9,
     ngf: Annotated[int, Form(ge=4, le=256)] = 64,
 ) -> TranslatorModelOut:
