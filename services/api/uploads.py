@@ -12,10 +12,13 @@ from services.common.images import ImageError
 CHUNK = 1 << 20
 
 
-async def read_capped(upload: UploadFile, limit: int, field: str) -> bytes:
+def read_capped(upload: UploadFile, limit: int, field: str) -> bytes:
+    """The upload's bytes, refusing more than `limit`. Routes that take uploads are plain `def`s, run in
+    the threadpool, so reading, decoding and storing never block the event loop."""
     chunks: list[bytes] = []
     total = 0
-    while chunk := await upload.read(CHUNK):
+    upload.file.seek(0)
+    while chunk := upload.file.read(CHUNK):
         total += len(chunk)
         if total > limit:
             raise HTTPException(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.routes.jobs import get_job_or_404
@@ -18,6 +17,7 @@ from services.api.submit import Submission, save_with_objects, submit
 from services.api.uploads import image_http_error, read_capped
 from services.common.checkpoints import CheckpointError, read_detector_checkpoint
 from services.common.db.models import Dataset, DetectorModel, Job, new_id
+from services.common.db.session import session_scope
 from services.common.images import ImageError, decode_image, encode_png
 from services.detector.architectures import ARCHITECTURES, get_architecture
 from services.detector.training import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS
@@ -109,7 +109,7 @@ def create_training(
 
 
 @router.post("/v1/detector-weights", status_code=201, response_model=DetectorModelOut)
-async def upload_weights(
+def upload_weights(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
@@ -117,9 +117,9 @@ async def upload_weights(
     name: Annotated[str, Form(min_length=1, max_length=255)],
 ) -> DetectorModel:
     """Read the checkpoint's architecture and classes without executing it, then store it."""
-    data = await read_capped(file, settings.max_upload_bytes, "file")
+    data = read_capped(file, settings.max_upload_bytes, "file")
     try:
-        info = await run_in_threadpool(read_detector_checkpoint, data)
+        info = read_detector_checkpoint(data)
         arch = get_architecture(info["yaml_file"]).name
     except (CheckpointError, ValueError) as exc:
         raise HTTPException(422, f"file: {exc}") from exc
@@ -163,7 +163,7 @@ def get_model(model_id: str, session: SessionDep) -> DetectorModel:
     response_model=JobOut,
     responses={200: {"model": JobOut, "description": "finished within `wait` seconds"}},
 )
-async def create_detection(
+def create_detection(
     session: SessionDep,
     store: StoreDep,
     celery: CeleryDep,
@@ -180,13 +180,13 @@ async def create_detection(
 ):
     """Boxes with class names and confidences; with `wait`, the answer carries them when they are ready."""
     get_model_or_404(session, model_id)
-    data = await read_capped(image, settings.max_upload_bytes, "image")
+    data = read_capped(image, settings.max_upload_bytes, "image")
     try:
-        pixels = await run_in_threadpool(decode_image, data, settings.max_image_pixels)
+        pixels = decode_image(data, settings.max_image_pixels)
     except ImageError as exc:
         raise image_http_error("image", exc) from exc
     sub = Submission(store)
-    key = sub.put("image.png", await run_in_threadpool(encode_png, pixels), "image/png")
+    key = sub.put("image.png", encode_png(pixels), "image/png")
     params = {
         "model_id": model_id,
         "image_key": key,
@@ -196,14 +196,16 @@ async def create_detection(
         "annotate": annotate,
     }
     job = submit(session, celery, settings, "detect", params, sub)
-    deadline = asyncio.get_running_loop().time() + wait
-    while wait and job.status not in ("succeeded", "failed", "cancelled"):
-        if asyncio.get_running_loop().time() >= deadline:
-            break
-        await asyncio.sleep(0.1)
-        await run_in_threadpool(session.refresh, job)
-    if job.status in ("succeeded", "failed"):
-        return JSONResponse(JobOut.model_validate(job).model_dump(mode="json"), status_code=200)
+    # Poll with a short session each time, so a waiting request holds no database connection.
+    session.close()
+    deadline = time.monotonic() + wait
+    url = settings.resolved_database_url
+    while wait and time.monotonic() < deadline:
+        with session_scope(url) as s:
+            current = s.get(Job, job.id)
+            if current is not None and current.status in ("succeeded", "failed", "cancelled"):
+                return JSONResponse(JobOut.model_validate(current).model_dump(mode="json"), status_code=200)
+        time.sleep(0.1)
     return job
 
 

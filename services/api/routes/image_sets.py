@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, UploadFile
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import SettingsDep, StoreDep
 from services.api.uploads import read_capped
@@ -55,11 +54,11 @@ def _store_archive(data: bytes, store: ObjectStore, settings: Settings, set_id: 
 
 
 @router.post("", status_code=201, response_model=ImageSetOut)
-async def upload_image_set(
+def upload_image_set(
     store: StoreDep,
     settings: SettingsDep,
     archive: Annotated[UploadFile, File(description="zip or tar(.gz) of PNG/JPEG images")],
 ) -> ImageSetOut:
     """Every image is decoded (pixel cap) before it is kept; a bad member refuses the whole archive."""
-    data = await read_capped(archive, settings.max_upload_bytes, "archive")
-    return await run_in_threadpool(_store_archive, data, store, settings, new_id())
+    data = read_capped(archive, settings.max_upload_bytes, "archive")
+    return _store_archive(data, store, settings, new_id())

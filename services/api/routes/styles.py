@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import SessionDep, SettingsDep, StoreDep
 from services.api.submit import save_with_objects
@@ -44,7 +43,7 @@ class StyleFromDataset(BaseModel):
 
 
 @router.post("", status_code=201, response_model=StyleOut)
-async def create_style(
+def create_style(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
@@ -57,13 +56,13 @@ async def create_style(
     style_id = new_id()
     decoded = []
     for n, upload in enumerate(images):
-        data = await read_capped(upload, settings.max_upload_bytes, f"images[{n}]")
+        data = read_capped(upload, settings.max_upload_bytes, f"images[{n}]")
         try:
-            decoded.append(await run_in_threadpool(decode_image, data, settings.max_image_pixels))
+            decoded.append(decode_image(data, settings.max_image_pixels))
         except ImageError as exc:
             raise image_http_error(f"images[{n}] ({upload.filename})", exc) from exc
     objects = [
-        (f"styles/{style_id}/{n:03d}.png", await run_in_threadpool(encode_png, pixels), "image/png")
+        (f"styles/{style_id}/{n:03d}.png", encode_png(pixels), "image/png")
         for n, pixels in enumerate(decoded)
     ]
     style = Style(
@@ -73,7 +72,7 @@ async def create_style(
         image_keys=[k for k, _, _ in objects],
         source={"uploaded": len(objects)},
     )
-    await run_in_threadpool(save_with_objects, session, store, style, objects)
+    save_with_objects(session, store, style, objects)
     return style
 
 

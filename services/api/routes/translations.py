@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.recipes import resolve_translation
@@ -23,7 +22,7 @@ router = APIRouter(prefix="/v1/translations", tags=["translations"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-async def create_translation(
+def create_translation(
     session: SessionDep,
     store: StoreDep,
     celery: CeleryDep,
@@ -48,16 +47,16 @@ async def create_translation(
         session, settings, method, weather, model_id or None, style_id or None, raw_params, vgg_available=vgg
     )
 
-    image_bytes = await read_capped(image, settings.max_upload_bytes, "image")
+    image_bytes = read_capped(image, settings.max_upload_bytes, "image")
     try:
-        pixels = await run_in_threadpool(decode_image, image_bytes, settings.max_image_pixels)
+        pixels = decode_image(image_bytes, settings.max_image_pixels)
     except ImageError as exc:
         raise image_http_error("image", exc) from exc
     depth_png = None
     if depth is not None:
-        depth_bytes = await read_capped(depth, settings.max_upload_bytes, "depth")
+        depth_bytes = read_capped(depth, settings.max_upload_bytes, "depth")
         try:
-            depth_map = await run_in_threadpool(decode_depth_png, depth_bytes, settings.max_image_pixels)
+            depth_map = decode_depth_png(depth_bytes, settings.max_image_pixels)
         except ImageError as exc:
             raise image_http_error("depth", exc) from exc
         if depth_map.shape != pixels.shape[:2]:
@@ -71,7 +70,7 @@ async def create_translation(
     sub = Submission(store)
     try:
         # The decoded pixels are stored as PNG so the worker never sees a format we did not validate.
-        image_key = sub.put("image.png", await run_in_threadpool(encode_png, pixels), "image/png")
+        image_key = sub.put("image.png", encode_png(pixels), "image/png")
         depth_key = sub.put("depth.png", depth_png, "image/png") if depth_png is not None else None
     except Exception:
         sub.discard()

@@ -8,7 +8,6 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
-from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.schemas import JobOut
@@ -131,7 +130,7 @@ def train_model(
 
 
 @router.post("/import", status_code=201, response_model=TranslatorModelOut)
-async def import_model(
+def import_model(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
@@ -146,9 +145,9 @@ async def import_model(
     ngf: Annotated[int, Form(ge=4, le=256)] = 64,
 ) -> TranslatorModelOut:
     """Check the file is a ResNet generator of that architecture (without unpickling code), then store it."""
-    data = await read_capped(file, settings.max_upload_bytes, "file")
+    data = read_capped(file, settings.max_upload_bytes, "file")
     try:
-        shapes = await run_in_threadpool(read_tensor_shapes, data)
+        shapes = read_tensor_shapes(data)
         check_generator(shapes, ngf, n_blocks)
     except CheckpointError as exc:
         raise HTTPException(422, f"file: {exc}") from exc

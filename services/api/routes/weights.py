@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import SettingsDep, StoreDep
 from services.api.uploads import read_capped
@@ -18,15 +17,15 @@ VGG19_MAX_BYTES = 700 * 1024 * 1024  # torchvision's vgg19 state_dict is ~548 MB
 
 
 @router.post("/vgg19", status_code=201)
-async def upload_vgg19(
+def upload_vgg19(
     store: StoreDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="torchvision vgg19 state_dict (.pth)")],
 ) -> dict:
     """Checked layer by layer against torchvision's VGG-19 (features.0.weight 64×3×3×3 …) before it is kept."""
-    data = await read_capped(file, max(settings.max_upload_bytes, VGG19_MAX_BYTES), "file")
+    data = read_capped(file, max(settings.max_upload_bytes, VGG19_MAX_BYTES), "file")
     try:
-        digest = await run_in_threadpool(store_vgg19, store, data)
+        digest = store_vgg19(store, data)
     except CheckpointError as exc:
         raise HTTPException(422, f"file: {exc}") from exc
     return {"key": VGG19_KEY, "sha256": digest, "bytes": len(data)}
