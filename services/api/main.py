@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.deps import require_api_key
 from services.api.routes import (
@@ -24,7 +27,7 @@ from services.api.routes import (
 from services.common.db.migrate import upgrade
 from services.common.queue import make_celery
 from services.common.settings import Settings, get_settings
-from services.common.storage import make_store
+from services.common.storage import ObjectNotFound, StoreUnavailable, make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,12 +39,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upgrade(settings.resolved_database_url)
         yield
 
+    # With an API key, the schema and docs need it too (every route but health does).
+    keyed = settings.api_key is not None
     app = FastAPI(
         title="sim2real",
         version="0.1.0",
         lifespan=lifespan,
         description="Translate synthetic driving images into real weather; train and evaluate "
         "detectors on them.",
+        openapi_url=None if keyed else "/openapi.json",
+        docs_url=None if keyed else "/docs",
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = make_store(settings)
@@ -49,6 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 2 + 1024 * 1024)
+    if keyed:
+
+        @app.get("/openapi.json", include_in_schema=False, dependencies=protected)
+        def openapi() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", include_in_schema=False, dependencies=protected)
+        def docs() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="sim2real")
+
     for module in (
         jobs,
         translations,
@@ -63,6 +83,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, dependencies=protected)
     return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Store failures a client can meet become 404 / 503 with a message, not a bare 500."""
+
+    @app.exception_handler(ObjectNotFound)
+    async def missing_object(_request: Request, exc: ObjectNotFound) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{exc}; it may have been deleted from the object store"}, status_code=404
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(_request: Request, exc: StoreUnavailable) -> JSONResponse:
+        logging.getLogger("sim2real.api").error("object store unavailable: %s", exc)
+        return JSONResponse({"detail": "the object store is unreachable; try again later"}, status_code=503)
+
+
+class BodyLimit:
+    """Refuse a request whose declared body is larger than any route accepts, before it is spooled."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if (
+                length is not None
+                and length.isdigit()
+                and int(length) > self.limit
+                and not scope["path"].startswith("/v1/weights/")
+            ):
+                response = JSONResponse(
+                    {
+                        "detail": f"request body of {int(length)} bytes is over the limit of {self.limit} "
+                        "(SIM2REAL_MAX_UPLOAD_BYTES)"
+                    },
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def __getattr__(name: str) -> FastAPI:

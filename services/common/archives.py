@@ -48,20 +48,27 @@ def iter_images(
         return safe
 
     if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist():
-                if info.is_dir():
-                    continue
-                name = admit(info.filename, info.file_size)
-                if name is not None:
-                    yield name, zf.read(info)
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                for info in zf.infolist():
+                    if info.is_dir():
+                        continue
+                    name = admit(info.filename, info.file_size)
+                    if name is not None:
+                        yield name, zf.read(info)
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise ArchiveError(f"the zip archive is damaged ({exc}); upload it again") from exc
         return
     try:
         tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
     except tarfile.TarError as exc:
         raise ArchiveError("not a zip or tar archive; pack the images with zip or tar") from exc
     with tf:
-        for member in tf:
+        try:
+            members = list(tf)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveError(f"the tar archive is damaged or truncated ({exc}); upload it again") from exc
+        for member in members:
             if not member.isfile():
                 if not member.isdir():
                     skipped["not_a_regular_file"] += 1
@@ -70,4 +77,8 @@ def iter_images(
             if name is not None:
                 handle = tf.extractfile(member)
                 assert handle is not None
-                yield name, handle.read()
+                try:
+                    blob = handle.read()
+                except (tarfile.TarError, EOFError, OSError) as exc:
+                    raise ArchiveError(f"{member.name}: the tar archive is truncated ({exc})") from exc
+                yield name, blob

@@ -67,6 +67,17 @@ class _ShapeUnpickler(pickle.Unpickler):
         raise CheckpointError("unsupported tensor storage record in the checkpoint")
 
 
+# A state_dict's pickle holds names and shapes only; anything bigger is an archive bomb, not a model.
+MAX_PICKLE_BYTES = 64 * 1024 * 1024
+
+
+def read_capped_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    size = archive.getinfo(name).file_size
+    if size > MAX_PICKLE_BYTES:
+        raise CheckpointError(f"{name} unpacks to {size} bytes; a checkpoint's index is far smaller")
+    return archive.read(name)
+
+
 def read_tensor_shapes(data: bytes) -> dict[str, TensorInfo]:
     """Flat `name -> shape` of a state_dict file; a `state_dict` wrapper dict is unwrapped."""
     if not data:
@@ -82,7 +93,7 @@ def read_tensor_shapes(data: bytes) -> dict[str, TensorInfo]:
     if len(pickles) != 1:
         raise CheckpointError("not a PyTorch checkpoint: no data.pkl inside the archive")
     try:
-        obj = _ShapeUnpickler(io.BytesIO(archive.read(pickles[0]))).load()
+        obj = _ShapeUnpickler(io.BytesIO(read_capped_member(archive, pickles[0]))).load()
     except CheckpointError:
         raise
     except Exception as exc:
@@ -246,7 +257,7 @@ def read_detector_checkpoint(data: bytes) -> dict[str, Any]:
     except (zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError("not an ultralytics checkpoint (.pt written by ultralytics training)") from exc
     try:
-        ckpt = _DetectorUnpickler(io.BytesIO(archive.read(pkl))).load()
+        ckpt = _DetectorUnpickler(io.BytesIO(read_capped_member(archive, pkl))).load()
     except CheckpointError:
         raise
     except Exception as exc:
@@ -254,15 +265,19 @@ def read_detector_checkpoint(data: bytes) -> dict[str, Any]:
     model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
     if not isinstance(model, _Stub) or type(model).__name__ != "DetectionModel":
         raise CheckpointError("not an ultralytics detection checkpoint: no DetectionModel under 'model'")
-    yaml = getattr(model, "yaml", None) or {}
-    names = getattr(model, "names", None) or {}
-    train_args = ckpt.get("train_args") or {}
-    if isinstance(names, dict):
-        names = [names[k] for k in sorted(names)]
-    yaml_file = str(yaml.get("yaml_file") or train_args.get("model") or "")
-    return {
-        "yaml_file": yaml_file,
-        "class_names": [str(n) for n in names],
-        "imgsz": train_args.get("imgsz"),
-        "epoch": ckpt.get("epoch"),
-    }
+    try:
+        yaml = getattr(model, "yaml", None) or {}
+        names = getattr(model, "names", None) or {}
+        train_args = ckpt.get("train_args") or {}
+        if isinstance(names, dict):
+            names = [names[k] for k in sorted(names)]
+        imgsz = train_args.get("imgsz")
+        imgsz = int(max(imgsz) if isinstance(imgsz, list | tuple) else imgsz) if imgsz else None
+        return {
+            "yaml_file": str(yaml.get("yaml_file") or train_args.get("model") or ""),
+            "class_names": [str(n) for n in names],
+            "imgsz": imgsz,
+            "epoch": ckpt.get("epoch"),
+        }
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"not an ultralytics detection checkpoint: malformed metadata ({exc})") from exc

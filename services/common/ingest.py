@@ -28,11 +28,13 @@ SEQUENCE_FORMATS = ("vkitti2", "kitti_tracking")
 def make_taxonomy(options: dict[str, Any]) -> Taxonomy:
     """`taxonomy` is either a full Taxonomy dict (with `classes`) or the switches of `default_taxonomy`."""
     spec = dict(options or {})
-    if "classes" in spec:
-        return Taxonomy.from_dict(spec)
     try:
+        if "classes" in spec:
+            return Taxonomy.from_dict(spec)
         return default_taxonomy(**spec)
-    except TypeError as exc:
+    except ValueError:
+        raise
+    except (TypeError, AttributeError, KeyError) as exc:
         raise ValueError(
             f"taxonomy: {exc}; use merge_van_into_car, include_bus, other_vehicle_as, "
             "min_box_height, or a full taxonomy with 'classes' and 'mapping'"

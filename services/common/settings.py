@@ -56,10 +56,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @field_validator(
-        "database_url", "broker_url", "store_endpoint", "vgg19_weights", "store_path", mode="before"
+        "database_url",
+        "broker_url",
+        "store_endpoint",
+        "vgg19_weights",
+        "store_path",
+        "api_key",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
+        # A key read from a secret file often ends in a newline; an empty one means "no key".
+        if isinstance(value, str):
+            value = value.strip()
         return None if value == "" else value
 
     @property

@@ -81,7 +81,10 @@ def test_api_key_guards_everything_but_health(client_for, server_settings) -> No
     assert client.get("/v1/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/v1/jobs", headers={"Authorization": "Bearer k3y"}).status_code == 200
     assert client.post("/v1/translations", data={"weather": "fog"}).status_code == 401
-    assert "k3y" not in client.get("/openapi.json").text
+    assert client.get("/openapi.json").status_code == 401 and client.get("/docs").status_code == 401
+    auth = {"Authorization": "Bearer k3y"}
+    assert "/v1/translations" in client.get("/openapi.json", headers=auth).json()["paths"]
+    assert client.get("/docs", headers=auth).status_code == 200
 
 
 def test_readyz_names_what_is_unreachable(client_for, make_settings, pg_url) -> None:
@@ -97,3 +100,34 @@ def test_openapi_docs_are_served(client) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/translations", "/v1/jobs/{job_id}/events", "/healthz", "/readyz"} <= set(paths)
+
+
+def test_api_key_from_a_secret_file_is_stripped_and_empty_means_none(monkeypatch) -> None:
+    from services.common.settings import Settings
+
+    monkeypatch.setenv("SIM2REAL_API_KEY", "s3cret\n")
+    assert Settings().api_key.get_secret_value() == "s3cret"
+    monkeypatch.setenv("SIM2REAL_API_KEY", "")
+    assert Settings().api_key is None
+
+
+def test_readyz_does_not_reveal_hosts(client_for, make_settings, pg_url) -> None:
+    client = client_for(make_settings(database_url=pg_url, broker_url="redis://secret-host.internal:1/0"))
+    body = client.get("/readyz").json()
+    assert "secret-host" not in str(body) and body["checks"]["broker"].startswith("unreachable (")
+
+
+def test_oversized_request_is_refused_before_it_is_read(client_for, server_settings) -> None:
+    client = client_for(server_settings.model_copy(update={"max_upload_bytes": 1000}))
+    r = client.post("/v1/translations", data={"weather": "fog"}, files={"image": ("f.png", b"x" * 5_000_000)})
+    assert r.status_code == 413 and "SIM2REAL_MAX_UPLOAD_BYTES" in r.json()["detail"]
+
+
+def test_a_result_missing_from_the_store_is_404_not_500(client, server_settings) -> None:
+    job = _submit(client)
+    url = server_settings.resolved_database_url
+    with session_scope(url) as s:
+        assert jobs.claim(s, job["id"], "w:1", jobs.stale_cutoff(60))
+        assert jobs.finish(s, job["id"], "w:1", {"image_key": f"translations/{job['id']}/result.png"})
+    r = client.get(f"/v1/translations/{job['id']}/image")
+    assert r.status_code == 404 and "object store" in r.json()["detail"]

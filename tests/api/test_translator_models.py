@@ -129,6 +129,9 @@ def test_image_sets_keep_images_and_skip_the_rest(client) -> None:
     assert upload_set(client, "tgz", 2, 1)["images"] == 2
     r = client.post("/v1/image-sets", files={"archive": ("a.zip", b"not an archive")})
     assert r.status_code == 422
+    truncated = _archive("tgz", 3, 5)[:-200]
+    r = client.post("/v1/image-sets", files={"archive": ("a.tgz", truncated)})
+    assert r.status_code == 422 and "archive" in r.json()["detail"]
 
 
 def test_training_request_validation(client) -> None:

@@ -86,3 +86,12 @@ def test_non_dict_payload_is_refused() -> None:
         z.writestr("x/other.txt", "hi")
     with pytest.raises(CheckpointError, match="data.pkl"):
         read_tensor_shapes(buf.getvalue())
+
+
+def test_an_archive_bomb_is_refused_from_its_declared_size() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", b"\x00" * (65 * 1024 * 1024))
+    assert len(buf.getvalue()) < 1_000_000
+    with pytest.raises(CheckpointError, match="unpacks to"):
+        read_tensor_shapes(buf.getvalue())

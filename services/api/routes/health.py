@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -9,6 +11,7 @@ from sqlalchemy import text
 from services.common.db.session import get_engine
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("sim2real.api")
 
 
 @router.get("/healthz")
@@ -40,7 +43,9 @@ def readyz(request: Request) -> JSONResponse:
             check(request)
             results[name] = "ok"
         except Exception as exc:
-            results[name] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+            # Unauthenticated route: the kind of failure only; hosts and users go to the log.
+            log.warning("readiness: %s unreachable: %s", name, exc)
+            results[name] = f"unreachable ({type(exc).__name__})"
     failing = [name for name, value in results.items() if value != "ok"]
     if failing:
         return JSONResponse(

@@ -60,7 +60,9 @@ def cancel_job(job_id: str, session: SessionDep) -> Job:
     job = get_job_or_404(session, job_id)
     if job.status in jobs.TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already {job.status}; nothing to cancel")
-    jobs.cancel(session, job_id)
+    if not jobs.cancel(session, job_id):
+        session.refresh(job)
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already {job.status}; nothing to cancel")
     session.refresh(job)
     return job
 
