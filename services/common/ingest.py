@@ -18,7 +18,7 @@ from services.common.datasets.taxonomy import Taxonomy, default_taxonomy
 from services.common.db.models import Dataset
 from services.common.jobs import JobError
 from services.common.paths import DataLocation, PathNotAllowed, inside, parse_data_uri
-from services.common.storage import S3Store
+from services.common.storage import make_source_store
 from services.common.worker import JobContext, JobOutcome
 
 PATH_OPTIONS = ("labels", "images", "data_yaml")
@@ -49,16 +49,7 @@ def local_root(ctx: JobContext, loc: DataLocation) -> Iterator[Path]:
         yield loc.path
         return
     settings = ctx.settings
-    if not settings.store_endpoint:
-        raise JobError("s3:// dataset URIs need an S3/MinIO object store (set SIM2REAL_STORE_ENDPOINT)")
-    source = S3Store(
-        settings.store_endpoint,
-        settings.store_access_key.get_secret_value() if settings.store_access_key else "",
-        settings.store_secret_key.get_secret_value() if settings.store_secret_key else "",
-        loc.bucket or "",
-        secure=settings.store_secure,
-        region=settings.store_region,
-    )
+    source = make_source_store(settings, loc.bucket or "")
     folder = settings.home / "cache" / "ingest" / ctx.job_id
     base = loc.prefix.rstrip("/") + "/" if loc.prefix else ""
     try:
@@ -137,7 +128,7 @@ def ingest(ctx: JobContext) -> JobOutcome:
     p = ctx.params
     fmt, options = p["format"], p.get("options") or {}
     try:
-        loc = parse_data_uri(p["uri"], ctx.settings.allowed_data_roots)
+        loc = parse_data_uri(p["uri"], ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets)
     except (PathNotAllowed, FileNotFoundError) as exc:
         raise JobError(str(exc)) from exc
     taxonomy = make_taxonomy(options.get("taxonomy") or {})

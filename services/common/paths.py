@@ -38,7 +38,7 @@ def check_under_roots(path: Path, roots: list[Path]) -> Path:
     )
 
 
-def parse_data_uri(uri: str, roots: list[Path]) -> DataLocation:
+def parse_data_uri(uri: str, roots: list[Path], buckets: list[str] | None = None) -> DataLocation:
     """Validate a dataset URI before anything is read from it."""
     parsed = urlparse(uri)
     if parsed.scheme == "file":
@@ -57,6 +57,11 @@ def parse_data_uri(uri: str, roots: list[Path]) -> DataLocation:
         prefix = unquote(parsed.path).lstrip("/")
         if any(part == ".." for part in prefix.split("/")):
             raise PathNotAllowed(f"{uri}: '..' is not allowed in dataset paths")
+        if buckets is not None and parsed.netloc not in buckets:
+            raise PathNotAllowed(
+                f"{uri}: bucket {parsed.netloc!r} is not one of the dataset buckets "
+                f"({':'.join(buckets)}; SIM2REAL_DATA_BUCKETS)"
+            )
         return DataLocation("s3", bucket=parsed.netloc, prefix=prefix)
     raise ValueError(f"{uri}: use a file:// path under SIM2REAL_DATA_ROOTS or an s3://bucket/prefix URI")
 

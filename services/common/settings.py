@@ -32,11 +32,15 @@ class Settings(BaseSettings):
     store_secure: bool = False
     store_region: str | None = None
     store_path: Path | None = None
+    # Host clients use for presigned URLs when it differs from the endpoint the services use (e.g. in k8s).
+    store_public_endpoint: str | None = None
 
     # With a key set every route but the health checks needs `Authorization: Bearer <key>`.
     api_key: SecretStr | None = None
     # Folders a `file://` dataset URI may point into, separated by ':' like PATH.
     data_roots: str = ""
+    # Buckets an s3:// dataset URI may name (':'-separated); by default only SIM2REAL_STORE_BUCKET.
+    data_buckets: str = ""
 
     # Upload limits: bytes per file, and decoded pixels per image (checked from the header).
     max_upload_bytes: int = 64 * 1024 * 1024
@@ -88,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def resolved_store_path(self) -> Path:
         return (self.store_path or self.home / "objects").resolve()
+
+    @property
+    def allowed_data_buckets(self) -> list[str]:
+        return [b for b in self.data_buckets.split(":") if b.strip()] or [self.store_bucket]
 
     @property
     def allowed_data_roots(self) -> list[Path]:

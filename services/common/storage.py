@@ -391,6 +391,8 @@ class S3Store(ObjectStore):
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 60.0,
         retries: int = 3,
+        create_bucket: bool = True,
+        public_endpoint: str | None = None,
     ) -> None:
         import urllib3
         from minio import Minio
@@ -414,6 +416,19 @@ class S3Store(ObjectStore):
         )
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
+        self._create_bucket = create_bucket
+        # Presigned URLs are signed for the host the client will use; inside a cluster that is not the
+        # store's internal name, so a public endpoint gets its own (offline) signing client.
+        self._signer: Minio = self._client
+        if public_endpoint:
+            host, public_secure = _split_endpoint(public_endpoint, secure)
+            self._signer = Minio(
+                host,
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=public_secure,
+                region=region or "us-east-1",
+            )
 
     def __repr__(self) -> str:
         scheme = "https" if self.secure else "http"
@@ -464,6 +479,8 @@ class S3Store(ObjectStore):
             if self._bucket_ready:
                 return
             if not self._call(self._client.bucket_exists, self.bucket):
+                if not self._create_bucket:
+                    raise StoreUnavailable(f"{self._where}: the bucket does not exist")
                 try:
                     self._call(self._client.make_bucket, self.bucket, location=self.region)
                     log.info("created bucket %s on %s", self.bucket, self.endpoint)
@@ -584,7 +601,7 @@ class S3Store(ObjectStore):
             raise ValueError(f"expires_s must be between 1 and {MAX_PRESIGN_S} seconds, got {expires_s}")
         self._ensure_bucket()
         return self._call(
-            self._client.presigned_get_object, self.bucket, key, expires=timedelta(seconds=expires_s)
+            self._signer.presigned_get_object, self.bucket, key, expires=timedelta(seconds=expires_s)
         )
 
     def ping(self) -> None:
@@ -608,8 +625,26 @@ def make_store(settings: Settings) -> ObjectStore:
             bucket=settings.store_bucket,
             secure=settings.store_secure,
             region=settings.store_region,
+            public_endpoint=settings.store_public_endpoint,
         )
     return LocalStore(settings.resolved_store_path)
+
+
+def make_source_store(settings: Settings, bucket: str) -> S3Store:
+    """Read access to a dataset bucket on the service's S3 endpoint; it is never created."""
+    if not settings.store_endpoint:
+        raise ValueError("s3:// dataset URIs need an S3/MinIO object store (set SIM2REAL_STORE_ENDPOINT)")
+    access = settings.store_access_key.get_secret_value() if settings.store_access_key else None
+    secret = settings.store_secret_key.get_secret_value() if settings.store_secret_key else None
+    return S3Store(
+        settings.store_endpoint,
+        access,
+        secret,
+        bucket,
+        secure=settings.store_secure,
+        region=settings.store_region,
+        create_bucket=False,
+    )
 
 
 def _iter_batches(items: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -15,7 +15,7 @@ from services.common.db.session import session_scope
 from services.common.images import decode_image
 from services.common.jobs import JobError
 from services.common.paths import PathNotAllowed, parse_data_uri
-from services.common.storage import S3Store
+from services.common.storage import make_source_store
 from services.common.worker import JobContext, JobOutcome
 from services.evaluator.evaluate import DetectionSet, evaluate
 from services.evaluator.persist import save_detection_set
@@ -107,7 +107,9 @@ def model_predictions(
 
 def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: int, keep: list[int]) -> tuple:
     try:
-        loc = parse_data_uri(ctx.params["predictions_uri"], ctx.settings.allowed_data_roots)
+        loc = parse_data_uri(
+            ctx.params["predictions_uri"], ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets
+        )
     except (PathNotAllowed, FileNotFoundError) as exc:
         raise JobError(str(exc)) from exc
     stems = [ds.flat_name(i.record.image_id) for i in items]
@@ -115,15 +117,7 @@ def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: in
     with tempfile.TemporaryDirectory(dir=ctx.settings.home) as tmp:
         folder = loc.path
         if loc.scheme == "s3":
-            s = ctx.settings
-            src = S3Store(
-                s.store_endpoint or "",
-                s.store_access_key.get_secret_value() if s.store_access_key else "",
-                s.store_secret_key.get_secret_value() if s.store_secret_key else "",
-                loc.bucket or "",
-                secure=s.store_secure,
-                region=s.store_region,
-            )
+            src = make_source_store(ctx.settings, loc.bucket or "")
             folder = Path(tmp)
             base = loc.prefix.rstrip("/") + "/" if loc.prefix else ""
             for key in src.list(base):

@@ -258,3 +258,38 @@ def test_study_recipes_compose_baseline_and_translated_sets(api, run_queued, set
         json={"name": "x", "recipe": "baseline", "kitti_dataset_id": vk["id"], "vkitti_dataset_id": vk["id"]},
     )
     assert r.status_code == 422 and "kitti_tracking" in r.json()["detail"]
+
+
+def test_ingest_from_an_s3_prefix(client_for, server_settings, run_queued, s3_server, tmp_path) -> None:
+    import uuid
+
+    from services.common.storage import S3Store
+
+    source_bucket, own_bucket = f"src-{uuid.uuid4().hex[:8]}", f"own-{uuid.uuid4().hex[:8]}"
+    make_kitti(tmp_path / "kitti")
+    src = S3Store(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, source_bucket)
+    for path in (tmp_path / "kitti").rglob("*"):
+        if path.is_file():
+            src.put_file(f"raw/kitti/{path.relative_to(tmp_path / 'kitti').as_posix()}", path)
+    settings = server_settings.model_copy(
+        update={
+            "store_endpoint": s3_server.endpoint,
+            "store_bucket": own_bucket,
+            "data_buckets": source_bucket,
+            "store_access_key": __import__("pydantic").SecretStr(s3_server.access_key),
+            "store_secret_key": __import__("pydantic").SecretStr(s3_server.secret_key),
+        }
+    )
+    api = client_for(settings)
+    d = ingest(api, run_queued, settings, "kitti", f"s3://{source_bucket}/raw/kitti")
+    assert d["stats"]["boxes_per_class"] == {"car": 3, "van": 1, "truck": 1}
+    # Only the configured dataset buckets, and a missing one is never created.
+    r = api.post("/v1/datasets", json={"name": "x", "format": "kitti", "uri": f"s3://{own_bucket}x/raw"})
+    assert r.status_code == 403 and "SIM2REAL_DATA_BUCKETS" in r.json()["detail"]
+    missing = f"gone-{uuid.uuid4().hex[:8]}"
+    settings2 = settings.model_copy(update={"data_buckets": missing})
+    api2 = client_for(settings2)
+    r = api2.post("/v1/datasets", json={"name": "x", "format": "kitti", "uri": f"s3://{missing}/raw"})
+    job = run_one(run_queued, settings2, "ingest_dataset", r.json()["id"])
+    assert job.status == "failed" and "does not exist" in job.error
+    assert not src._client.bucket_exists(missing)

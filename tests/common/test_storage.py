@@ -321,3 +321,20 @@ def test_local_ping_fails_on_unwritable_root(tmp_path: Path) -> None:
     blocker.write_bytes(b"")
     with pytest.raises(StoreUnavailable, match=str(blocker)):
         LocalStore(blocker / "objects").ping()
+
+
+def test_presigned_urls_use_the_public_endpoint_when_configured(s3_server: S3Server) -> None:  # noqa: F811
+    import uuid
+
+    from services.common.storage import S3Store
+
+    store = S3Store(
+        s3_server.endpoint,
+        s3_server.access_key,
+        s3_server.secret_key,
+        f"pub-{uuid.uuid4().hex[:8]}",
+        public_endpoint="https://files.example.com",
+    )
+    store.put_bytes("a/b.png", b"x")
+    url = store.presigned_get_url("a/b.png", expires_s=60)
+    assert url.startswith("https://files.example.com/") and "X-Amz-Signature" in url

@@ -107,7 +107,7 @@ def get_dataset_or_404(session, dataset_id: str) -> Dataset:  # noqa: ANN001
 @router.post("", status_code=202, response_model=JobOut)
 def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
     try:
-        loc = parse_data_uri(body.uri, settings.allowed_data_roots)
+        loc = parse_data_uri(body.uri, settings.allowed_data_roots, settings.allowed_data_buckets)
     except PathNotAllowed as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     except FileNotFoundError as exc:

@@ -116,7 +116,7 @@ def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: Celer
         raise HTTPException(404, f"no detector model with id {body.detector_model_id!r}")
     if body.predictions_uri:
         try:
-            parse_data_uri(body.predictions_uri, settings.allowed_data_roots)
+            parse_data_uri(body.predictions_uri, settings.allowed_data_roots, settings.allowed_data_buckets)
         except PathNotAllowed as exc:
             raise HTTPException(403, str(exc)) from exc
         except (FileNotFoundError, ValueError) as exc:
