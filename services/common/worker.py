@@ -222,6 +222,8 @@ class WorkerRuntime:
             self._cleanup(ctx)
             return "cancelled"
         except (jobs.JobError, ValueError) as exc:
+            # Domain code raises ValueError for what the user can fix; the traceback stays in the log.
+            log.warning("job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, jobs.JobError))
             self._cleanup(ctx)
             with session_scope(url) as s:
                 jobs.fail(s, job_id, wid, str(exc))

@@ -97,8 +97,10 @@ def build_nst(
     *,
     style: dict[str, Any],
     ctx: Any = None,
+    report_iterations: bool = False,
     **_: Any,
 ) -> ImageTranslator:
+    """Gatys NST; `report_iterations` puts each iteration on the job's progress (single-image jobs)."""
     from services.translator.nst.gatys import GatysConfig, stylize
 
     params = dict(recipe.get("params") or {})
@@ -117,7 +119,7 @@ def build_nst(
         for img in images:
 
             def progress(i: int, loss: float) -> None:
-                if ctx is not None and (i % 10 == 0 or i == cfg.iterations):
+                if ctx is not None and report_iterations and (i % 10 == 0 or i == cfg.iterations):
                     ctx.progress(
                         0.1 + 0.85 * i / max(cfg.iterations, 1),
                         f"NST iteration {i}/{cfg.iterations} loss {loss:.4g}",

@@ -56,7 +56,9 @@ def translate(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     recipe = p["recipe"]
     image = decode_image(ctx.store.get_bytes(p["image_key"]), ctx.settings.max_image_pixels)
-    translator = methods.build(recipe, ctx.store, ctx.settings, ctx=ctx, **recipe_context(ctx, recipe))
+    translator = methods.build(
+        recipe, ctx.store, ctx.settings, ctx=ctx, report_iterations=True, **recipe_context(ctx, recipe)
+    )
     depth = depth_metres(ctx, p.get("depth_key")) if translator.uses_depth else None
     ctx.progress(
         0.1, f"translating {image.shape[1]}x{image.shape[0]} to {recipe['weather']} ({recipe['method']})"
@@ -95,21 +97,36 @@ def translate_dataset(ctx: JobContext) -> JobOutcome:
     ctx.outputs(ds.prefix(new_id))
     out_items: list[ds.StoredImage] = []
     max_pixels = ctx.settings.max_image_pixels
+
+    def translated(item: ds.StoredImage) -> ds.StoredImage:
+        record = dataclasses.replace(
+            item.record,
+            weather=ds.WEATHER_WORDS.get(weather, weather),
+            timeofday=ds.TIME_WORDS.get(weather, item.record.timeofday),
+        )
+        image_id = record.image_id
+        return ds.StoredImage(
+            record, item.split, ds.image_key(new_id, image_id, ".png"), ds.label_key(new_id, image_id), None
+        )
+
     for start in range(0, len(items), translator.batch_size):
-        batch = items[start : start + translator.batch_size]
-        images = [decode_image(ctx.store.get_bytes(i.image_key), max_pixels, orient=False) for i in batch]
-        depths = [depth_metres(ctx, i.depth_key) if translator.uses_depth else None for i in batch]
-        for item, out in zip(batch, translator.translate(images, depths), strict=True):
-            record = dataclasses.replace(
-                item.record,
-                weather=ds.WEATHER_WORDS.get(weather, weather),
-                timeofday=ds.TIME_WORDS.get(weather, item.record.timeofday),
-            )
-            image_key = ds.image_key(new_id, record.image_id, ".png")
-            ctx.store.put_bytes(image_key, encode_png(out), "image/png")
-            label_key = ds.label_key(new_id, record.image_id)
-            ctx.store.put_bytes(label_key, ds.label_text(record, class_names), "text/plain")
-            out_items.append(ds.StoredImage(record, item.split, image_key, label_key, None))
+        batch = [(item, translated(item)) for item in items[start : start + translator.batch_size]]
+        # A retry after a dead worker keeps what the earlier attempt finished (keys derive from the job id).
+        todo = [
+            (src, dst)
+            for src, dst in batch
+            if ctx.attempt == 1 or not (ctx.store.exists(dst.label_key) and ctx.store.exists(dst.image_key))
+        ]
+        if todo:
+            images = [
+                decode_image(ctx.store.get_bytes(s.image_key), max_pixels, orient=False) for s, _ in todo
+            ]
+            depths = [depth_metres(ctx, s.depth_key) if translator.uses_depth else None for s, _ in todo]
+            for (_, dst), out in zip(todo, translator.translate(images, depths), strict=True):
+                ctx.store.put_bytes(dst.image_key, encode_png(out), "image/png")
+                # The label last: its presence marks the image as done.
+                ctx.store.put_bytes(dst.label_key, ds.label_text(dst.record, class_names), "text/plain")
+        out_items.extend(dst for _, dst in batch)
         done = start + len(batch)
         ctx.progress(done / len(items), f"translated {done}/{len(items)} images to {weather}")
     lineage = {**recipe, "source_dataset_id": source_id, "filter": p.get("filter") or []}

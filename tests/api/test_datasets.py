@@ -293,3 +293,41 @@ def test_ingest_from_an_s3_prefix(client_for, server_settings, run_queued, s3_se
     job = run_one(run_queued, settings2, "ingest_dataset", r.json()["id"])
     assert job.status == "failed" and "does not exist" in job.error
     assert not src._client.bucket_exists(missing)
+
+
+def test_translated_version_resumes_where_a_dead_worker_stopped(
+    api, run_queued, settings, data_root, monkeypatch
+) -> None:
+    from services.common import jobs
+    from services.common.db.models import Job
+    from services.common.db.session import session_scope
+    from services.common.worker import WorkerRuntime
+    from services.translator import tasks
+
+    make_vkitti2(data_root / "vk")
+    src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
+    r = api.post(
+        f"/v1/datasets/{src['id']}/translations",
+        json={"method": "physics", "weather": "rain", "filter": "variation=clone;camera=Camera_1"},
+    )
+    job_id = r.json()["id"]
+    real, encoded = tasks.encode_png, []
+
+    def dies_on_the_second(image):  # noqa: ANN001, ANN202
+        if len(encoded) == 1:
+            raise SystemExit("worker killed")
+        encoded.append(1)
+        return real(image)
+
+    monkeypatch.setattr(tasks, "encode_png", dies_on_the_second)
+    with pytest.raises(SystemExit):
+        run_queued(settings, "translate_dataset")
+    with session_scope(settings.resolved_database_url) as s:
+        s.get(Job, job_id).heartbeat_at = jobs.stale_cutoff(3600)
+    monkeypatch.setattr("services.common.worker.send_job", lambda *a, **k: None)
+    assert WorkerRuntime("translator", settings).recover() == 1
+    encoded.clear()
+    monkeypatch.setattr(tasks, "encode_png", lambda image: (encoded.append(1), real(image))[1])
+    job = run_one(run_queued, settings, "translate_dataset", job_id)
+    assert job.status == "succeeded" and job.result["images"] == 2
+    assert len(encoded) == 1  # the finished image was kept, not translated again
