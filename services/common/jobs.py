@@ -267,7 +267,8 @@ def children(session: Session, parent_id: str) -> list[Job]:
     return list(session.scalars(select(Job).where(Job.parent_id == parent_id).order_by(Job.created_at)))
 
 
-ORCHESTRATORS = ("experiment",)
+# Jobs that park while child jobs run (an evaluation waits for its detections).
+ORCHESTRATORS = ("experiment", "evaluate")
 
 
 def stale_waiting(session: Session, queue: str, before: datetime) -> list[Job]:

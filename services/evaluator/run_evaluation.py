@@ -3,17 +3,18 @@ ultralytics-exact AP per slice and class, bootstrap intervals; rows to Postgres,
 
 from __future__ import annotations
 
+import io
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from services.common import dataset_store as ds
-from services.common.db.models import Dataset, DetectorModel, Evaluation, EvaluationMetric
+from services.common.db.models import Dataset, Evaluation, EvaluationMetric
 from services.common.db.session import session_scope
-from services.common.images import decode_image
-from services.common.jobs import JobError
+from services.common.jobs import JobError, JobWaiting
 from services.common.paths import PathNotAllowed, parse_data_uri
 from services.common.storage import make_source_store
 from services.common.worker import JobContext, JobOutcome
@@ -44,65 +45,56 @@ def ground_truth(items: list[ds.StoredImage], keep: list[int]) -> tuple[np.ndarr
     )
 
 
+DETECT_NAMESPACE = uuid.UUID("0b7c7d9e-51c4-4f7a-8a43-2f6d1d9a7e15")
+
+
 def model_predictions(
-    ctx: JobContext, items: list[ds.StoredImage], class_names: list[str], keep: list[int], model_id: str
+    ctx: JobContext,
+    params: dict[str, Any],
+    evaluation_id: str,
+    items: list[ds.StoredImage],
+    class_names: list[str],
+    keep: list[int],
 ) -> tuple[np.ndarray, ...]:
-    from services.detector.offline import prepare_ultralytics
-
-    prepare_ultralytics(ctx.settings.home / "detector")
-    from services.detector.tasks import load_detector
-
-    with session_scope(ctx.db_url) as s:
-        model = s.get(DetectorModel, model_id)
-        if model is None:
-            raise JobError(f"detector model {model_id} no longer exists")
-        weights_key = model.weights_key
-    detector = load_detector(ctx.store, ctx.settings, weights_key)
-    # Model classes map to the dataset's by name; classes the dataset does not evaluate are dropped.
-    to_eval = {
-        name: keep.index(class_names.index(name))
-        for name in detector.class_names
-        if name in class_names and class_names.index(name) in keep
-    }
-    p = ctx.params
-    # Batches of one image size: ultralytics letterboxes a mixed batch differently (square), which would
-    # make an image's detections depend on its neighbours.
-    order = sorted(range(len(items)), key=lambda i: (items[i].record.height, items[i].record.width, i))
-    parts: list[tuple[np.ndarray, ...]] = []
-    batch, done = 8, 0
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i in order:
-        groups.setdefault((items[i].record.height, items[i].record.width), []).append(i)
-    for members in groups.values():
-        for start in range(0, len(members), batch):
-            chunk = members[start : start + batch]
-            pixels = [
-                decode_image(
-                    ctx.store.get_bytes(items[i].image_key), ctx.settings.max_image_pixels, orient=False
-                )
-                for i in chunk
-            ]
-            found = detector.predict(pixels, conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"), max_det=300)
-            # Arrays per batch: millions of predictions at BDD100K scale must not live as Python objects.
-            kept = [(n, d) for n, dets in zip(chunk, found, strict=True) for d in dets if d.name in to_eval]
-            parts.append(
-                (
-                    np.fromiter((n for n, _ in kept), np.int64, len(kept)),
-                    np.fromiter((to_eval[d.name] for _, d in kept), np.int64, len(kept)),
-                    np.fromiter((d.conf for _, d in kept), np.float32, len(kept)),
-                    np.asarray([(d.x1, d.y1, d.x2, d.y2) for _, d in kept], np.float32).reshape(-1, 4),
-                )
-            )
-            done += len(chunk)
-            ctx.progress(0.8 * done / len(items), f"detecting: {done}/{len(items)} images")
-    if not parts:
-        return (
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.float32),
-            np.zeros((0, 4), np.float32),
+    """The detector runs as a child `detect` job on the detector (GPU) queue; this job waits for it."""
+    key = evaluation_prefix(evaluation_id) + "predictions.npz"
+    child = ctx.submit_child(
+        "detect",
+        {
+            "model_id": params["detector_model_id"],
+            "dataset_id": params["dataset_id"],
+            "split": params.get("split"),
+            "conf": params["conf"],
+            "iou": params["iou"],
+            "imgsz": params.get("imgsz"),
+            "output_key": key,
+        },
+        uuid.uuid5(DETECT_NAMESPACE, evaluation_id).hex,
+    )
+    if child.status in ("failed", "cancelled"):
+        raise JobError(f"detection on the evaluation images {child.status}: {child.error or ''}".rstrip(": "))
+    if child.status != "succeeded":
+        raise JobWaiting(
+            f"waiting for detections on {len(items)} images (detector job {child.id}: "
+            f"{child.status} {child.progress:.0%})",
+            0.8 * child.progress,
+            delay_s=60,
         )
-    return tuple(np.concatenate([part[k] for part in parts]) for k in range(4))
+    with np.load(io.BytesIO(ctx.store.get_bytes(key)), allow_pickle=False) as z:
+        ids, names = [str(i) for i in z["image_ids"]], [str(n) for n in z["class_names"]]
+        image, cls, conf, boxes = z["image"], z["cls"], z["conf"], z["boxes"]
+    # Images: the detector's order -> this evaluation's; classes: by name, those not evaluated dropped.
+    position = {item.record.image_id: n for n, item in enumerate(items)}
+    img_map = np.asarray([position.get(i, -1) for i in ids], np.int64)
+    cls_map = np.asarray(
+        [
+            keep.index(class_names.index(n)) if n in class_names and class_names.index(n) in keep else -1
+            for n in names
+        ],
+        np.int64,
+    )
+    mask = (img_map[image] >= 0) & (cls_map[cls] >= 0) if len(image) else np.zeros(0, bool)
+    return img_map[image[mask]], cls_map[cls[mask]], conf[mask], boxes[mask]
 
 
 def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: int, keep: list[int]) -> tuple:
@@ -151,7 +143,7 @@ def run_evaluation(
         items = [i for i in items if i.image_key]
         if not items:
             raise JobError("the evaluation dataset has no images with pixels to run the detector on")
-        pred = model_predictions(ctx, items, class_names, keep, params["detector_model_id"])
+        pred = model_predictions(ctx, params, evaluation_id, items, class_names, keep)
     else:
         missing = 0
         # Files may cover the whole dataset: read them against every image, then keep the split's.

@@ -73,7 +73,12 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
             "n_boot": 20,
         },
     )
+    # The evaluation waits for its detections, which run on the detector (GPU) queue.
     ev = run_one(run_queued, settings, "evaluate", r.json()["id"])
+    assert ev.status == "queued" and "waiting for detections" in ev.message
+    (det,) = [j for j in run_queued(settings, "detect") if j.parent_id == ev.id]
+    assert det.status == "succeeded" and det.result["images"] == 5, det.error
+    ev = run_one(run_queued, settings, "evaluate", ev.id)
     assert ev.status == "succeeded", ev.error
     rows = api.get(f"/v1/evaluations/{ev.id}").json()["rows"]
     slices = {row["slice"] for row in rows}
@@ -121,7 +126,7 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
     r = api.post("/v1/experiments", json=body)
     assert r.status_code == 202, r.text
     exp_id = r.json()["id"]
-    for kind in ("experiment", "train_detector", "experiment", "evaluate", "experiment"):
+    for kind in ("experiment", "train_detector", "experiment", "evaluate", "detect", "evaluate", "experiment"):
         for job in run_queued(settings, kind):
             assert job.status in ("succeeded", "queued"), (kind, job.error)
     exp = api.get(f"/v1/experiments/{exp_id}").json()
