@@ -126,7 +126,15 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
     r = api.post("/v1/experiments", json=body)
     assert r.status_code == 202, r.text
     exp_id = r.json()["id"]
-    for kind in ("experiment", "train_detector", "experiment", "evaluate", "detect", "evaluate", "experiment"):
+    for kind in (
+        "experiment",
+        "train_detector",
+        "experiment",
+        "evaluate",
+        "detect",
+        "evaluate",
+        "experiment",
+    ):
         for job in run_queued(settings, kind):
             assert job.status in ("succeeded", "queued"), (kind, job.error)
     exp = api.get(f"/v1/experiments/{exp_id}").json()
