@@ -51,15 +51,19 @@ class AdaINParams(_Params):
 PARAMS: dict[str, type[_Params]] = {"cyclegan": CycleGANParams, "nst": NSTParams, "adain": AdaINParams}
 
 
-def parse_method_params(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Validated params of a learned method as a plain dict; ValueError names the field."""
-    model = PARAMS[method]
+def validated(model: type[_Params], raw: dict[str, Any] | None, what: str) -> Any:
+    """`raw` parsed by `model`; a ValueError naming the first bad field, for a 422 the user can act on."""
     try:
-        parsed = model.model_validate(raw or {})
+        return model.model_validate(raw or {})
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "params"
-        raise ValueError(f"Invalid {method} parameters: field {field!r}: {err['msg']}") from exc
+        raise ValueError(f"Invalid {what}: field {field!r}: {err['msg']}") from exc
+
+
+def parse_method_params(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Validated params of a learned method as a plain dict; ValueError names the field."""
+    parsed = validated(PARAMS[method], raw, f"{method} parameters")
     if method == "nst":
         for layer in (*parsed.content_layers, *parsed.style_layers):
             if layer not in VGG_LAYERS:
@@ -100,12 +104,7 @@ class CycleGANTrainOptions(_Params):
 
 
 def parse_train_options(raw: dict[str, Any] | None) -> dict[str, Any]:
-    try:
-        opts = CycleGANTrainOptions.model_validate(raw or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "options"
-        raise ValueError(f"Invalid training options: field {field!r}: {err['msg']}") from exc
+    opts = validated(CycleGANTrainOptions, raw, "training options")
     if opts.crop_size % 4:
         raise ValueError(f"Invalid training options: crop_size must be a multiple of 4, got {opts.crop_size}")
     if opts.load_size < opts.crop_size:
@@ -139,12 +138,7 @@ TRAIN_OPTIONS: dict[str, type[_Params]] = {"cyclegan": CycleGANTrainOptions, "ad
 def parse_training_options(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
     if method == "cyclegan":
         return parse_train_options(raw)
-    try:
-        opts = AdaINTrainOptions.model_validate(raw or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "options"
-        raise ValueError(f"Invalid training options: field {field!r}: {err['msg']}") from exc
+    opts = validated(AdaINTrainOptions, raw, "training options")
     if opts.crop_size % 8:
         raise ValueError(f"Invalid training options: crop_size must be a multiple of 8, got {opts.crop_size}")
     if opts.load_short_side is not None and opts.load_short_side < opts.crop_size:

@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,37 @@ def fixed_domains(ctx: JobContext, base: str, seed: int, max_images: int | None)
     return domains
 
 
+@dataclass
+class Run:
+    """What both trainings start from: the config, the model's prefix, fixed domains cached locally."""
+
+    cfg: Any
+    model_id: str
+    base: str
+    domains: dict[str, list[str]]
+    cache: Path
+    a: list[Callable[[], np.ndarray]]
+    b: list[Callable[[], np.ndarray]]
+    state_key: str
+
+
+def prepare_run(ctx: JobContext, config_cls: type) -> Run:
+    options = dict(ctx.params["options"])
+    max_images = options.pop("max_images", None)
+    cfg = config_cls(**options)
+    base = ctx.outputs(model_prefix(ctx.job_id))
+    domains = fixed_domains(ctx, base, cfg.seed, max_images)
+    cache = ctx.settings.home / "cache" / "train" / ctx.job_id
+    total = len(domains["a"]) + len(domains["b"])
+
+    def progress(offset: int) -> Callable[[int], None]:
+        return lambda n: ctx.progress(0.02 * (offset + n) / total, f"caching images {offset + n}/{total}")
+
+    a = cache_images(ctx.store, domains["a"], cache / "a", progress(0))
+    b = cache_images(ctx.store, domains["b"], cache / "b", progress(len(domains["a"])))
+    return Run(cfg, ctx.job_id, base, domains, cache, a, b, base + "checkpoint/state.pt")
+
+
 def train_adain_model(ctx: JobContext) -> JobOutcome:
     """AdaIN (Huang & Belongie 2017): a decoder for VGG-19 relu4_1 features; domain A = content, B = style."""
     import torch
@@ -104,22 +136,18 @@ def train_adain_model(ctx: JobContext) -> JobOutcome:
     from services.translator.nst.adain import AdaINTrainConfig, train_adain
 
     p = ctx.params
-    options = dict(p["options"])
-    max_images = options.pop("max_images", None)
-    cfg = AdaINTrainConfig(**options)
-    model_id = ctx.job_id
-    base = ctx.outputs(model_prefix(model_id))
     store = ctx.store
     features = vgg_features(store, ctx.settings)
-    domains = fixed_domains(ctx, base, cfg.seed, max_images)
-    cache = ctx.settings.home / "cache" / "train" / model_id
-    content = cache_images(
-        store, domains["a"], cache / "a", lambda n: ctx.progress(0.0, f"caching {n} images")
+    run = prepare_run(ctx, AdaINTrainConfig)
+    cfg, model_id, base, domains, cache, state_key = (
+        run.cfg,
+        run.model_id,
+        run.base,
+        run.domains,
+        run.cache,
+        run.state_key,
     )
-    styles = cache_images(
-        store, domains["b"], cache / "b", lambda n: ctx.progress(0.0, f"caching {n} images")
-    )
-    state_key = base + "checkpoint/state.pt"
+    content, styles = run.a, run.b
     resume = None
     if store.exists(state_key):
         resume = torch.load(io.BytesIO(store.get_bytes(state_key)), map_location="cpu", weights_only=True)
@@ -182,28 +210,17 @@ def train_cyclegan(ctx: JobContext) -> JobOutcome:
     from services.translator.cyclegan.training import TrainConfig, TrainState, train
 
     p = ctx.params
-    options = dict(p["options"])
-    max_images = options.pop("max_images", None)
-    cfg = TrainConfig(**options)
-    model_id = ctx.job_id
-    base = ctx.outputs(model_prefix(model_id))
     store = ctx.store
-
-    domains = fixed_domains(ctx, base, cfg.seed, max_images)
-
-    cache = ctx.settings.home / "cache" / "train" / model_id
-    total = len(domains["a"]) + len(domains["b"])
-    src_a = cache_images(
-        store, domains["a"], cache / "a", lambda n: ctx.progress(0.02 * n / total, f"caching {n}/{total}")
+    run = prepare_run(ctx, TrainConfig)
+    cfg, model_id, base, domains, cache, state_key = (
+        run.cfg,
+        run.model_id,
+        run.base,
+        run.domains,
+        run.cache,
+        run.state_key,
     )
-    src_b = cache_images(
-        store,
-        domains["b"],
-        cache / "b",
-        lambda n: ctx.progress(0.02 * (len(domains["a"]) + n) / total, "caching images"),
-    )
-
-    state_key = base + "checkpoint/state.pt"
+    src_a, src_b = run.a, run.b
     resume = TrainState.from_bytes(store.get_bytes(state_key)) if store.exists(state_key) else None
     history: dict[int, dict[str, float]] = {}
     sums: dict[str, float] = {}
