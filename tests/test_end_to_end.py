@@ -109,6 +109,7 @@ def server_stack(tmp_path, pg_url, redis_prefix, s3_server) -> Iterator[Stack]:
         "SIM2REAL_STORE_BUCKET": f"e2e-{uuid.uuid4().hex[:8]}",
         "SIM2REAL_HEARTBEAT_INTERVAL_S": "0.5",
         "SIM2REAL_HEARTBEAT_TIMEOUT_S": "3",
+        "SIM2REAL_DATA_ROOTS": str(tmp_path / "data"),
     }
     stack = Stack(env, tmp_path)
     stack.start("api")
@@ -273,3 +274,64 @@ def test_cyclegan_training_resumes_after_its_worker_is_killed(server_stack: Stac
     )
     out = wait_job(url, r.json()["id"])
     assert out["status"] == "succeeded" and (out["result"]["width"], out["result"]["height"]) == (130, 70)
+
+
+def test_detector_study_through_the_queues(server_stack: Stack, tmp_path) -> None:
+    """Ingest (evaluator queue), train YOLOv5 (detector queue), detect, evaluate (evaluator, whose
+    detections run as a child job on the detector queue) — every step a real worker process."""
+    from tests.api.detection_fixtures import make_bdd_eval, make_yolo_train
+
+    url = server_stack.url
+    make_yolo_train(tmp_path / "data" / "train")
+    make_bdd_eval(tmp_path / "data" / "bdd")
+    server_stack.start("evaluator")
+    server_stack.start("detector")
+
+    def run(path: str, body: dict, timeout: float = 240) -> dict:
+        r = httpx.post(f"{url}{path}", json=body, timeout=30)
+        assert r.status_code == 202, r.text
+        done = wait_job(url, r.json()["id"], timeout=timeout)
+        assert done["status"] == "succeeded", (done, server_stack.logs())
+        return done
+
+    train = run("/v1/datasets", {"name": "train", "format": "yolo", "uri": f"file://{tmp_path}/data/train"})
+    bdd = run(
+        "/v1/datasets",
+        {
+            "name": "bdd",
+            "format": "bdd100k",
+            "uri": f"file://{tmp_path}/data/bdd",
+            "options": {"reader": {"split": "val"}},
+        },
+    )
+    model = run(
+        "/v1/detector-trainings",
+        {
+            "dataset_id": train["result"]["dataset_id"],
+            "model": "yolov5n",
+            "imgsz": 160,
+            "epochs": 1,
+            "batch": 4,
+        },
+    )
+    info = httpx.get(f"{url}/v1/detector-models/{model['id']}").json()
+    assert [e["epoch"] for e in info["metrics"]["epochs"]] == [1]
+    rgb, _ = road_scene(160, 96)
+    r = httpx.post(
+        f"{url}/v1/detections",
+        data={"model_id": model["id"], "conf": "0.0", "wait": "30"},
+        files={"image": ("f.png", png_bytes(rgb))},
+        timeout=60,
+    )
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+    ev = run(
+        "/v1/evaluations",
+        {
+            "dataset_id": bdd["result"]["dataset_id"],
+            "detector_model_id": model["id"],
+            "classes": ["car", "truck"],
+            "n_boot": 20,
+        },
+    )
+    rows = httpx.get(f"{url}/v1/evaluations/{ev['id']}").json()["rows"]
+    assert {r["slice"] for r in rows} == {"occluded<=5", "occluded<=10", "all"}
