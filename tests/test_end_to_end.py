@@ -335,3 +335,25 @@ def test_detector_study_through_the_queues(server_stack: Stack, tmp_path) -> Non
     )
     rows = httpx.get(f"{url}/v1/evaluations/{ev['id']}").json()["rows"]
     assert {r["slice"] for r in rows} == {"occluded<=5", "occluded<=10", "all"}
+    # A two-arm experiment: it parks while its trainings and evaluations run and is woken by them.
+    train_id, bdd_id = train["result"]["dataset_id"], bdd["result"]["dataset_id"]
+    exp = run(
+        "/v1/experiments",
+        {
+            "name": "e2e",
+            "eval_dataset_id": bdd_id,
+            "seeds": [0],
+            "n_boot": 10,
+            "classes": ["car", "truck"],
+            "arms": [
+                {"name": "a", "train_dataset_id": train_id},
+                {"name": "b", "train_dataset_id": train_id},
+            ],
+            "model": {"model": "yolov5n", "imgsz": 160, "epochs": 1, "batch": 4},
+        },
+        timeout=300,
+    )
+    table = httpx.get(f"{url}/v1/experiments/{exp['id']}").json()["table"]
+    assert {(r["arm"], r["slice"]) for r in table["rows"]} == {
+        (a, s) for a in ("a", "b") for s in ("occluded<=5", "occluded<=10", "all")
+    }
