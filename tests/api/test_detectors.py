@@ -47,6 +47,9 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
     assert store.exists(f"models/detector/{job.id}/best.pt") and store.exists(
         f"models/detector/{job.id}/last.pt"
     )
+    best = api.get(f"/v1/detector-models/{job.id}/weights")
+    assert best.status_code == 200 and best.content == store.get_bytes(f"models/detector/{job.id}/best.pt")
+    assert api.get(f"/v1/detector-models/{job.id}/weights", params={"which": "last"}).status_code == 200
 
     rgb, _ = road_scene(200, 120)
     r = api.post(
@@ -155,8 +158,8 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
             assert row["diff"] == pytest.approx(sum(row["diff_values"].values()) / 2)
     assert api.get(exp["plot"]).headers["content-type"] == "image/png"
     # Children appear as ordinary jobs, linked to the experiment.
-    children = api.get("/v1/jobs", params={"kind": "train_detector", "limit": 100}).json()["items"]
-    assert sum(1 for j in children if j["parent_id"] == exp_id) == 4
+    children = api.get("/v1/jobs", params={"parent_id": exp_id, "limit": 100}).json()["items"]
+    assert sorted(j["kind"] for j in children) == ["evaluate"] * 4 + ["train_detector"] * 4
 
 
 def test_training_whose_worker_died_resumes_from_last(

@@ -39,6 +39,7 @@ def test_import_then_translate_at_exact_size(client, run_queued, server_settings
     model = r.json()
     assert (model["method"], model["weather"], model["config"]["n_blocks"]) == ("cyclegan", "fog", 2)
     assert client.get(f"/v1/translator-models/{model['id']}").json()["id"] == model["id"]
+    assert client.get(f"/v1/translator-models/{model['id']}/weights").content == _pth(tiny_generator)
 
     rgb, _ = road_scene(1242, 375)
     r = client.post(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -155,6 +155,33 @@ def get_model_or_404(session, model_id: str) -> DetectorModel:  # noqa: ANN001
 @router.get("/v1/detector-models/{model_id}", response_model=DetectorModelOut)
 def get_model(model_id: str, session: SessionDep) -> DetectorModel:
     return get_model_or_404(session, model_id)
+
+
+@router.get(
+    "/v1/detector-models/{model_id}/weights",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_weights(
+    model_id: str,
+    session: SessionDep,
+    store: StoreDep,
+    which: Annotated[
+        Literal["best", "last"], Query(description="best (chosen on the validation split) or last")
+    ] = "best",
+) -> StreamingResponse:
+    """The ultralytics checkpoint, for use outside the service (`YOLO("best.pt")`)."""
+    model = get_model_or_404(session, model_id)
+    key = model.weights_key if which == "best" else model.last_key
+    if not key:
+        raise HTTPException(
+            404, f"detector {model_id} has no {which} checkpoint (uploaded weights have one file)"
+        )
+    return StreamingResponse(
+        store.open_stream(key),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{model_id}-{which}.pt"'},
+    )
 
 
 @router.post(

@@ -33,6 +33,7 @@ def list_jobs(
     session: SessionDep,
     kind: Annotated[str | None, Query(description=f"one of {', '.join(TASKS)}")] = None,
     status_: Annotated[str | None, Query(alias="status", description=", ".join(jobs.STATES))] = None,
+    parent_id: Annotated[str | None, Query(description="children of an experiment or evaluation")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobPage:
@@ -45,6 +46,8 @@ def list_jobs(
         query = query.where(Job.kind == kind)
     if status_:
         query = query.where(Job.status == status_)
+    if parent_id:
+        query = query.where(Job.parent_id == parent_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset))
     return JobPage(items=[JobOut.model_validate(j) for j in rows], total=total, limit=limit, offset=offset)

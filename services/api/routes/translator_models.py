@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
@@ -180,6 +180,23 @@ def get_model(model_id: str, session: SessionDep) -> TranslatorModelOut:
     if model is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no translator model with id {model_id!r}")
     return _out(model)
+
+
+@router.get(
+    "/{model_id}/weights",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_weights(model_id: str, session: SessionDep, store: StoreDep) -> StreamingResponse:
+    """The generator (CycleGAN, pytorch-CycleGAN-and-pix2pix layout) or decoder (AdaIN) state_dict."""
+    model = session.get(TranslatorModel, model_id)
+    if model is None:
+        raise HTTPException(404, f"no translator model with id {model_id!r}")
+    return StreamingResponse(
+        store.open_stream(model.checkpoint_key),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{model_id}.pth"'},
+    )
 
 
 @router.get(
