@@ -23,27 +23,28 @@ def model_prefix(model_id: str) -> str:
     return f"models/detector/{model_id}/"
 
 
-def write_split(
-    store: ObjectStore, items: list[ds.StoredImage], class_names: list[str], root: Path, split: str
-) -> int:
-    """Images and YOLO labels of one split in ultralytics' layout (images/<split>, labels/<split>)."""
-    n = 0
+def fetch_split(
+    ctx: JobContext, items: list[ds.StoredImage], class_names: list[str], staging: Path
+) -> list[tuple[Path, list[str]]]:
+    """(local image, YOLO label lines) for the images with pixels; write_yolo_dataset hard-links them."""
+    from services.common.datasets.canonical import to_yolo_lines
+
+    samples = []
     for item in items:
         if not item.image_key:
             continue
-        name = ds.flat_name(item.record.image_id)
-        img = root / "images" / split / f"{name}{Path(item.image_key).suffix}"
-        lbl = root / "labels" / split / f"{name}.txt"
-        img.parent.mkdir(parents=True, exist_ok=True)
-        lbl.parent.mkdir(parents=True, exist_ok=True)
-        store.download_file(item.image_key, img)
-        lbl.write_bytes(ds.label_text(item.record, class_names))
-        n += 1
-    return n
+        path = staging / f"{ds.flat_name(item.record.image_id)}{Path(item.image_key).suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ctx.store.download_file(item.image_key, path)
+        samples.append((path, to_yolo_lines(item.record, class_names)))
+        ctx.check_cancelled()
+    return samples
 
 
 def prepare_training_data(ctx: JobContext, root: Path) -> tuple[Path, list[str], dict[str, int]]:
     """The training dataset's train split, validated on its val split or on another dataset."""
+    from services.detector.yolo_dataset import write_yolo_dataset
+
     p = ctx.params
     with session_scope(ctx.db_url) as s:
         dataset = s.get(Dataset, p["dataset_id"])
@@ -62,15 +63,13 @@ def prepare_training_data(ctx: JobContext, root: Path) -> tuple[Path, list[str],
             f"dataset {p['dataset_id']} has no validation split (a single scene cannot be split without "
             "leaking frames); pass val_dataset_id"
         )
-    counts = {
-        "train": write_split(ctx.store, train, class_names, root, "train"),
-        "val": write_split(ctx.store, val, class_names, root, "val"),
-    }
+    train_samples = fetch_split(ctx, train, class_names, root / "staging" / "train")
+    val_samples = fetch_split(ctx, val, class_names, root / "staging" / "val")
+    counts = {"train": len(train_samples), "val": len(val_samples)}
     if not counts["train"] or not counts["val"]:
         raise JobError(f"no images with pixels to train on (train {counts['train']}, val {counts['val']})")
-    names = "\n".join(f"  {i}: {json.dumps(n)}" for i, n in enumerate(class_names))
-    data_yaml = root / "data.yaml"
-    data_yaml.write_text(f"path: {root.resolve()}\ntrain: images/train\nval: images/val\nnames:\n{names}\n")
+    data_yaml = write_yolo_dataset(root / "yolo", class_names, train_samples, val_samples)
+    shutil.rmtree(root / "staging", ignore_errors=True)  # the dataset holds hard links (or copies)
     return data_yaml, class_names, counts
 
 
