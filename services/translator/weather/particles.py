@@ -164,3 +164,58 @@ def render_alpha(
         else:  # "over" compositing of independent layers: a + b·(1 − a)
             alpha = cv2.add(alpha, cv2.multiply(layer, cv2.bitwise_not(alpha), scale=1.0 / 255.0))
     return np.zeros((height, width), dtype=np.uint8) if alpha is None else np.ascontiguousarray(alpha)
+
+
+def render_layers_fast(
+    particles: Particles, height: int, width: int, focal_px: float, layer_edges_m: tuple[float, ...]
+) -> tuple[list[np.ndarray], list[float]]:
+    """The defocused depth layers of render_alpha (before occlusion), thin strokes drawn by the C++ kernel.
+
+    Returns HxW uint8 views and each layer's mid depth. Needs weather.rain_kernel.available().
+    """
+    from services.translator.weather import rain_kernel
+
+    widths = np.clip(np.round(particles.thickness), 1, 64).astype(np.int64)
+    layer_of = np.full(particles.z.shape, -1, np.int8)
+    canvases: list[np.ndarray] = []
+    margins: list[int] = []
+    plans: list[tuple[np.ndarray, int, float]] = []  # (thick strokes, margin, z_mid) per drawn layer
+    for near, far in zip(layer_edges_m[:-1], layer_edges_m[1:], strict=True):
+        index = np.flatnonzero((particles.z >= near) & (particles.z < far))
+        if not index.size:
+            continue
+        reach = np.maximum(np.abs(particles.dx[index]), np.abs(particles.dy[index])) / 2 + widths[index]
+        margin = int(np.ceil(reach.max())) + 2
+        thick = index[widths[index] > 1]
+        pad = margin if thick.size else 0  # only cv2's antialiased strokes need the padding drawn
+        layer_of[index] = len(canvases)
+        canvases.append(np.zeros((height + 2 * pad, width + 2 * pad), dtype=np.uint8))
+        margins.append(margin)
+        plans.append((thick, margin, math.sqrt(near * far)))
+    if not canvases:
+        return [], []
+    thin_layer = np.where(widths == 1, layer_of, np.int8(-1)).astype(np.int8)
+    rain_kernel.splat_thin(
+        particles.x,
+        particles.y,
+        particles.dx,
+        particles.dy,
+        _stroke_values(particles.opacity),
+        thin_layer,
+        margins,
+        canvases,
+        height,
+        width,
+    )
+    layers: list[np.ndarray] = []
+    mids: list[float] = []
+    for canvas, (thick, margin, z_mid) in zip(canvases, plans, strict=True):
+        if thick.size:
+            _draw_thick_strokes(canvas, margin, particles, thick, widths[thick])
+            canvas = canvas[margin : margin + height, margin : margin + width]
+        sigma = 0.5 * focal_px * APERTURE_M / z_mid
+        if sigma >= 0.5:
+            canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
+        layers.append(canvas)
+        mids.append(z_mid)
+    return layers, mids

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from services.common.weather_params import RainParams
+from services.translator.weather import rain_kernel
 from services.translator.weather.atmosphere import (
     composite_u8,
     estimate_atmospheric_light,
@@ -25,7 +26,12 @@ from services.translator.weather.atmosphere import (
     visibility_from_attenuation_db_km,
 )
 from services.translator.weather.depth import DEFAULT_HFOV_DEG, focal_length_px
-from services.translator.weather.particles import Particles, render_alpha, sample_positions
+from services.translator.weather.particles import (
+    Particles,
+    render_alpha,
+    render_layers_fast,
+    sample_positions,
+)
 from services.translator.weather.sky import scene_depth
 
 MP_N0 = 8000.0  # m⁻³ mm⁻¹
@@ -79,8 +85,16 @@ def sample_drops(rng: np.random.Generator, params: RainParams, height: int, widt
     )
 
 
-def render_rain(image: np.ndarray, params: RainParams, depth_m: np.ndarray | None = None) -> np.ndarray:
-    """Rain of `params.intensity_mm_h`; deterministic for `params.seed`."""
+def render_rain(
+    image: np.ndarray, params: RainParams, depth_m: np.ndarray | None = None, fast: bool | None = None
+) -> np.ndarray:
+    """Rain of `params.intensity_mm_h`; deterministic for `params.seed`.
+
+    fast: use the fused C++ kernels (rain_kernel; same pixels to within a grey level of rounding); None uses
+    them when they build here, False forces the numpy/OpenCV path.
+    """
+    if fast is None:
+        fast = rain_kernel.available()
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
     airlight = estimate_atmospheric_light(image)
@@ -88,12 +102,19 @@ def render_rain(image: np.ndarray, params: RainParams, depth_m: np.ndarray | Non
     airlight = (0.6 * airlight.mean() + 0.4 * airlight) * np.float32(params.dimming)
     visibility = params.visibility_m or rain_visibility_m(params.intensity_mm_h)
     depth = scene_depth(image, depth_m)
-    t = transmission_from_depth(depth, extinction_from_visibility(visibility))
+    beta = extinction_from_visibility(visibility)
     drops = sample_drops(rng, params, height, width)
-    alpha = render_alpha(
-        drops, height, width, focal_length_px(width, DEFAULT_HFOV_DEG), LAYER_EDGES_M, depth_m
-    )
     # A drop refracts light from a wide cone of the environment, dominated by the sky (Garg & Nayar, 2007).
     streak_colour = np.minimum(1.0, airlight * np.float32(1.15))
+    focal = focal_length_px(width, DEFAULT_HFOV_DEG)
+    if fast and image.size:
+        layers, mids = render_layers_fast(drops, height, width, focal, LAYER_EDGES_M)
+        nearest = float(np.min(depth_m)) if depth_m is not None and depth_m.size else math.inf
+        occlude = [depth_m is not None and nearest <= z for z in mids]
+        return rain_kernel.composite_rain(
+            image, depth, beta, layers, occlude, mids, airlight, params.dimming, streak_colour
+        )
+    t = transmission_from_depth(depth, beta)
+    alpha = render_alpha(drops, height, width, focal, LAYER_EDGES_M, depth_m)
     # Dimmed scene, rain veil and streaks in one fixed-point pass.
     return composite_u8(image, t, airlight, params.dimming, alpha, streak_colour)
