@@ -157,7 +157,7 @@ def test_auto_rejects_a_backend_that_fails_its_self_check(monkeypatch: pytest.Mo
 
 def test_kernel_build_reports_a_missing_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setattr(cpu_kernels.shutil, "which", lambda name: None)
+    monkeypatch.setattr("services.translator.native.shutil.which", lambda name: None)
     with pytest.raises(cpu_kernels.KernelBuildError, match="g\\+\\+"):
         cpu_kernels._build(tmp_path / "k.so")
     assert not (tmp_path / "k.so").exists()

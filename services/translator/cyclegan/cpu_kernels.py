@@ -12,14 +12,10 @@ needs ``g++``; without it :func:`load` raises :class:`KernelBuildError` and call
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
+
+from services.translator.native import KernelBuildError, build, cache_dir, load_library  # noqa: F401 (re-exported)
 
 _SOURCE = r"""
 #include <algorithm>
@@ -205,61 +201,14 @@ extern "C" void residual_add(float* r, const float* y, const float* mean, const 
 _FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-pthread"]
 
 
-class KernelBuildError(RuntimeError):
-    """The C++ kernels could not be compiled or loaded (no g++ in the image, unwritable cache, …)."""
-
-
-def cache_dir() -> Path:
-    """$SIM2REAL_KERNEL_CACHE, else $SIM2REAL_HOME/cache/kernels (the service's own folder), else
-    ~/.cache/sim2real/kernels."""
-    if os.environ.get("SIM2REAL_KERNEL_CACHE"):
-        return Path(os.environ["SIM2REAL_KERNEL_CACHE"])
-    if os.environ.get("SIM2REAL_HOME"):
-        return Path(os.environ["SIM2REAL_HOME"]) / "cache" / "kernels"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "sim2real" / "kernels"
-
-
-def _cpu_key() -> str:
-    # -march=native code must never be reused on a CPU with other instruction sets.
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        flags = next((line for line in text.splitlines() if line.startswith("flags")), text[:2000])
-    except OSError:
-        flags = platform.processor() + platform.machine()
-    return hashlib.sha256(flags.encode()).hexdigest()[:12]
-
-
 def _build(lib: Path) -> None:
-    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if cxx is None:
-        raise KernelBuildError("no C++ compiler found (install g++ in the worker image, or set CXX)")
-    try:
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
-            src, out = Path(tmp) / "kernels.cpp", Path(tmp) / "kernels.so"
-            src.write_text(_SOURCE)
-            proc = subprocess.run(
-                [cxx, *_FLAGS, str(src), "-o", str(out)], capture_output=True, text=True, timeout=300
-            )
-            if proc.returncode != 0:
-                raise KernelBuildError(f"compiling the CPU kernels failed:\n{proc.stderr[-2000:]}")
-            os.replace(out, lib)  # atomic: a concurrent worker never loads a half-written file
-    except (OSError, subprocess.SubprocessError) as e:
-        raise KernelBuildError(f"cannot build the CPU kernels in {lib.parent}: {e}") from e
+    build(lib, _SOURCE, _FLAGS, "CPU kernels")
 
 
 @lru_cache(maxsize=1)
 def load() -> ctypes.CDLL:
     """The compiled kernels (built on first call, then reused from the cache)."""
-    key = hashlib.sha256((_SOURCE + " ".join(_FLAGS) + _cpu_key()).encode()).hexdigest()[:16]
-    lib = cache_dir() / f"cyclegan_{key}.so"
-    if not lib.exists():
-        _build(lib)
-    try:
-        dll = ctypes.CDLL(str(lib))
-    except OSError as e:
-        raise KernelBuildError(f"cannot load {lib}: {e}") from e
+    dll = load_library("cyclegan", _SOURCE, _FLAGS, "CPU kernels")
     p, i = ctypes.c_void_p, ctypes.c_int
     dll.wino_input.argtypes = [p, p, p, i, i, i, i, i, i, i, i, p, i]
     dll.wino_input.restype = None

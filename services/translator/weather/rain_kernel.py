@@ -12,17 +12,11 @@ key). Without a compiler :func:`load` raises :class:`KernelBuildError` and rain 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from services.translator.cyclegan.cpu_kernels import KernelBuildError, _cpu_key, cache_dir
+from services.translator.native import KernelBuildError, load_library
 
 _SOURCE = r"""
 #include <algorithm>
@@ -181,36 +175,10 @@ _FLAGS = [
 _FLAGS += ["-pthread"]
 
 
-def _build(lib: Path) -> None:
-    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if cxx is None:
-        raise KernelBuildError("no C++ compiler found (install g++ in the worker image, or set CXX)")
-    try:
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
-            src, out = Path(tmp) / "rain.cpp", Path(tmp) / "rain.so"
-            src.write_text(_SOURCE)
-            proc = subprocess.run(
-                [cxx, *_FLAGS, str(src), "-o", str(out)], capture_output=True, text=True, timeout=300
-            )
-            if proc.returncode != 0:
-                raise KernelBuildError(f"compiling the rain kernels failed:\n{proc.stderr[-2000:]}")
-            os.replace(out, lib)  # atomic: a concurrent worker never loads a half-written file
-    except (OSError, subprocess.SubprocessError) as e:
-        raise KernelBuildError(f"cannot build the rain kernels in {lib.parent}: {e}") from e
-
-
 @lru_cache(maxsize=1)
 def load() -> ctypes.CDLL:
     """The compiled kernels (built on first call, then reused from the cache)."""
-    key = hashlib.sha256((_SOURCE + " ".join(_FLAGS) + _cpu_key()).encode()).hexdigest()[:16]
-    lib = cache_dir() / f"rain_{key}.so"
-    if not lib.exists():
-        _build(lib)
-    try:
-        dll = ctypes.CDLL(str(lib))
-    except OSError as e:
-        raise KernelBuildError(f"cannot load {lib}: {e}") from e
+    dll = load_library("rain", _SOURCE, _FLAGS, "rain kernels")
     p, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
     dll.splat_thin.argtypes = [i, p, p, p, p, p, p, p, p, p, p, i, i]
     dll.splat_thin.restype = None
