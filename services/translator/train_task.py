@@ -26,6 +26,15 @@ from services.translator.methods import device_for
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
+def put_torch(store: ObjectStore, key: str, obj: object) -> None:
+    """torch.save into the store (tensors and plain containers only, so torch.load(weights_only=True) reads it)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    store.put_bytes(key, buf.getvalue(), "application/octet-stream")
+
+
 def model_prefix(model_id: str) -> str:
     return f"models/translator/{model_id}/"
 
@@ -162,9 +171,7 @@ def train_adain_model(ctx: JobContext) -> JobOutcome:
             )
 
     def on_checkpoint(state: dict) -> None:
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        store.put_bytes(state_key, buf.getvalue(), "application/octet-stream")
+        put_torch(store, state_key, state)
 
     try:
         decoder = train_adain(
@@ -182,9 +189,7 @@ def train_adain_model(ctx: JobContext) -> JobOutcome:
         shutil.rmtree(cache, ignore_errors=True)
     ctx.check_cancelled()
     weights_key = base + "decoder.pth"
-    buf = io.BytesIO()
-    torch.save(decoder, buf)
-    store.put_bytes(weights_key, buf.getvalue(), "application/octet-stream")
+    put_torch(store, weights_key, decoder)
     model = TranslatorModel(
         id=model_id,
         name=p["name"],
@@ -205,7 +210,6 @@ def train_adain_model(ctx: JobContext) -> JobOutcome:
 
 
 def train_cyclegan(ctx: JobContext) -> JobOutcome:
-    import torch
 
     from services.translator.cyclegan.training import TrainConfig, TrainState, train
 
@@ -280,12 +284,8 @@ def train_cyclegan(ctx: JobContext) -> JobOutcome:
         raise JobCancelled(ctx.job_id)
 
     weights_key = base + "generator.pth"
-    buf = io.BytesIO()
-    torch.save(result.state.nets["G_A"], buf)
-    store.put_bytes(weights_key, buf.getvalue(), "application/octet-stream")
-    buf = io.BytesIO()
-    torch.save(result.state.nets["G_B"], buf)
-    store.put_bytes(base + "generator_b2a.pth", buf.getvalue(), "application/octet-stream")
+    put_torch(store, weights_key, result.state.nets["G_A"])
+    put_torch(store, base + "generator_b2a.pth", result.state.nets["G_B"])
     metrics = {
         "epochs": [{"epoch": e, **v} for e, v in sorted(history.items())],
         "final_losses": result.last_losses,
