@@ -76,10 +76,6 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
     @property
-    def embedded_database(self) -> bool:
-        return self.database_url is None
-
-    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -6,8 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.weather_params import PHYSICS_WEATHERS
-
 METHODS = ("physics", "cyclegan", "nst", "adain")
 VGG_LAYERS = tuple(
     f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)) for i in range(1, n + 1)
@@ -73,10 +71,6 @@ def parse_method_params(method: str, raw: dict[str, Any] | None) -> dict[str, An
     return parsed.model_dump(mode="json")
 
 
-def physics_weathers() -> list[str]:
-    return list(PHYSICS_WEATHERS)
-
-
 class CycleGANTrainOptions(_Params):
     """Training options; defaults follow pytorch-CycleGAN-and-pix2pix (`train.py --model cycle_gan`)."""
 
@@ -130,9 +124,6 @@ class AdaINTrainOptions(_Params):
     seed: int = 0
     checkpoint_every: int = Field(1000, ge=1)
     max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")
-
-
-TRAIN_OPTIONS: dict[str, type[_Params]] = {"cyclegan": CycleGANTrainOptions, "adain": AdaINTrainOptions}
 
 
 def parse_training_options(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:

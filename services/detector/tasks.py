@@ -107,11 +107,7 @@ def train_detector(ctx: JobContext) -> JobOutcome:
                 history = json.loads(store.get_bytes(base + "history.json"))
         weights = None
         if p.get("weights_id") and resume_from is None:  # a resumed run's checkpoint already holds them
-            with session_scope(ctx.db_url) as s:
-                start = s.get(DetectorModel, p["weights_id"])
-                if start is None:
-                    raise JobError(f"detector weights {p['weights_id']} no longer exist")
-                start_key = start.weights_key
+            start_key = weights_key_of(ctx, p["weights_id"])
             weights = work / "start.pt"
             store.download_file(start_key, weights)
 
@@ -167,6 +163,14 @@ def train_detector(ctx: JobContext) -> JobOutcome:
     )
 
 
+def weights_key_of(ctx: JobContext, model_id: str) -> str:
+    with session_scope(ctx.db_url) as s:
+        model = s.get(DetectorModel, model_id)
+        if model is None:
+            raise JobError(f"detector model {model_id} no longer exists")
+        return model.weights_key
+
+
 def load_detector(store: ObjectStore, settings: Settings, weights_key: str):  # noqa: ANN201
     """A Detector for weights in the store, loaded once per worker process."""
     from services.detector.inference import Detector
@@ -188,11 +192,7 @@ def detect(ctx: JobContext) -> dict[str, Any]:
     from services.detector.inference import annotate
 
     p = ctx.params
-    with session_scope(ctx.db_url) as s:
-        model = s.get(DetectorModel, p["model_id"])
-        if model is None:
-            raise JobError(f"detector model {p['model_id']} no longer exists")
-        weights_key = model.weights_key
+    weights_key = weights_key_of(ctx, p["model_id"])
     image = decode_image(ctx.store.get_bytes(p["image_key"]), ctx.settings.max_image_pixels)
     detector = load_detector(ctx.store, ctx.settings, weights_key)
     (found,) = detector.predict([image], conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"))
@@ -214,11 +214,7 @@ def detect_dataset(ctx: JobContext) -> dict[str, Any]:
     import numpy as np
 
     p = ctx.params
-    with session_scope(ctx.db_url) as s:
-        model = s.get(DetectorModel, p["model_id"])
-        if model is None:
-            raise JobError(f"detector model {p['model_id']} no longer exists")
-        weights_key = model.weights_key
+    weights_key = weights_key_of(ctx, p["model_id"])
     items = [
         i
         for i in ds.load_items(ctx.store, p["dataset_id"])

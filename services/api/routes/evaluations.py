@@ -71,21 +71,6 @@ class ExperimentCreate(EvaluationSettings):
     seeds: list[int] = Field([0, 1, 2], min_length=1)
 
 
-class MetricRow(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    slice: str
-    class_: str = Field(alias="class")
-    ap50: float
-    ap50_95: float
-    precision: float
-    recall: float
-    images: int
-    instances: int
-    ap50_low: float | None
-    ap50_high: float | None
-
-
 def _check_settings(session, body: EvaluationSettings, dataset_id: str, what: str = "dataset_id") -> Dataset:  # noqa: ANN001
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:

@@ -34,11 +34,6 @@ def check_depth(depth_m: np.ndarray | None, height: int, width: int) -> np.ndarr
     return depth
 
 
-def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8 RGB to float32 in [0, 1]."""
-    return image.astype(np.float32) * np.float32(1.0 / 255.0)
-
-
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """float32 in [0, 1] to uint8 with rounding and clipping."""
     return np.clip(image * np.float32(255.0) + np.float32(0.5), 0.0, 255.0).astype(np.uint8)
