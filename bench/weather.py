@@ -74,6 +74,24 @@ def synthetic_road_scene(
     return np.clip(image, 0, 255).astype(np.uint8), depth
 
 
+def interleaved_median_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 2) -> list[float]:
+    """Median ms per call of each fn, timed in rounds (one call of each per round).
+
+    A shared machine drifts in speed over seconds; timing the methods in turn within each round exposes
+    them all to the same drift, so their ratios hold even when the absolute numbers move.
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, series in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            series.append((time.perf_counter() - start) * 1000.0)
+    return [statistics.median(series) for series in times]
+
+
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
     for _ in range(warmup):
         fn()
@@ -87,7 +105,7 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--save", type=Path, default=None, help="folder to write one PNG per method")
     parser.add_argument("--physics-only", action="store_true", help="skip CycleGAN and NST rows")
     args = parser.parse_args()
@@ -111,11 +129,14 @@ def main() -> None:
         ("physics snow 1 mm/h", "snow", lambda: render("snow", image, SnowParams(), depth)),
     ]
     baselines: dict[str, float] = {}
-    print(f"{WIDTH}x{HEIGHT} RGB, median of {args.repeats} after warm-up, cv2 threads {cv2.getNumThreads()}")
+    print(
+        f"{WIDTH}x{HEIGHT} RGB, median of {args.repeats} rounds (methods interleaved within each round) "
+        f"after warm-up, cv2 threads {cv2.getNumThreads()}"
+    )
     print(f"{'method':30s} {'ms/image':>9s} {'frames/s':>9s} {'speed-up vs albumentations':>27s}")
     started = time.perf_counter()
-    for name, weather, fn in methods:
-        ms = median_ms(fn, args.repeats)
+    timings = interleaved_median_ms([fn for _, _, fn in methods], args.repeats)
+    for (name, weather, fn), ms in zip(methods, timings, strict=True):
         if name.startswith("albumentations"):
             baselines[weather] = ms
         ratio = f"{baselines[weather] / ms:.2f}x" if weather in baselines else "n/a (no baseline)"

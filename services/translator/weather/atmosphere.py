@@ -6,8 +6,8 @@ Cityscapes (Sakaridis et al., 2018) the model is applied to sRGB values.
 
 Falling particles (rain streaks, snowflakes) sit in front of the veil, so the full image model is
 I = g·J·t·(1 − α) + A·(1 − t)·(1 − α) + C·α with particle opacity α, particle colour C and a scene gain g
-(the dimming under rain clouds). `composite_u8` evaluates it in 8-bit fixed point with vectorised OpenCV
-kernels; `composite` is the float reference it is tested against.
+(the dimming under rain clouds). `composite` is the float model; `composite_u8` evaluates it without
+particles in 8-bit fixed point with vectorised OpenCV kernels (fog), precipitation.py with them.
 """
 
 from __future__ import annotations
@@ -108,39 +108,22 @@ def composite(
 
 
 def composite_u8(
-    image: np.ndarray,
-    transmission: np.ndarray,
-    airlight: np.ndarray,
-    gain: float = 1.0,
-    alpha: np.ndarray | None = None,
-    particle_colour: np.ndarray | None = None,
+    image: np.ndarray, transmission: np.ndarray, airlight: np.ndarray, gain: float = 1.0
 ) -> np.ndarray:
-    """composite() on a uint8 image in 8-bit fixed point; returns uint8 (within ~1 grey level of the float).
+    """composite() without particles on a uint8 image in 8-bit fixed point; returns uint8 (within ~1 grey
+    level of the float).
 
-    transmission: HxW float32 in [0, 1]; alpha: optional HxW uint8 particle opacity (255 = opaque) with its
-    RGB particle_colour in [0, 1]. The per-pixel weight w = t·(1 − α) is quantised once to 8 bits and shared
-    by both terms, so the result is an exact convex blend for that weight: out = g·J·w + A·(1 − w) + (C − A)·α.
-    The first term is one cv2.multiply with w replicated to 3 channels, the others one cv2.addWeighted per
-    channel (per-channel LUTs or a multiply by a per-channel scalar are several times slower).
+    transmission: HxW float32 in [0, 1]. The weight w = t is quantised once to 8 bits and shared by both
+    terms, so the result is an exact convex blend for that weight: out = g·J·w + A·(1 − w). The first term
+    is one cv2.multiply with w replicated to 3 channels, the second one cv2.convertScaleAbs per channel
+    (per-channel LUTs or a multiply by a per-channel scalar are several times slower).
     """
     image = np.ascontiguousarray(image)
     weight = cv2.convertScaleAbs(np.ascontiguousarray(transmission, dtype=np.float32), alpha=255.0)
-    if alpha is not None:
-        if particle_colour is None:
-            raise ValueError("composite_u8 needs particle_colour together with alpha.")
-        weight = cv2.multiply(weight, cv2.bitwise_not(alpha), scale=1.0 / 255.0)
     scene = cv2.multiply(image, cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB), scale=gain / 255.0)
     air = np.clip(np.asarray(airlight, dtype=np.float64).reshape(3), 0.0, 1.0)
     veil = cv2.bitwise_not(weight)  # 255·(1 − w)
-    if alpha is None:
-        channels = [cv2.convertScaleAbs(veil, alpha=float(a)) for a in air]
-    else:
-        # A·(1 − w) + (C − A)·α per channel in one rounding; C − A may be negative, the sum never is.
-        delta = np.clip(np.asarray(particle_colour, dtype=np.float64).reshape(3), 0.0, 1.0) - air
-        channels = [
-            cv2.addWeighted(veil, float(a), alpha, float(d), 0.0) for a, d in zip(air, delta, strict=True)
-        ]
-    return cv2.add(scene, cv2.merge(channels))
+    return cv2.add(scene, cv2.merge([cv2.convertScaleAbs(veil, alpha=float(a)) for a in air]))
 
 
 def transmission_from_depth(depth_m: np.ndarray, beta: float | np.ndarray) -> np.ndarray:

@@ -1,29 +1,49 @@
-"""Falling particles (rain drops, snowflakes) in the camera frustum, drawn as motion-blurred strokes.
+"""Falling particles (rain drops, snowflakes) in the camera frustum and the light they block.
 
 Particles are sampled uniformly in the volume of the viewing frustum between z_near and z_far, so their
-count follows a physical number density (per m³). Each is projected with the pinhole model: its size is
+count follows a physical number density (per m³). Each is projected with the pinhole model: its width is
 f·D/z pixels and, while the shutter is open, it moves fall-speed × exposure metres, i.e. f·v·T/z pixels.
-Drawing that path as a line is the point convolved with its own motion-blur line kernel (per particle,
-so lengths vary with size and distance); strokes under a pixel wide are drawn 1 px wide at proportionally
-lower opacity, wider ones antialiased. Depth layers then get a defocus blur (the lens is
-focused far away, so near particles are blurrier) and are hidden behind closer scene surfaces.
+
+Footprint: the particle's width swept along its motion is a rectangle, (length + width) × width pixels
+(a moving disc's streak with square caps), of uniform peak opacity. The lens is focused far away, so a
+particle at z is seen through a blur disc of diameter f·aperture/z pixels, which we model as the Gaussian
+with the disc's second moment (σ = a quarter of the diameter: a uniform disc of radius R has σ = R/2 along
+each axis). Two ways to draw it:
+- soft (a blur σ of at least half a pixel, or wider than THIN_MAX_WIDTH_PX): the rectangle convolved with
+  a Gaussian of that σ, combined with the pixel's own footprint (a 1-px box has variance 1/12), sampled at
+  pixel centres. A rectangle convolved with a Gaussian is separable into two
+  differences of normal CDFs (across and along the motion), so each particle is drawn in closed form with
+  its own defocus: near drops are wide and faint, and the blur moves ink around without creating or
+  losing any.
+- thin (sharp and at most THIN_MAX_WIDTH_PX wide: all but the nearest rain drops): an antialiased 1-px
+  line (Xiaolin Wu: at each step along the major axis the opacity is split between the two pixels
+  straddling the line) carrying the streak's ink, opacity × width (at most 1), for a fraction of the work.
+
+Particles block light independently: the light passing a pixel is the product of (1 − α) over the
+particles covering it (the "over" operator for one particle colour), and a particle is hidden where the
+scene is nearer than it. This module holds the geometry and a numpy reference; particle_kernel.py draws
+the same footprints in C++.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
-import cv2
 import numpy as np
 
 APERTURE_M = 0.002  # entrance pupil of a dashcam-class lens (about 4 mm focal length at f/2)
-_SHIFT = 4  # cv2.line sub-pixel precision: coordinates in 1/16 px
+PIXEL_VARIANCE = 1.0 / 12.0  # a 1-px box footprint
+REACH_SIGMAS = 3.0  # footprints are cut this many σ beyond the rectangle (the CDF table is renormalised)
+PHI_STEPS_PER_SIGMA = 128
+SOFT_MIN_SIGMA_PX = 0.5  # below this defocus (and at most THIN_MAX_WIDTH_PX wide) a particle is a thin line
+THIN_MAX_WIDTH_PX = 2.0
 
 
 @dataclass(frozen=True)
 class Particles:
-    """Projected particles: centre (px), depth (m), stroke vector (px), thickness (px), peak opacity."""
+    """Projected particles: centre (px), depth (m), motion vector (px), width (px), peak opacity."""
 
     x: np.ndarray
     y: np.ndarray
@@ -32,6 +52,32 @@ class Particles:
     dy: np.ndarray
     thickness: np.ndarray
     opacity: np.ndarray
+
+
+@dataclass(frozen=True)
+class Footprints:
+    """Per-particle float32 footprint parameters, shared by the numpy and C++ renderers.
+
+    (dx, dy): motion vector (a thin line runs from centre − d/2 to centre + d/2); (ux, uy): its unit
+    direction; half_length / half_width: the rectangle's half sides; scale: CDF-table steps per pixel
+    (PHI_STEPS_PER_SIGMA / σ); reach_length / reach_width: half sides of the drawn box (rectangle +
+    REACH_SIGMAS·σ); soft: 1 where the footprint is drawn soft, 0 for a thin line.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    ux: np.ndarray
+    uy: np.ndarray
+    half_length: np.ndarray
+    half_width: np.ndarray
+    scale: np.ndarray
+    reach_length: np.ndarray
+    reach_width: np.ndarray
+    opacity: np.ndarray
+    soft: np.ndarray
 
 
 def frustum_volume_m3(width: int, height: int, focal_px: float, z_near: float, z_far: float) -> float:
@@ -49,173 +95,213 @@ def sample_positions(
     z_far: float,
     max_count: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Poisson number of particles for the density, uniform in the frustum volume (pdf of z ∝ z²)."""
+    """Poisson number of particles for the density, uniform in the frustum volume (pdf of z ∝ z²).
+
+    float32 (the renderers draw in float32), x and y in pixels, z in metres.
+    """
     expected = density_per_m3 * frustum_volume_m3(width, height, focal_px, z_near, z_far)
     count = int(min(rng.poisson(expected), max_count))
-    u = rng.random(count)
-    z = np.cbrt(z_near**3 + u * (z_far**3 - z_near**3))
-    x = rng.random(count) * width
-    y = rng.random(count) * height
-    return x, y, z
+    u = rng.random((3, count), dtype=np.float32)
+    z = np.cbrt(u[0] * np.float32(z_far**3 - z_near**3) + np.float32(z_near**3))
+    return u[1] * np.float32(width), u[2] * np.float32(height), z
 
 
-def _stroke_values(opacity: np.ndarray) -> np.ndarray:
-    """Peak opacities as 8-bit canvas values (255 = opaque)."""
-    return np.clip(np.round(opacity * 255.0), 0, 255).astype(np.uint8)
+def defocus_sigma_px(z_m: np.ndarray, focal_px: float) -> np.ndarray:
+    """σ of the defocus blur in pixels: a quarter of the blur-disc diameter f·aperture/z (focused at ∞)."""
+    return 0.25 * focal_px * APERTURE_M / z_m
 
 
-def _splat_thin_strokes(canvas: np.ndarray, margin: int, particles: Particles, index: np.ndarray) -> None:
-    """Draw 1-px strokes as one point per pixel along the major axis, vectorised over all strokes.
-
-    The same pixels cv2.line(LINE_8) would set (round the minor coordinate at each major-axis step), but
-    without cv2.polylines' fixed cost per stroke, which dominates for thousands of 10-px streaks. Strokes
-    are grouped by sample count (powers of two) so short ones are not padded much; padding repeats a
-    stroke's last sample. Overlaps keep the later stroke, as cv2.line does.
-    `canvas` has `margin` pixels of padding on every side, enough for any stroke end.
-    """
-    x = particles.x[index].astype(np.float32)
-    y = particles.y[index].astype(np.float32)
-    dx = particles.dx[index].astype(np.float32)
-    dy = particles.dy[index].astype(np.float32)
-    values = _stroke_values(particles.opacity[index])
-    steps = np.ceil(np.maximum(np.abs(dx), np.abs(dy))).astype(np.int64) + 1
-    stride = canvas.shape[1]
-    x += np.float32(margin + 0.5)  # +0.5 then truncation rounds to the nearest pixel centre
-    y += np.float32(margin + 0.5)
-    group = np.ceil(np.log2(steps)).astype(np.int64)
-    flat = canvas.reshape(-1)
-    last = steps - 1
-    spacing = (1.0 / np.maximum(last, 1)).astype(np.float32)
-    for level in np.unique(group).tolist():
-        members = np.flatnonzero(group == level)
-        # Sample k of a stroke with n steps sits at k/(n − 1) of its length; k ≥ n repeats the last one.
-        k = np.minimum(np.arange(1 << level, dtype=np.int64)[None, :], last[members, None])
-        along = k.astype(np.float32) * spacing[members, None] - np.float32(0.5)
-        cols = (x[members, None] + dx[members, None] * along).astype(np.int32)
-        rows = (y[members, None] + dy[members, None] * along).astype(np.int32)
-        rows *= stride
-        rows += cols
-        flat[rows] = values[members, None]
-
-
-def _draw_thick_strokes(
-    canvas: np.ndarray, margin: int, particles: Particles, index: np.ndarray, widths: np.ndarray
-) -> None:
-    """Antialiased strokes wider than a pixel, one cv2.polylines call per (width, opacity) pair."""
-    scale = 1 << _SHIFT
-    x, y = particles.x[index] + margin, particles.y[index] + margin
-    dx, dy = particles.dx[index] / 2, particles.dy[index] / 2
-    points = np.empty((index.size, 2, 2), np.int32)
-    points[:, 0, 0] = np.round((x - dx) * scale)
-    points[:, 0, 1] = np.round((y - dy) * scale)
-    points[:, 1, 0] = np.round((x + dx) * scale)
-    points[:, 1, 1] = np.round((y + dy) * scale)
-    values = _stroke_values(particles.opacity[index]).astype(np.int64)
-    key = widths * 256 + values
-    for k in np.unique(key).tolist():
-        members = key == k
-        cv2.polylines(canvas, points[members], False, int(k % 256), int(k // 256), cv2.LINE_AA, _SHIFT)
-
-
-def _draw_layer(
-    particles: Particles, index: np.ndarray, widths: np.ndarray, height: int, width: int
-) -> np.ndarray:
-    """HxW uint8 view into a padded canvas holding the strokes of `index`; padding catches stroke ends."""
-    reach = np.maximum(np.abs(particles.dx[index]), np.abs(particles.dy[index])) / 2 + widths[index]
-    margin = int(np.ceil(reach.max())) + 2
-    canvas = np.zeros((height + 2 * margin, width + 2 * margin), dtype=np.uint8)
-    thin = index[widths[index] == 1]
-    thick = index[widths[index] > 1]
-    if thin.size:
-        _splat_thin_strokes(canvas, margin, particles, thin)
-    if thick.size:
-        _draw_thick_strokes(canvas, margin, particles, thick, widths[thick])
-    return canvas[margin : margin + height, margin : margin + width]
-
-
-def render_alpha(
-    particles: Particles,
-    height: int,
-    width: int,
-    focal_px: float,
-    layer_edges_m: tuple[float, ...],
-    depth_m: np.ndarray | None,
-) -> np.ndarray:
-    """HxW uint8 opacity (255 = opaque) of all particles, with defocus per depth layer and occlusion.
-
-    8-bit canvases: strokes, blur and the "over" compositing of layers are vectorised integer OpenCV passes.
-    """
-    alpha: np.ndarray | None = None
-    widths = np.clip(np.round(particles.thickness), 1, 64).astype(np.int64)
-    nearest = float(np.min(depth_m)) if depth_m is not None and depth_m.size else math.inf
-    for near, far in zip(layer_edges_m[:-1], layer_edges_m[1:], strict=True):
-        in_layer = (particles.z >= near) & (particles.z < far)
-        if not in_layer.any():
-            continue
-        layer = _draw_layer(particles, np.flatnonzero(in_layer), widths, height, width)
-        z_mid = math.sqrt(near * far)
-        sigma = 0.5 * focal_px * APERTURE_M / z_mid  # half the blur-circle diameter
-        if sigma >= 0.5:
-            layer = cv2.GaussianBlur(layer, (0, 0), sigma)
-        if depth_m is not None and nearest <= z_mid:  # some surface is nearer than this layer
-            layer = cv2.bitwise_and(layer, cv2.compare(depth_m, z_mid, cv2.CMP_GT))
-        if alpha is None:
-            alpha = layer
-        else:  # "over" compositing of independent layers: a + b·(1 − a)
-            alpha = cv2.add(alpha, cv2.multiply(layer, cv2.bitwise_not(alpha), scale=1.0 / 255.0))
-    return np.zeros((height, width), dtype=np.uint8) if alpha is None else np.ascontiguousarray(alpha)
-
-
-def render_layers_fast(
-    particles: Particles, height: int, width: int, focal_px: float, layer_edges_m: tuple[float, ...]
-) -> tuple[list[np.ndarray], list[float]]:
-    """The defocused depth layers of render_alpha (before occlusion), thin strokes drawn by the C++ kernel.
-
-    Returns HxW uint8 views and each layer's mid depth. Needs weather.rain_kernel.available().
-    """
-    from services.translator.weather import rain_kernel
-
-    widths = np.clip(np.round(particles.thickness), 1, 64).astype(np.int64)
-    layer_of = np.full(particles.z.shape, -1, np.int8)
-    canvases: list[np.ndarray] = []
-    margins: list[int] = []
-    plans: list[tuple[np.ndarray, int, float]] = []  # (thick strokes, margin, z_mid) per drawn layer
-    for near, far in zip(layer_edges_m[:-1], layer_edges_m[1:], strict=True):
-        index = np.flatnonzero((particles.z >= near) & (particles.z < far))
-        if not index.size:
-            continue
-        reach = np.maximum(np.abs(particles.dx[index]), np.abs(particles.dy[index])) / 2 + widths[index]
-        margin = int(np.ceil(reach.max())) + 2
-        thick = index[widths[index] > 1]
-        pad = margin if thick.size else 0  # only cv2's antialiased strokes need the padding drawn
-        layer_of[index] = len(canvases)
-        canvases.append(np.zeros((height + 2 * pad, width + 2 * pad), dtype=np.uint8))
-        margins.append(margin)
-        plans.append((thick, margin, math.sqrt(near * far)))
-    if not canvases:
-        return [], []
-    thin_layer = np.where(widths == 1, layer_of, np.int8(-1)).astype(np.int8)
-    rain_kernel.splat_thin(
-        particles.x,
-        particles.y,
-        particles.dx,
-        particles.dy,
-        _stroke_values(particles.opacity),
-        thin_layer,
-        margins,
-        canvases,
-        height,
-        width,
+def kernel_constants(focal_px: float) -> tuple[float, ...]:
+    """The model constants particle_kernel needs, in its order (one definition, here)."""
+    return (
+        0.25 * focal_px * APERTURE_M,
+        PIXEL_VARIANCE,
+        REACH_SIGMAS,
+        PHI_STEPS_PER_SIGMA,
+        SOFT_MIN_SIGMA_PX,
+        THIN_MAX_WIDTH_PX,
     )
-    layers: list[np.ndarray] = []
-    mids: list[float] = []
-    for canvas, (thick, margin, z_mid) in zip(canvases, plans, strict=True):
-        if thick.size:
-            _draw_thick_strokes(canvas, margin, particles, thick, widths[thick])
-            canvas = canvas[margin : margin + height, margin : margin + width]
-        sigma = 0.5 * focal_px * APERTURE_M / z_mid
-        if sigma >= 0.5:
-            canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
-        layers.append(canvas)
-        mids.append(z_mid)
-    return layers, mids
+
+
+def footprints(particles: Particles, focal_px: float) -> Footprints:
+    """Per-particle drawing parameters, in float32 (particle_kernel.make_footprints repeats these steps)."""
+    x, y, z, dx, dy, thickness, opacity = (
+        np.ascontiguousarray(a, dtype=np.float32)
+        for a in (particles.x, particles.y, particles.z, particles.dx, particles.dy, particles.thickness,
+                  particles.opacity)
+    )  # fmt: skip
+    one, half = np.float32(1.0), np.float32(0.5)
+    length = np.sqrt(dx * dx + dy * dy)
+    moving = length > 0
+    safe = np.where(moving, length, one)
+    width = np.maximum(thickness, one)  # thinner particles arrive with proportionally less opacity
+    defocus = np.float32(kernel_constants(focal_px)[0]) / z  # defocus_sigma_px in float32
+    sigma = np.sqrt(defocus * defocus + np.float32(PIXEL_VARIANCE))
+    half_length = (length + width) * half
+    half_width = width * half
+    reach = np.float32(REACH_SIGMAS) * sigma
+    soft = (defocus >= np.float32(SOFT_MIN_SIGMA_PX)) | (thickness > np.float32(THIN_MAX_WIDTH_PX))
+    zero = np.float32(0.0)
+    return Footprints(
+        x=x,
+        y=y,
+        z=z,
+        dx=dx,
+        dy=dy,
+        ux=np.where(moving, dx / safe, np.float32(0.0)),
+        uy=np.where(moving, dy / safe, one),
+        half_length=half_length,
+        half_width=half_width,
+        scale=np.float32(PHI_STEPS_PER_SIGMA) / sigma,
+        reach_length=half_length + reach,
+        reach_width=half_width + reach,
+        opacity=np.where(soft, np.minimum(np.maximum(opacity, zero), one), np.minimum(opacity * width, one)),
+        soft=soft.astype(np.uint8),
+    )
+
+
+@lru_cache(maxsize=1)
+def phi_table() -> np.ndarray:
+    """Normal CDF on [−REACH_SIGMAS, REACH_SIGMAS] in steps of 1/PHI_STEPS_PER_SIGMA, rescaled to run
+    exactly from 0 to 1 so a footprint is exactly zero outside its drawn box (float32, read-only)."""
+    steps = int(REACH_SIGMAS * PHI_STEPS_PER_SIGMA)
+    v = np.arange(-steps, steps + 1, dtype=np.float64) / PHI_STEPS_PER_SIGMA
+    cdf = np.array([0.5 * math.erfc(-t / math.sqrt(2.0)) for t in v])
+    table = ((cdf - cdf[0]) / (cdf[-1] - cdf[0])).astype(np.float32)
+    table.setflags(write=False)
+    return table
+
+
+def _phi(steps: np.ndarray) -> np.ndarray:
+    """Φ at `steps` table steps from 0: table[round(steps) + mid], clamped, as particle_kernel computes it."""
+    table = phi_table()
+    index = np.minimum(steps + np.float32((table.size - 1) // 2 + 0.5), np.float32(table.size - 0.5))
+    return table[np.maximum(index.astype(np.int64), 0)]
+
+
+def box_bounds(fp: Footprints) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First/last row and column (inclusive, unclipped) of each particle's drawn box."""
+    ax, ay = np.abs(fp.ux), np.abs(fp.uy)
+    reach_x = ax * fp.reach_length + ay * fp.reach_width
+    reach_y = ay * fp.reach_length + ax * fp.reach_width
+    return (
+        np.ceil(fp.y - reach_y).astype(np.int64),
+        np.floor(fp.y + reach_y).astype(np.int64),
+        np.ceil(fp.x - reach_x).astype(np.int64),
+        np.floor(fp.x + reach_x).astype(np.int64),
+    )
+
+
+def coverage(fp: Footprints, i: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """α of particles i at pixel centres (rows, cols) (broadcast together), float32."""
+    px = cols.astype(np.float32) - fp.x[i]
+    py = rows.astype(np.float32) - fp.y[i]
+    along = px * fp.ux[i] + py * fp.uy[i]
+    across = py * fp.ux[i] - px * fp.uy[i]
+    scale = fp.scale[i]
+    hl, hw = fp.half_length[i], fp.half_width[i]
+    x_profile = _phi((across + hw) * scale) - _phi((across - hw) * scale)
+    y_profile = _phi((along + hl) * scale) - _phi((along - hl) * scale)
+    return fp.opacity[i] * x_profile * y_profile
+
+
+def thin_line_pixels(fp: Footprints, i: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns, opacities and particle of each pixel of the thin lines of particles i (flat arrays).
+
+    At every integer step k of the major axis between the rounded ends, the line's minor coordinate m
+    (clamped to the segment) splits the opacity: 1 − frac(m) to pixel floor(m), frac(m) to the next one.
+    """
+    half = np.float32(0.5)
+    xa, xb = fp.x[i] - half * fp.dx[i], fp.x[i] + half * fp.dx[i]
+    ya, yb = fp.y[i] - half * fp.dy[i], fp.y[i] + half * fp.dy[i]
+    y_major = np.abs(fp.dy[i]) >= np.abs(fp.dx[i])
+    ma, mb = np.where(y_major, ya, xa), np.where(y_major, yb, xb)
+    na, nb = np.where(y_major, xa, ya), np.where(y_major, xb, yb)
+    flip = ma > mb
+    ma, mb, na, nb = (
+        np.where(flip, mb, ma),
+        np.where(flip, ma, mb),
+        np.where(flip, nb, na),
+        np.where(flip, na, nb),
+    )
+    k0 = np.floor(ma + half).astype(np.int64)
+    k1 = np.floor(mb + half).astype(np.int64)
+    span = mb - ma
+    slope = np.divide(nb - na, span, out=np.zeros_like(span), where=span > 0)
+    count = k1 - k0 + 1
+    level = np.ceil(np.log2(count)).astype(np.int64)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for lv in np.unique(level).tolist():
+        g = np.flatnonzero(level == lv)
+        k = k0[g, None] + np.arange(1 << lv)[None, :]
+        valid = k <= k1[g, None]
+        t = np.minimum(np.maximum(k.astype(np.float32) - ma[g, None], np.float32(0.0)), span[g, None])
+        m = na[g, None] + t * slope[g, None]
+        floor = np.floor(m)
+        frac = m - floor
+        m0 = floor.astype(np.int64)
+        k, m0, frac = k[valid], m0[valid], frac[valid]
+        ym = np.broadcast_to(y_major[g, None], valid.shape)[valid]
+        owner = np.broadcast_to(i[g, None], valid.shape)[valid]
+        opacity = fp.opacity[owner]
+        for minor, share in ((m0, opacity * (np.float32(1.0) - frac)), (m0 + 1, opacity * frac)):
+            parts.append((np.where(ym, k, minor), np.where(ym, minor, k), share, owner))
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float32), empty
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def soft_pixels(fp: Footprints, i: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns, opacities and particle of each pixel of the soft footprints of particles i (flat).
+
+    Particles are grouped by box size (powers of two), each group one vectorised pass over padded boxes.
+    """
+    r0, r1, c0, c1 = box_bounds(fp)
+    box_h = np.maximum(r1[i] - r0[i] + 1, 1)
+    box_w = np.maximum(c1[i] - c0[i] + 1, 1)
+    size_class = np.ceil(np.log2(box_h)).astype(np.int64) * 64 + np.ceil(np.log2(box_w)).astype(np.int64)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for key in np.unique(size_class).tolist():
+        g = i[size_class == key]
+        rows = r0[g, None, None] + np.arange(1 << (key // 64))[None, :, None]
+        cols = c0[g, None, None] + np.arange(1 << (key % 64))[None, None, :]
+        alpha = coverage(fp, g[:, None, None], rows, cols)
+        keep = (rows <= r1[g, None, None]) & (cols <= c1[g, None, None])
+        full = keep.shape
+        parts.append(
+            (
+                np.broadcast_to(rows, full)[keep],
+                np.broadcast_to(cols, full)[keep],
+                alpha[keep],
+                np.broadcast_to(g[:, None, None], full)[keep],
+            )
+        )
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float32), empty
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def render_transmittance(
+    particles: Particles, height: int, width: int, focal_px: float, depth_m: np.ndarray | None
+) -> np.ndarray:
+    """HxW float32: the fraction of the scene's light that passes all particles (1 = none in the way).
+
+    A particle is hidden where depth_m is not farther than it. Numpy reference of particle_kernel's
+    transmittance (same float32 expressions; products may be taken in another order).
+    """
+    out = np.ones((height, width), dtype=np.float32)
+    if particles.x.size == 0 or out.size == 0:
+        return out
+    fp = footprints(particles, focal_px)
+    soft = fp.soft.astype(bool)
+    for pixels in (soft_pixels(fp, np.flatnonzero(soft)), thin_line_pixels(fp, np.flatnonzero(~soft))):
+        rows, cols, alpha, owner = pixels
+        keep = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width) & (alpha > 0)
+        rows, cols, alpha, owner = rows[keep], cols[keep], alpha[keep], owner[keep]
+        if depth_m is not None:
+            seen = depth_m.astype(np.float32, copy=False)[rows, cols] > fp.z[owner]
+            rows, cols, alpha = rows[seen], cols[seen], alpha[seen]
+        np.multiply.at(out, (rows, cols), np.float32(1.0) - alpha)
+    return out

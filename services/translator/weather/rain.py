@@ -17,27 +17,19 @@ import math
 import numpy as np
 
 from services.common.weather_params import RainParams
-from services.translator.weather import rain_kernel
 from services.translator.weather.atmosphere import (
-    composite_u8,
     estimate_atmospheric_light,
     extinction_from_visibility,
-    transmission_from_depth,
     visibility_from_attenuation_db_km,
 )
 from services.translator.weather.depth import DEFAULT_HFOV_DEG, focal_length_px
-from services.translator.weather.particles import (
-    Particles,
-    render_alpha,
-    render_layers_fast,
-    sample_positions,
-)
+from services.translator.weather.particles import Particles, sample_positions
+from services.translator.weather.precipitation import render_precipitation
 from services.translator.weather.sky import scene_depth
 
 MP_N0 = 8000.0  # m⁻³ mm⁻¹
 MIN_VISIBLE_DROP_MM = 1.0
 Z_NEAR_M, Z_FAR_M = 0.5, 4.0  # beyond ~4 m a drop is a fraction of a pixel wide and merges into the veil
-LAYER_EDGES_M = (0.5, 1.0, 2.0, 4.0 + 1e-6)
 MAX_DROPS = 40_000
 
 
@@ -68,12 +60,14 @@ def sample_drops(rng: np.random.Generator, params: RainParams, height: int, widt
     density = visible_drop_density(params.intensity_mm_h)
     x, y, z = sample_positions(rng, density, width, height, focal, Z_NEAR_M, Z_FAR_M, MAX_DROPS)
     slope = marshall_palmer_slope(params.intensity_mm_h)
-    diameter = MIN_VISIBLE_DROP_MM + rng.exponential(1.0 / slope, size=z.size)
-    diameter = np.minimum(diameter, 6.0)  # larger drops break up
-    length = focal * terminal_velocity_m_s(diameter) * (params.exposure_ms * 1e-3) / z
+    # float32 throughout (Python scalars keep the dtype); drops above 6 mm break up.
+    exponential = rng.standard_exponential(z.size, dtype=np.float32)
+    diameter = np.minimum(MIN_VISIBLE_DROP_MM + exponential * (1.0 / slope), 6.0)
+    inverse_z = 1.0 / z
+    length = terminal_velocity_m_s(diameter) * inverse_z * (focal * params.exposure_ms * 1e-3)
+    width_px = diameter * inverse_z * (focal * 1e-3)
+    opacity = np.minimum(diameter, 2.0) * np.minimum(width_px, 1.0) * (params.streak_opacity / 2.0)
     angle = math.radians(params.angle_deg)
-    width_px = focal * diameter * 1e-3 / z
-    opacity = params.streak_opacity * np.minimum(1.0, diameter / 2.0) * np.minimum(1.0, width_px)
     return Particles(
         x=x,
         y=y,
@@ -90,31 +84,26 @@ def render_rain(
 ) -> np.ndarray:
     """Rain of `params.intensity_mm_h`; deterministic for `params.seed`.
 
-    fast: use the fused C++ kernels (rain_kernel; same pixels to within a grey level of rounding); None uses
-    them when they build here, False forces the numpy/OpenCV path.
+    fast: None draws with the C++ kernels when they build here, False forces the numpy reference.
     """
-    if fast is None:
-        fast = rain_kernel.available()
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
     airlight = estimate_atmospheric_light(image)
     # Under rain clouds the sky is grey: pull the airlight toward its own grey level, then dim everything.
     airlight = (0.6 * airlight.mean() + 0.4 * airlight) * np.float32(params.dimming)
     visibility = params.visibility_m or rain_visibility_m(params.intensity_mm_h)
-    depth = scene_depth(image, depth_m)
-    beta = extinction_from_visibility(visibility)
     drops = sample_drops(rng, params, height, width)
     # A drop refracts light from a wide cone of the environment, dominated by the sky (Garg & Nayar, 2007).
     streak_colour = np.minimum(1.0, airlight * np.float32(1.15))
-    focal = focal_length_px(width, DEFAULT_HFOV_DEG)
-    if fast and image.size:
-        layers, mids = render_layers_fast(drops, height, width, focal, LAYER_EDGES_M)
-        nearest = float(np.min(depth_m)) if depth_m is not None and depth_m.size else math.inf
-        occlude = [depth_m is not None and nearest <= z for z in mids]
-        return rain_kernel.composite_rain(
-            image, depth, beta, layers, occlude, mids, airlight, params.dimming, streak_colour
-        )
-    t = transmission_from_depth(depth, beta)
-    alpha = render_alpha(drops, height, width, focal, LAYER_EDGES_M, depth_m)
-    # Dimmed scene, rain veil and streaks in one fixed-point pass.
-    return composite_u8(image, t, airlight, params.dimming, alpha, streak_colour)
+    return render_precipitation(
+        image,
+        drops,
+        focal_length_px(width, DEFAULT_HFOV_DEG),
+        scene_depth(image, depth_m),
+        depth_m,
+        extinction_from_visibility(visibility),
+        airlight,
+        params.dimming,
+        streak_colour,
+        fast,
+    )

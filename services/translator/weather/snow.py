@@ -18,19 +18,17 @@ import numpy as np
 
 from services.common.weather_params import SnowParams
 from services.translator.weather.atmosphere import (
-    composite_u8,
     estimate_atmospheric_light,
     extinction_from_visibility,
-    transmission_from_depth,
     visibility_from_attenuation_db_km,
 )
 from services.translator.weather.depth import DEFAULT_HFOV_DEG, focal_length_px
-from services.translator.weather.particles import Particles, render_alpha, sample_positions
+from services.translator.weather.particles import Particles, sample_positions
+from services.translator.weather.precipitation import render_precipitation
 from services.translator.weather.sky import scene_depth
 
 FALL_SPEED_M_S = 1.0
 Z_NEAR_M, Z_FAR_M = 0.3, 4.0  # farther flakes are sub-pixel and belong to the veil
-LAYER_EDGES_M = (0.3, 0.6, 1.2, 2.4, 4.0 + 1e-6)
 MAX_FLAKES = 40_000
 _GAMMA_2_9 = math.gamma(2.9)
 WAVELENGTH_NM = 550.0
@@ -70,19 +68,30 @@ def sample_flakes(rng: np.random.Generator, params: SnowParams, height: int, wid
     )
 
 
-def render_snow(image: np.ndarray, params: SnowParams, depth_m: np.ndarray | None = None) -> np.ndarray:
-    """Snowfall of `params.intensity_mm_h` (water equivalent); deterministic for `params.seed`."""
+def render_snow(
+    image: np.ndarray, params: SnowParams, depth_m: np.ndarray | None = None, fast: bool | None = None
+) -> np.ndarray:
+    """Snowfall of `params.intensity_mm_h` (water equivalent); deterministic for `params.seed`.
+
+    fast: None draws with the C++ kernels when they build here, False forces the numpy reference.
+    """
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
     airlight = estimate_atmospheric_light(image)
     airlight = 0.7 * airlight.mean() + 0.3 * airlight  # snow clouds are grey-white
     visibility = params.visibility_m or snow_visibility_m(params.intensity_mm_h)
-    depth = scene_depth(image, depth_m)
-    t = transmission_from_depth(depth, extinction_from_visibility(visibility))
     flakes = sample_flakes(rng, params, height, width)
-    alpha = render_alpha(
-        flakes, height, width, focal_length_px(width, DEFAULT_HFOV_DEG), LAYER_EDGES_M, depth_m
-    )
     # Flakes scatter diffuse daylight almost white; never darker than the sky they fall from.
     flake_colour = np.maximum(airlight, np.float32(0.92)).astype(np.float32)
-    return composite_u8(image, t, airlight, 1.0, alpha, flake_colour)
+    return render_precipitation(
+        image,
+        flakes,
+        focal_length_px(width, DEFAULT_HFOV_DEG),
+        scene_depth(image, depth_m),
+        depth_m,
+        extinction_from_visibility(visibility),
+        airlight,
+        1.0,
+        flake_colour,
+        fast,
+    )

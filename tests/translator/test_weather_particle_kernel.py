@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from services.common.weather_params import RainParams, SnowParams
+from services.translator.weather import particle_kernel
+from services.translator.weather.depth import ground_plane_depth
+from services.translator.weather.rain import render_rain, sample_drops
+from services.translator.weather.snow import render_snow
+
+pytestmark = pytest.mark.skipif(not particle_kernel.available(), reason="no C++ compiler for the kernels")
+
+
+def road_scene(height: int = 200, width: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Textured frame with a ground-plane depth, sky (inf) on top and a near box (occludes far drops)."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    depth = ground_plane_depth(height, width)
+    depth[height // 2 :, 50:120] = 0.8  # nearer than most drops
+    return image, depth
+
+
+def assert_same_pixels(reference: np.ndarray, fast: np.ndarray) -> None:
+    diff = np.abs(reference.astype(int) - fast.astype(int))
+    assert diff.max() <= 1  # float rounding (FMA, exp approximation) only
+    assert (diff > 0).mean() < 0.001
+
+
+@pytest.mark.parametrize("intensity", [2.5, 10.0, 50.0])
+@pytest.mark.parametrize("with_depth", [True, False])
+def test_rain_kernel_matches_the_numpy_reference(intensity, with_depth):
+    image, depth = road_scene()
+    params = RainParams(intensity_mm_h=intensity, seed=5, angle_deg=-20.0)
+    depth_m = depth if with_depth else None
+    fast = render_rain(image, params, depth_m, fast=True)
+    assert_same_pixels(render_rain(image, params, depth_m, fast=False), fast)
+    assert np.abs(fast.astype(int) - image).max() > 20  # the scene did change: streaks and veil
+
+
+@pytest.mark.parametrize("angle", [0.0, 55.0])  # x-major lines at 55°
+def test_clear_air_streaks_match_exactly_enough(angle):
+    grey = np.full((120, 300, 3), 90, np.uint8)
+    params = RainParams(intensity_mm_h=25, seed=1, angle_deg=angle, visibility_m=100_000, dimming=1.0)
+    assert_same_pixels(
+        render_rain(grey, params, None, fast=False), render_rain(grey, params, None, fast=True)
+    )
+
+
+def test_snow_kernel_matches_the_numpy_reference():
+    image, depth = road_scene()
+    params = SnowParams(intensity_mm_h=2.0, seed=3)
+    assert_same_pixels(
+        render_snow(image, params, depth, fast=False), render_snow(image, params, depth, fast=True)
+    )
+
+
+def test_result_does_not_depend_on_the_thread_count():
+    image, depth = road_scene(97, 131)
+    drops = sample_drops(np.random.default_rng(2), RainParams(intensity_mm_h=50), 97, 131)
+    air = np.array([0.6, 0.62, 0.65], np.float32)
+    frames = [
+        particle_kernel.render_precipitation(
+            image, drops, 100.0, depth, depth, 0.002, air, 0.8, air, threads=n
+        )
+        for n in (1, 2, 3)
+    ]
+    assert frames[0].tobytes() == frames[1].tobytes() == frames[2].tobytes()
+
+
+def test_mismatched_depth_is_refused():
+    image, depth = road_scene(20, 30)
+    drops = sample_drops(np.random.default_rng(0), RainParams(), 20, 30)
+    with pytest.raises(ValueError, match="scene depth"):
+        particle_kernel.render_precipitation(
+            image, drops, 30.0, depth[:10], None, 0.001, np.ones(3), 1.0, np.ones(3)
+        )
