@@ -60,7 +60,10 @@ def _box_downsample(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def estimate_atmospheric_light(
-    image: np.ndarray, top_fraction: float = 0.001, patch: int = 15, max_side: int = 320
+    image: np.ndarray,
+    top_fraction: float = 0.001,
+    patch: int = 15,
+    max_side: int = 320,
 ) -> np.ndarray:
     """Airlight A (RGB, [0, 1]) as the mean colour of the pixels with the brightest dark channel.
 
@@ -70,17 +73,19 @@ def estimate_atmospheric_light(
     brightest) is steadier on clean synthetic images. A global colour needs no full resolution: the estimate
     runs on a copy box-averaged by 4 (a power of two), halved again while it is wider than `max_side`,
     with the patch shrunk to match; on road scenes it stays within ~2.5 grey levels of the full-res one.
+    Ties at the cut are taken in raster order (deterministic whatever numpy's partition does).
     """
     height, width = image.shape[:2]
     factor = 1
     while max(height, width) // factor > max_side or (factor < _AIRLIGHT_FACTOR and min(height, width) >= 64):
         factor *= 2
     small = _box_downsample(image, factor) if factor > 1 else image
-    scale = small.shape[1] / width
-    patch = max(1, round(patch * scale)) | 1
+    patch = max(1, round(patch * small.shape[1] / width)) | 1
     dark = dark_channel(small, patch).ravel()
     count = max(1, int(round(dark.size * top_fraction)))
-    top = np.argpartition(dark, dark.size - count)[dark.size - count :]
+    threshold = np.partition(dark, dark.size - count)[dark.size - count]
+    above = np.flatnonzero(dark > threshold)
+    top = np.concatenate([above, np.flatnonzero(dark == threshold)[: count - above.size]])
     colour = small.reshape(-1, 3)[top].mean(axis=0, dtype=np.float64)
     if small.dtype == np.uint8:
         colour /= 255.0

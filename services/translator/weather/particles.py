@@ -21,7 +21,7 @@ each axis). Two ways to draw it:
 
 Particles block light independently: the light passing a pixel is the product of (1 − α) over the
 particles covering it (the "over" operator for one particle colour), and a particle is hidden where the
-scene is nearer than it. This module holds the geometry and a numpy reference; particle_kernel.py draws
+scene is nearer than it. This module holds the geometry and a numpy reference; kernels.py draws
 the same footprints in C++.
 """
 
@@ -112,7 +112,7 @@ def defocus_sigma_px(z_m: np.ndarray, focal_px: float) -> np.ndarray:
 
 
 def kernel_constants(focal_px: float) -> tuple[float, ...]:
-    """The model constants particle_kernel needs, in its order (one definition, here)."""
+    """The model constants kernels.py needs, in its order (one definition, here)."""
     return (
         0.25 * focal_px * APERTURE_M,
         PIXEL_VARIANCE,
@@ -124,7 +124,7 @@ def kernel_constants(focal_px: float) -> tuple[float, ...]:
 
 
 def footprints(particles: Particles, focal_px: float) -> Footprints:
-    """Per-particle drawing parameters, in float32 (particle_kernel.make_footprints repeats these steps)."""
+    """Per-particle drawing parameters, in float32 (kernels.py's make_footprints repeats these steps)."""
     x, y, z, dx, dy, thickness, opacity = (
         np.ascontiguousarray(a, dtype=np.float32)
         for a in (particles.x, particles.y, particles.z, particles.dx, particles.dy, particles.thickness,
@@ -173,7 +173,7 @@ def phi_table() -> np.ndarray:
 
 
 def _phi(steps: np.ndarray) -> np.ndarray:
-    """Φ at `steps` table steps from 0: table[round(steps) + mid], clamped, as particle_kernel computes it."""
+    """Φ at `steps` table steps from 0: table[round(steps) + mid], clamped, as kernels.py computes it."""
     table = phi_table()
     index = np.minimum(steps + np.float32((table.size - 1) // 2 + 0.5), np.float32(table.size - 0.5))
     return table[np.maximum(index.astype(np.int64), 0)]
@@ -288,7 +288,7 @@ def render_transmittance(
 ) -> np.ndarray:
     """HxW float32: the fraction of the scene's light that passes all particles (1 = none in the way).
 
-    A particle is hidden where depth_m is not farther than it. Numpy reference of particle_kernel's
+    A particle is hidden where depth_m is not farther than it. Numpy reference of kernels.py's
     transmittance (same float32 expressions; products may be taken in another order).
     """
     out = np.ones((height, width), dtype=np.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.translator.weather import particle_kernel
+from services.translator.weather import kernels
 from services.translator.weather.atmosphere import composite, transmission_from_depth
 from services.translator.weather.particles import Particles, render_transmittance
 
@@ -35,9 +35,9 @@ def render_precipitation(
     """
     height, width = image.shape[:2]
     if fast is None:
-        fast = particle_kernel.available()
+        fast = kernels.available()
     if fast:
-        return particle_kernel.render_precipitation(
+        return kernels.render_precipitation(
             image, particles, focal_px, scene_depth_m, occluder_depth_m, beta, airlight, gain, particle_colour
         )
     passed = render_transmittance(particles, height, width, focal_px, occluder_depth_m)

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 
 from services.common.weather_params import RainParams, SnowParams
-from services.translator.weather import particle_kernel
+from services.translator.weather import kernels
 from services.translator.weather.depth import ground_plane_depth
 from services.translator.weather.rain import render_rain, sample_drops
 from services.translator.weather.snow import render_snow
 
-pytestmark = pytest.mark.skipif(not particle_kernel.available(), reason="no C++ compiler for the kernels")
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="no C++ compiler for the kernels")
 
 
 def road_scene(height: int = 200, width: int = 500) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +58,7 @@ def test_result_does_not_depend_on_the_thread_count():
     drops = sample_drops(np.random.default_rng(2), RainParams(intensity_mm_h=50), 97, 131)
     air = np.array([0.6, 0.62, 0.65], np.float32)
     frames = [
-        particle_kernel.render_precipitation(
+        kernels.render_precipitation(
             image, drops, 100.0, depth, depth, 0.002, air, 0.8, air, threads=n
         )
         for n in (1, 2, 3)
@@ -70,6 +70,6 @@ def test_mismatched_depth_is_refused():
     image, depth = road_scene(20, 30)
     drops = sample_drops(np.random.default_rng(0), RainParams(), 20, 30)
     with pytest.raises(ValueError, match="scene depth"):
-        particle_kernel.render_precipitation(
+        kernels.render_precipitation(
             image, drops, 30.0, depth[:10], None, 0.001, np.ones(3), 1.0, np.ones(3)
         )

@@ -1,12 +1,13 @@
-"""Two C++ passes for rain and snow at frame rate: particle footprints, then the whole composite.
+"""C++ kernels for rain and snow at frame rate: particle footprints and the whole composite in one pass.
 
 Why C++: in numpy a particle footprint is a dozen array passes over padded boxes and the composite
-(transmission exp, particle blend, fixed point) a dozen full-frame passes; here each particle is one loop
-over its box and the composite one pass over the frame (two threads, rows split), vectorised by the
-compiler. The pixels are those of the numpy reference (particles.render_transmittance and
-atmosphere.composite) to within float rounding (tested). No torch headers: the library builds with g++ in
-about a second, is loaded with ctypes and cached next to the CycleGAN kernels (same cache folder and CPU
-key). Without a compiler :func:`load` raises :class:`KernelBuildError` and the callers use numpy.
+(transmission exp, particle blend, rounding) a dozen full-frame passes; here each particle is one loop
+over its box and the composite one pass over each block of rows (two threads, the block kept in cache),
+vectorised by the compiler. The pixels are those of the numpy reference (particles.render_transmittance
+and atmosphere.composite) to within float rounding (tested). No torch
+headers: the library builds with g++ in about a second, is loaded with ctypes and cached next to the
+CycleGAN kernels (same cache folder and CPU key). Without a compiler :func:`load` raises
+:class:`KernelBuildError` and the callers use numpy.
 """
 
 from __future__ import annotations
