@@ -27,6 +27,9 @@ _SOURCE = r"""
 #include <cstring>
 #include <thread>
 #include <vector>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 template <class F> static void parallel(int64_t n, int nthreads, F f) {
     int nt = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, n));
@@ -50,28 +53,17 @@ template <class F> static void parallel(int64_t n, int nthreads, F f) {
 struct Footprints {
     std::vector<float> x, y, z, dx, dy, ux, uy, hl, hw, scale, rl, rw, op;
     std::vector<uint8_t> soft;
+    std::vector<int32_t> first_row, last_row;  // rows it can touch: its soft box, or its line's ends ± 1
 };
 
-static void make_footprints(int n, const float* const* p, const float* model, Footprints& f) {
-    for (auto* v : {&f.x, &f.y, &f.z, &f.dx, &f.dy, &f.ux, &f.uy, &f.hl, &f.hw, &f.scale, &f.rl, &f.rw, &f.op})
-        v->resize(n);
-    f.soft.resize(n);
-    const float* __restrict px = p[0];
-    const float* __restrict py = p[1];
-    const float* __restrict pz = p[2];
-    const float* __restrict pdx = p[3];
-    const float* __restrict pdy = p[4];
-    const float* __restrict pth = p[5];
-    const float* __restrict pop = p[6];
-    float* __restrict ux = f.ux.data();
-    float* __restrict uy = f.uy.data();
-    float* __restrict hl = f.hl.data();
-    float* __restrict hw = f.hw.data();
-    float* __restrict sc = f.scale.data();
-    float* __restrict rl = f.rl.data();
-    float* __restrict rw = f.rw.data();
-    float* __restrict op = f.op.data();
-    uint8_t* __restrict soft = f.soft.data();
+// One loop over raw restrict pointers (so the compiler vectorises it).
+static void footprint_fields(int n, const float* __restrict py, const float* __restrict pz,
+                             const float* __restrict pdx, const float* __restrict pdy,
+                             const float* __restrict pth, const float* __restrict pop, const float* model,
+                             float* __restrict ux, float* __restrict uy, float* __restrict hl,
+                             float* __restrict hw, float* __restrict sc, float* __restrict rl,
+                             float* __restrict rw, float* __restrict op, uint8_t* __restrict soft,
+                             int32_t* __restrict first, int32_t* __restrict last) {
     const float k = model[0], variance = model[1], reach_sigmas = model[2], steps = model[3];
     const float soft_min = model[4], thin_max = model[5];
     for (int i = 0; i < n; ++i) {
@@ -81,9 +73,11 @@ static void make_footprints(int n, const float* const* p, const float* model, Fo
         const float safe = moving ? length : 1.0f;
         const float width = std::max(th, 1.0f), defocus = k / pz[i];
         const float sigma = std::sqrt(defocus * defocus + variance);
-        const float half_length = (length + width) * 0.5f, half_width = width * 0.5f, reach = reach_sigmas * sigma;
-        ux[i] = moving ? dx / safe : 0.0f;
-        uy[i] = moving ? dy / safe : 1.0f;
+        const float half_length = (length + width) * 0.5f, half_width = width * 0.5f;
+        const float reach = reach_sigmas * sigma;
+        const float u = moving ? dx / safe : 0.0f, v = moving ? dy / safe : 1.0f;
+        ux[i] = u;
+        uy[i] = v;
         hl[i] = half_length;
         hw[i] = half_width;
         sc[i] = steps / sigma;
@@ -92,12 +86,26 @@ static void make_footprints(int n, const float* const* p, const float* model, Fo
         const bool is_soft = (defocus >= soft_min) | (th > thin_max);
         op[i] = is_soft ? std::min(std::max(pop[i], 0.0f), 1.0f) : std::min(pop[i] * width, 1.0f);
         soft[i] = is_soft;
+        const float reach_y = std::fabs(v) * (half_length + reach) + std::fabs(u) * (half_width + reach);
+        const float half_dy = 0.5f * std::fabs(dy);
+        first[i] = (int32_t)(is_soft ? std::ceil(py[i] - reach_y) : std::floor(py[i] - half_dy) - 1.0f);
+        last[i] = (int32_t)(is_soft ? std::floor(py[i] + reach_y) : std::ceil(py[i] + half_dy) + 1.0f);
     }
-    std::copy(px, px + n, f.x.begin());
-    std::copy(py, py + n, f.y.begin());
-    std::copy(pz, pz + n, f.z.begin());
-    std::copy(pdx, pdx + n, f.dx.begin());
-    std::copy(pdy, pdy + n, f.dy.begin());
+}
+
+static void make_footprints(int n, const float* const* p, const float* model, Footprints& f) {
+    for (auto* v : {&f.ux, &f.uy, &f.hl, &f.hw, &f.scale, &f.rl, &f.rw, &f.op}) v->resize(n);
+    f.soft.resize(n);
+    f.first_row.resize(n);
+    f.last_row.resize(n);
+    footprint_fields(n, p[1], p[2], p[3], p[4], p[5], p[6], model, f.ux.data(), f.uy.data(), f.hl.data(),
+                     f.hw.data(), f.scale.data(), f.rl.data(), f.rw.data(), f.op.data(), f.soft.data(),
+                     f.first_row.data(), f.last_row.data());
+    f.x.assign(p[0], p[0] + n);
+    f.y.assign(p[1], p[1] + n);
+    f.z.assign(p[2], p[2] + n);
+    f.dx.assign(p[3], p[3] + n);
+    f.dy.assign(p[4], p[4] + n);
 }
 
 // The rows [band0, band1) of the transmittance, held by one thread; depth (full frame) hides particles
@@ -229,6 +237,73 @@ static inline float fast_exp(float x) {  // Cephes expf, |rel err| < 3e-7 on [-8
     return p * scale;
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI__)
+#define HAVE_AVX512_COMPOSITE 1
+// fast_exp on 16 lanes, the same operations in the same order.
+static inline __m512 fast_exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+    const __m512 scaled = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _mm512_set1_ps(0.5f));
+    const __m512 fx = _mm512_roundscale_ps(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_fmadd_ps(fx, _mm512_set1_ps(2.12194440e-4f),
+                                     _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x));
+    const __m512 z = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, z, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+// composite_row in one pass, 16 pixels at a time: interleaved RGB split into planes with one byte
+// permute, blended in float, rounded (to nearest even, like nearbyint), clamped and merged back.
+static void composite_row_avx512(const uint8_t* im, const float* dr, const float* tr, float beta,
+                                 const float* air, const float* col, float gain, int cols, uint8_t* o) {
+    alignas(64) static const uint8_t split_idx[64] = {
+        0, 3, 6, 9,  12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45, 1, 4, 7, 10, 13, 16,
+        19, 22, 25, 28, 31, 34, 37, 40, 43, 46, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 32, 35,
+        38, 41, 44, 47, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    alignas(64) static const uint8_t merge_idx[64] = {
+        0, 16, 32, 1, 17, 33, 2, 18, 34, 3,  19, 35, 4,  20, 36, 5,  21, 37, 6,  22, 38, 7,
+        23, 39, 8, 24, 40, 9, 25, 41, 10, 26, 42, 11, 27, 43, 12, 28, 44, 13, 29, 45, 14, 30,
+        46, 15, 31, 47, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const __m512i split = _mm512_load_si512(split_idx), merge = _mm512_load_si512(merge_idx);
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512 one = _mm512_set1_ps(1.0f), neg_beta = _mm512_set1_ps(-beta), vgain = _mm512_set1_ps(gain);
+    const __m512 floor_e = _mm512_set1_ps(-60.0f);
+    const __m512 a[3] = {_mm512_set1_ps(air[0]), _mm512_set1_ps(air[1]), _mm512_set1_ps(air[2])};
+    const __m512 k[3] = {_mm512_set1_ps(col[0]), _mm512_set1_ps(col[1]), _mm512_set1_ps(col[2])};
+    for (int c = 0; c < cols; c += 16) {
+        const int n = cols - c < 16 ? cols - c : 16;
+        const __mmask16 lanes = (__mmask16)((1u << n) - 1);
+        const __mmask64 bytes = (((__mmask64)1) << (3 * n)) - 1;
+        const __m512 d = _mm512_maskz_loadu_ps(lanes, dr + c);
+        const __m512 T = _mm512_mask_loadu_ps(one, lanes, tr + c);
+        const __m512 t = fast_exp16(_mm512_max_ps(_mm512_mul_ps(neg_beta, d), floor_e));
+        const __m512 veil = _mm512_mul_ps(_mm512_sub_ps(one, t), T), own = _mm512_sub_ps(one, T);
+        const __m512 m = _mm512_mul_ps(_mm512_mul_ps(vgain, t), T);
+        const __m512i px = _mm512_permutexvar_epi8(split, _mm512_maskz_loadu_epi8(bytes, im + 3 * c));
+        __m512i packed = zero;
+        for (int ch = 0; ch < 3; ++ch) {
+            const __m512 b = _mm512_fmadd_ps(a[ch], veil, _mm512_mul_ps(k[ch], own));
+            const __m128i plane = ch == 0 ? _mm512_extracti32x4_epi32(px, 0)
+                                  : ch == 1 ? _mm512_extracti32x4_epi32(px, 1)
+                                            : _mm512_extracti32x4_epi32(px, 2);
+            const __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(plane)), m, b);
+            const __m128i q = _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_cvtps_epi32(v), zero));
+            packed = ch == 0 ? _mm512_inserti32x4(packed, q, 0)
+                     : ch == 1 ? _mm512_inserti32x4(packed, q, 1)
+                               : _mm512_inserti32x4(packed, q, 2);
+        }
+        _mm512_mask_storeu_epi8(o + 3 * c, bytes, _mm512_permutexvar_epi8(merge, packed));
+    }
+}
+#endif
+
 // One row of composite_scene; restrict pointers and counts by value so that every loop vectorises.
 static void composite_row(const uint8_t* __restrict im, const float* __restrict dr,
                           const float* __restrict tr, float beta, const float* air, const float* col,
@@ -255,25 +330,12 @@ static void composite_row(const uint8_t* __restrict im, const float* __restrict 
     }
 }
 
-// Rows a particle can touch (inclusive, unclipped): its soft box, or its thin line's ends ± 1.
-static void row_span(const Footprints& f, int i, int64_t& r0, int64_t& r1) {
-    if (f.soft[i]) {
-        const float reach_y = std::fabs(f.uy[i]) * f.rl[i] + std::fabs(f.ux[i]) * f.rw[i];
-        r0 = (int64_t)std::ceil(f.y[i] - reach_y);
-        r1 = (int64_t)std::floor(f.y[i] + reach_y);
-    } else {
-        const float half = 0.5f * std::fabs(f.dy[i]);
-        r0 = (int64_t)std::floor(f.y[i] - half) - 1;
-        r1 = (int64_t)std::ceil(f.y[i] + half) + 1;
-    }
-}
-
 // out = g·J·t·T + A·(1 − t)·T + C·(1 − T) (atmosphere.composite with α = 1 − T) for a uint8 image J,
 // t = exp(max(−β·depth, −60)), T the light passing the particles, airlight A and particle colour C in grey
 // levels (0..255). image/out: HxWx3 uint8; depth, occluders (nullable): HxW float32.
 // The frame is cut into blocks of kBlockRows rows (a block's T, depth and pixels stay in cache); threads
-// take contiguous runs of blocks. In a block, every particle touching it is drawn into the block's T (in
-// particle order: the result does not depend on the thread count), then the block is composited.
+// take contiguous runs of blocks. In a block, every particle whose rows reach it is drawn into the block's
+// T (in particle order: the result does not depend on the thread count), then the block is composited.
 static const int64_t kBlockRows = 32;
 
 extern "C" void render_precipitation(int n, const float* const* particles, const float* model,
@@ -284,38 +346,46 @@ extern "C" void render_precipitation(int n, const float* const* particles, const
     Footprints fps;  // from particles x, y, z, dx, dy, thickness, opacity
     make_footprints(n, particles, model, fps);
     const int64_t nblocks = (rows + kBlockRows - 1) / kBlockRows;
-    std::vector<std::vector<int>> members(nblocks);
     const float farthest = n ? *std::max_element(fps.z.begin(), fps.z.end()) : 0.0f;
-    for (int i = 0; i < n; ++i) {
-        int64_t r0, r1;
-        row_span(fps, i, r0, r1);
-        r0 = std::max<int64_t>(r0, 0);
-        r1 = std::min<int64_t>(r1, rows - 1);
-        for (int64_t blk = r0 / kBlockRows; r0 <= r1 && blk <= r1 / kBlockRows; ++blk) members[blk].push_back(i);
-    }
     parallel(nblocks, nthreads, [&](int64_t b, int64_t e) {
+        // The particles reaching each of this thread's blocks, in particle order.
+        std::vector<std::vector<int>> members(e - b);
+        for (auto& m : members) m.reserve(2 * (size_t)n / (size_t)nblocks + 16);
+        const int32_t* first_row = fps.first_row.data();
+        const int32_t* last_row = fps.last_row.data();
+        const int64_t top = b * kBlockRows, bottom = std::min<int64_t>(rows, e * kBlockRows) - 1;
+        for (int i = 0; i < n; ++i) {
+            const int64_t first = std::max<int64_t>(first_row[i], top), last = std::min<int64_t>(last_row[i], bottom);
+            for (int64_t blk = first / kBlockRows; first <= last && blk <= last / kBlockRows; ++blk)
+                members[blk - b].push_back(i);
+        }
         std::vector<float> block((size_t)(kBlockRows * cols)), work(4 * (size_t)cols);
         std::vector<uint8_t> clear(kBlockRows, 1);
         float* w = work.data();
         for (int64_t blk = b; blk < e; ++blk) {
             const int64_t r0 = blk * kBlockRows, r1 = std::min<int64_t>(rows, r0 + kBlockRows);
             std::fill(block.begin(), block.begin() + (r1 - r0) * cols, 1.0f);
-            for (int64_t r = r0; occluders && !members[blk].empty() && r < r1; ++r) {
+            for (int64_t r = r0; occluders && !members[blk - b].empty() && r < r1; ++r) {
                 const float* d = occluders + r * cols;
                 int near = 0;  // an OR, not a min: it vectorises
                 for (int64_t c = 0; c < cols; ++c) near |= d[c] <= farthest;
                 clear[r - r0] = !near;
             }
             const Target t{block.data(), occluders, clear.data(), r0, r1, cols};
-            for (int i : members[blk]) {
+            for (int i : members[blk - b]) {
                 if (fps.soft[i])
                     soft_footprint(fps, i, t, table, table_size);
                 else
                     thin_line(fps, i, t);
             }
             for (int64_t r = r0; r < r1; ++r) {
+#ifdef HAVE_AVX512_COMPOSITE
+                composite_row_avx512(image + r * cols * 3, depth + r * cols, t.row(r), beta, airlight, colour,
+                                     gain, cols, out + r * cols * 3);
+#else
                 composite_row(image + r * cols * 3, depth + r * cols, t.row(r), beta, airlight, colour, gain,
                               cols, w, w + cols, w + 2 * cols, w + 3 * cols, out + r * cols * 3);
+#endif
             }
         }
     });
