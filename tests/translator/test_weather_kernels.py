@@ -1,3 +1,5 @@
+import platform
+
 import numpy as np
 import pytest
 
@@ -58,9 +60,7 @@ def test_result_does_not_depend_on_the_thread_count():
     drops = sample_drops(np.random.default_rng(2), RainParams(intensity_mm_h=50), 97, 131)
     air = np.array([0.6, 0.62, 0.65], np.float32)
     frames = [
-        kernels.render_precipitation(
-            image, drops, 100.0, depth, depth, 0.002, air, 0.8, air, threads=n
-        )
+        kernels.render_precipitation(image, drops, 100.0, depth, depth, 0.002, air, 0.8, air, threads=n)
         for n in (1, 2, 3)
     ]
     assert frames[0].tobytes() == frames[1].tobytes() == frames[2].tobytes()
@@ -70,6 +70,16 @@ def test_mismatched_depth_is_refused():
     image, depth = road_scene(20, 30)
     drops = sample_drops(np.random.default_rng(0), RainParams(), 20, 30)
     with pytest.raises(ValueError, match="scene depth"):
-        kernels.render_precipitation(
-            image, drops, 30.0, depth[:10], None, 0.001, np.ones(3), 1.0, np.ones(3)
-        )
+        kernels.render_precipitation(image, drops, 30.0, depth[:10], None, 0.001, np.ones(3), 1.0, np.ones(3))
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 instruction sets")
+def test_the_portable_composite_gives_the_same_pixels_as_the_native_one(monkeypatch):
+    # -march=native may pick the AVX-512 one-pass composite; x86-64-v3 (AVX2) compiles the portable loops.
+    portable_flags = [f for f in kernels._FLAGS if f != "-march=native"] + ["-march=x86-64-v3"]
+    image, depth = road_scene()
+    params = RainParams(intensity_mm_h=25, seed=4)
+    native = render_rain(image, params, depth, fast=True)
+    monkeypatch.setattr(kernels, "load", lambda: kernels.build(portable_flags))
+    portable = render_rain(image, params, depth, fast=True)
+    assert np.array_equal(native, portable)

@@ -409,7 +409,12 @@ _FLAGS = [
 @lru_cache(maxsize=1)
 def load() -> ctypes.CDLL:
     """The compiled kernels (built on first call, then reused from the cache)."""
-    dll = load_library("particles", _SOURCE, _FLAGS, "particle kernels")
+    return build(_FLAGS)
+
+
+def build(flags: list[str]) -> ctypes.CDLL:
+    """The kernels compiled with `flags` (tests build a second, non-AVX-512 copy to check that path)."""
+    dll = load_library("weather", _SOURCE, flags, "weather kernels")
     p, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
     dll.render_precipitation.argtypes = [i, p, p, p, p, i, p, p, f, p, p, f, i, i, p, i]
     dll.render_precipitation.restype = None
