@@ -4,10 +4,11 @@ Why C++: in numpy a particle footprint is a dozen array passes over padded boxes
 (transmission exp, particle blend, rounding) a dozen full-frame passes; here each particle is one loop
 over its box and the composite one pass over each block of rows (two threads, the block kept in cache),
 vectorised by the compiler. The pixels are those of the numpy reference (particles.render_transmittance
-and atmosphere.composite) to within float rounding (tested). No torch
-headers: the library builds with g++ in about a second, is loaded with ctypes and cached next to the
-CycleGAN kernels (same cache folder and CPU key). Without a compiler :func:`load` raises
-:class:`KernelBuildError` and the callers use numpy.
+and atmosphere.composite) to within float rounding (tested). Where the CPU has AVX-512 (VBMI) the composite
+is written with intrinsics (interleaved RGB in and out, one pass); elsewhere portable loops give the same
+pixels (tested). No torch headers: the library builds with g++ in about a second, is loaded with ctypes
+and cached next to the CycleGAN kernels (same cache folder and CPU key). Without a compiler :func:`load`
+raises :class:`KernelBuildError` and the callers use numpy.
 """
 
 from __future__ import annotations
@@ -43,10 +44,6 @@ template <class F> static void parallel(int64_t n, int nthreads, F f) {
     for (auto& th : pool) th.join();
 }
 
-// Light passing the particles: out[p] *= 1 - alpha_i(p) for every particle i in index order, where alpha
-// is particles.coverage (soft[i]) or particles.thin_line_pixels (same float32 expressions, no FMA) and a
-// particle is skipped where depth (if given) is not farther than it. Rows are split between threads;
-// every pixel is written by one thread, in particle order, so the result does not depend on the count.
 // particles.footprints: the same float32 operations in the same order (so the same values), vectorised;
 // model = particles.kernel_constants: {f·aperture/4, pixel variance, reach in σ, table steps per σ,
 // soft σ, thin max width}.
@@ -108,8 +105,11 @@ static void make_footprints(int n, const float* const* p, const float* model, Fo
     f.dy.assign(p[4], p[4] + n);
 }
 
-// The rows [band0, band1) of the transmittance, held by one thread; depth (full frame) hides particles
-// except in rows flagged clear (no surface there is as near as the farthest particle).
+// Light passing the particles: T[p] *= 1 − α_i(p) for every particle i in index order, α_i being
+// particles.coverage (soft) or particles.thin_line_pixels (thin), the same float32 expressions without
+// FMA; a particle is skipped where the depth is not farther than it.
+// A Target is the rows [band0, band1) of T held by one thread; depth (full frame) hides particles except
+// in rows flagged clear (no surface there is as near as the farthest particle).
 struct Target {
     float* band;
     const float* depth;

@@ -11,18 +11,17 @@ with the disc's second moment (σ = a quarter of the diameter: a uniform disc of
 each axis). Two ways to draw it:
 - soft (a blur σ of at least half a pixel, or wider than THIN_MAX_WIDTH_PX): the rectangle convolved with
   a Gaussian of that σ, combined with the pixel's own footprint (a 1-px box has variance 1/12), sampled at
-  pixel centres. A rectangle convolved with a Gaussian is separable into two
-  differences of normal CDFs (across and along the motion), so each particle is drawn in closed form with
-  its own defocus: near drops are wide and faint, and the blur moves ink around without creating or
-  losing any.
+  pixel centres. A rectangle convolved with a Gaussian is separable into two differences of normal CDFs
+  (across and along the motion), so each particle is drawn in closed form with its own defocus: near
+  drops are wide and faint, and the blur moves ink around without creating or losing any.
 - thin (sharp and at most THIN_MAX_WIDTH_PX wide: all but the nearest rain drops): an antialiased 1-px
   line (Xiaolin Wu: at each step along the major axis the opacity is split between the two pixels
   straddling the line) carrying the streak's ink, opacity × width (at most 1), for a fraction of the work.
 
 Particles block light independently: the light passing a pixel is the product of (1 − α) over the
 particles covering it (the "over" operator for one particle colour), and a particle is hidden where the
-scene is nearer than it. This module holds the geometry and a numpy reference; kernels.py draws
-the same footprints in C++.
+scene is nearer than it. This module holds the geometry and a numpy reference; kernels.py draws the same
+footprints in C++.
 """
 
 from __future__ import annotations
