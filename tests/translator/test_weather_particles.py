@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 from services.translator.weather.particles import (
+    CAPSULE,
+    STREAK,
+    THIN,
     Particles,
     defocus_sigma_px,
     footprints,
@@ -35,7 +38,7 @@ def test_defocus_is_a_quarter_of_the_blur_disc():
 def test_every_footprint_carries_opacity_times_area(z):
     p = particles(80.3, 60.7, z, 4.0, 18.0, 0.8, 0.3)
     fp = footprints(p, FOCAL)
-    assert fp.soft[0] == (z < 1.0)
+    assert fp.shape[0] == (STREAK if z < 1.0 else THIN)
     alpha = ink(p)
     width = 1.0  # thinner than a pixel: drawn 1 px wide at the particle's (already thinned) opacity
     expected = 0.3 * width * (np.hypot(4.0, 18.0) + width)
@@ -53,6 +56,19 @@ def test_near_particles_are_wider_and_fainter_than_far_ones():
     assert near[0] >= far[0] + 2 and near[1] < far[1]
 
 
+def test_wide_particles_are_round_capsules_with_their_ink():
+    # A 12-px flake at 0.3 m that hardly moves: a blurred disc, as far along the diagonal as along an axis.
+    p = particles(80.0, 60.0, 0.3, 0.0, 0.5, 12.0, 0.8)
+    assert footprints(p, FOCAL).shape[0] == CAPSULE
+    alpha = ink(p)
+    assert alpha[60, 80] == pytest.approx(0.8, abs=1e-3)
+    # Pixels at the same distance from the centre (5: (0, 5), (3, 4), (4, 3); 6.5-ish) are equally covered.
+    at_five = [alpha[60 + dy, 80 + dx] for dy, dx in ((0, 5), (3, 4), (4, 3), (-5, 0), (-3, -4))]
+    assert 0.3 < min(at_five) and max(at_five) - min(at_five) < 0.05
+    assert alpha[60 + 6, 80 + 6] < 0.05  # a square would still be opaque at its corner
+    assert alpha.sum() == pytest.approx(0.8 * (np.pi * 6.0**2 + 12.0 * 0.5), rel=0.1)
+
+
 def test_thin_lines_lie_on_the_cv2_line_and_split_opacity_between_two_pixels():
     rng = np.random.default_rng(5)
     for _ in range(100):
@@ -60,7 +76,7 @@ def test_thin_lines_lie_on_the_cv2_line_and_split_opacity_between_two_pixels():
         length, angle = rng.uniform(0, 30), rng.uniform(-1.4, 1.4)
         dx, dy = length * np.sin(angle), length * np.cos(angle)
         p = particles(x, y, 3.0, dx, dy, 0.5, 0.5)
-        assert footprints(p, FOCAL).soft[0] == 0
+        assert footprints(p, FOCAL).shape[0] == THIN
         rows, cols, alpha, _ = thin_line_pixels(footprints(p, FOCAL), np.array([0]))
         mine = np.zeros((120, 160), np.float32)
         np.add.at(mine, (rows, cols), alpha)

@@ -46,10 +46,10 @@ template <class F> static void parallel(int64_t n, int nthreads, F f) {
 
 // particles.footprints: the same float32 operations in the same order (so the same values), vectorised;
 // model = particles.kernel_constants: {f·aperture/4, pixel variance, reach in σ, table steps per σ,
-// soft σ, thin max width}.
+// soft σ, thin max width, capsule min width in σ}.
 struct Footprints {
     std::vector<float> x, y, z, dx, dy, ux, uy, hl, hw, scale, rl, rw, op;
-    std::vector<uint8_t> soft;
+    std::vector<uint8_t> shape;                // 0 thin line, 1 streak, 2 capsule (particles.THIN, ...)
     std::vector<int32_t> first_row, last_row;  // rows it can touch: its soft box, or its line's ends ± 1
 };
 
@@ -59,10 +59,10 @@ static void footprint_fields(int n, const float* __restrict py, const float* __r
                              const float* __restrict pth, const float* __restrict pop, const float* model,
                              float* __restrict ux, float* __restrict uy, float* __restrict hl,
                              float* __restrict hw, float* __restrict sc, float* __restrict rl,
-                             float* __restrict rw, float* __restrict op, uint8_t* __restrict soft,
+                             float* __restrict rw, float* __restrict op, uint8_t* __restrict shape,
                              int32_t* __restrict first, int32_t* __restrict last) {
     const float k = model[0], variance = model[1], reach_sigmas = model[2], steps = model[3];
-    const float soft_min = model[4], thin_max = model[5];
+    const float soft_min = model[4], thin_max = model[5], capsule_min = model[6];
     for (int i = 0; i < n; ++i) {
         const float dx = pdx[i], dy = pdy[i], th = pth[i];
         const float length = std::sqrt(dx * dx + dy * dy);
@@ -81,8 +81,9 @@ static void footprint_fields(int n, const float* __restrict py, const float* __r
         rl[i] = half_length + reach;
         rw[i] = half_width + reach;
         const bool is_soft = (defocus >= soft_min) | (th > thin_max);
+        const bool capsule = (th > thin_max) & (width >= capsule_min * sigma);
         op[i] = is_soft ? std::min(std::max(pop[i], 0.0f), 1.0f) : std::min(pop[i] * width, 1.0f);
-        soft[i] = is_soft;
+        shape[i] = capsule ? 2 : (is_soft ? 1 : 0);
         const float reach_y = std::fabs(v) * (half_length + reach) + std::fabs(u) * (half_width + reach);
         const float half_dy = 0.5f * std::fabs(dy);
         first[i] = (int32_t)(is_soft ? std::ceil(py[i] - reach_y) : std::floor(py[i] - half_dy) - 1.0f);
@@ -92,11 +93,11 @@ static void footprint_fields(int n, const float* __restrict py, const float* __r
 
 static void make_footprints(int n, const float* const* p, const float* model, Footprints& f) {
     for (auto* v : {&f.ux, &f.uy, &f.hl, &f.hw, &f.scale, &f.rl, &f.rw, &f.op}) v->resize(n);
-    f.soft.resize(n);
+    f.shape.resize(n);
     f.first_row.resize(n);
     f.last_row.resize(n);
     footprint_fields(n, p[1], p[2], p[3], p[4], p[5], p[6], model, f.ux.data(), f.uy.data(), f.hl.data(),
-                     f.hw.data(), f.scale.data(), f.rl.data(), f.rw.data(), f.op.data(), f.soft.data(),
+                     f.hw.data(), f.scale.data(), f.rl.data(), f.rw.data(), f.op.data(), f.shape.data(),
                      f.first_row.data(), f.last_row.data());
     f.x.assign(p[0], p[0] + n);
     f.y.assign(p[1], p[1] + n);
@@ -106,8 +107,8 @@ static void make_footprints(int n, const float* const* p, const float* model, Fo
 }
 
 // Light passing the particles: T[p] *= 1 − α_i(p) for every particle i in index order, α_i being
-// particles.coverage (soft) or particles.thin_line_pixels (thin), the same float32 expressions without
-// FMA; a particle is skipped where the depth is not farther than it.
+// particles.coverage (streak, capsule) or particles.thin_line_pixels (thin), the same float32 expressions
+// without FMA; a particle is skipped where the depth is not farther than it.
 // A Target is the rows [band0, band1) of T held by one thread; depth (full frame) hides particles except
 // in rows flagged clear (no surface there is as near as the farthest particle).
 struct Target {
@@ -178,7 +179,8 @@ static void soft_footprint(const Footprints& f, int i, const Target& t, const fl
     c1 = std::min<int64_t>(c1, t.cols - 1);
     if (r0 > r1 || c0 > c1) return;
     const float x0 = f.x[i], y0 = f.y[i], u = f.ux[i], v = f.uy[i], sc = f.scale[i];
-    const float h_l = f.hl[i], h_w = f.hw[i], o = f.op[i], zi = f.z[i];
+    const float h_l = f.hl[i], h_w = f.hw[i], o = f.op[i], zi = f.z[i], segment = h_l - h_w;
+    const bool capsule = f.shape[i] == 2;
     const float offset = (float)((size - 1) / 2) + 0.5f, top = (float)size - 0.5f;
     auto phi = [&](float steps) {  // table[round(steps) + mid], clamped, as particles._phi; branch-free
         int k = (int)std::min(steps + offset, top);
@@ -212,7 +214,9 @@ static void soft_footprint(const Footprints& f, int i, const Target& t, const fl
             const float across = py * u - px * v;
             const float xp = phi((across + h_w) * sc) - phi((across - h_w) * sc);
             const float yp = phi((along + h_l) * sc) - phi((along - h_l) * sc);
-            float a = o * xp * yp;
+            const float beyond = along - std::min(std::max(along, -segment), segment);
+            const float edge = phi((h_w - std::sqrt(beyond * beyond + across * across)) * sc);
+            float a = o * (capsule ? edge : xp * yp);
             if (drow) a *= (float)(drow[c] > zi);  // hidden behind a nearer surface
             row[c] *= 1.0f - a;
         }
@@ -373,7 +377,7 @@ extern "C" void render_precipitation(int n, const float* const* particles, const
             }
             const Target t{block.data(), occluders, clear.data(), r0, r1, cols};
             for (int i : members[blk - b]) {
-                if (fps.soft[i])
+                if (fps.shape[i])
                     soft_footprint(fps, i, t, table, table_size);
                 else
                     thin_line(fps, i, t);

@@ -4,17 +4,19 @@ Particles are sampled uniformly in the volume of the viewing frustum between z_n
 count follows a physical number density (per m³). Each is projected with the pinhole model: its width is
 f·D/z pixels and, while the shutter is open, it moves fall-speed × exposure metres, i.e. f·v·T/z pixels.
 
-Footprint: the particle's width swept along its motion is a rectangle, (length + width) × width pixels
-(a moving disc's streak with square caps), of uniform peak opacity. The lens is focused far away, so a
-particle at z is seen through a blur disc of diameter f·aperture/z pixels, which we model as the Gaussian
-with the disc's second moment (σ = a quarter of the diameter: a uniform disc of radius R has σ = R/2 along
-each axis). Two ways to draw it:
-- soft (a blur σ of at least half a pixel, or wider than THIN_MAX_WIDTH_PX): the rectangle convolved with
-  a Gaussian of that σ, combined with the pixel's own footprint (a 1-px box has variance 1/12), sampled at
-  pixel centres. A rectangle convolved with a Gaussian is separable into two differences of normal CDFs
-  (across and along the motion), so each particle is drawn in closed form with its own defocus: near
-  drops are wide and faint, and the blur moves ink around without creating or losing any.
-- thin (sharp and at most THIN_MAX_WIDTH_PX wide: all but the nearest rain drops): an antialiased 1-px
+Footprint: the particle (a disc of its width) swept along its motion, (length + width) × width pixels of
+uniform peak opacity. The lens is focused far away, so a particle at z is seen through a blur disc of
+diameter f·aperture/z pixels, which we model as the Gaussian with the disc's second moment (σ = a quarter
+of the diameter: a uniform disc of radius R has σ = R/2 along each axis), combined with the pixel's own
+footprint (a 1-px box has variance 1/12). Three ways to draw it, each sampled at pixel centres:
+- STREAK (blur σ of at least half a pixel, narrower than 4σ): the swept rectangle convolved with that
+  Gaussian. A rectangle convolved with a Gaussian is separable into two differences of normal CDFs (across
+  and along the motion), so each particle is drawn in closed form with its own defocus: near drops are
+  wide and faint, and the blur moves ink around without creating or losing any.
+- CAPSULE (at least 4σ and more than THIN_MAX_WIDTH_PX wide, e.g. near snowflakes): the swept disc itself,
+  a capsule with round caps, its edge blurred: α = opacity·Φ((width/2 − distance to the motion segment)/σ),
+  which is the exact blurred edge wherever the half-width exceeds 2σ.
+- THIN (sharp and at most THIN_MAX_WIDTH_PX wide: all but the nearest rain drops): an antialiased 1-px
   line (Xiaolin Wu: at each step along the major axis the opacity is split between the two pixels
   straddling the line) carrying the streak's ink, opacity × width (at most 1), for a fraction of the work.
 
@@ -38,6 +40,8 @@ REACH_SIGMAS = 3.0  # footprints are cut this many σ beyond the rectangle (the 
 PHI_STEPS_PER_SIGMA = 128
 SOFT_MIN_SIGMA_PX = 0.5  # below this defocus (and at most THIN_MAX_WIDTH_PX wide) a particle is a thin line
 THIN_MAX_WIDTH_PX = 2.0
+CAPSULE_MIN_WIDTH_SIGMAS = 4.0  # from this width (in blur σ) the round-capped capsule is drawn
+THIN, STREAK, CAPSULE = 0, 1, 2  # Footprints.shape
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class Footprints:
     (dx, dy): motion vector (a thin line runs from centre − d/2 to centre + d/2); (ux, uy): its unit
     direction; half_length / half_width: the rectangle's half sides; scale: CDF-table steps per pixel
     (PHI_STEPS_PER_SIGMA / σ); reach_length / reach_width: half sides of the drawn box (rectangle +
-    REACH_SIGMAS·σ); soft: 1 where the footprint is drawn soft, 0 for a thin line.
+    REACH_SIGMAS·σ); shape: THIN, STREAK or CAPSULE.
     """
 
     x: np.ndarray
@@ -76,7 +80,7 @@ class Footprints:
     reach_length: np.ndarray
     reach_width: np.ndarray
     opacity: np.ndarray
-    soft: np.ndarray
+    shape: np.ndarray
 
 
 def frustum_volume_m3(width: int, height: int, focal_px: float, z_near: float, z_far: float) -> float:
@@ -119,6 +123,7 @@ def kernel_constants(focal_px: float) -> tuple[float, ...]:
         PHI_STEPS_PER_SIGMA,
         SOFT_MIN_SIGMA_PX,
         THIN_MAX_WIDTH_PX,
+        CAPSULE_MIN_WIDTH_SIGMAS,
     )
 
 
@@ -140,6 +145,10 @@ def footprints(particles: Particles, focal_px: float) -> Footprints:
     half_width = width * half
     reach = np.float32(REACH_SIGMAS) * sigma
     soft = (defocus >= np.float32(SOFT_MIN_SIGMA_PX)) | (thickness > np.float32(THIN_MAX_WIDTH_PX))
+    capsule = (thickness > np.float32(THIN_MAX_WIDTH_PX)) & (
+        width >= np.float32(CAPSULE_MIN_WIDTH_SIGMAS) * sigma
+    )
+    shape = np.where(capsule, np.uint8(CAPSULE), np.where(soft, np.uint8(STREAK), np.uint8(THIN)))
     zero = np.float32(0.0)
     return Footprints(
         x=x,
@@ -155,7 +164,7 @@ def footprints(particles: Particles, focal_px: float) -> Footprints:
         reach_length=half_length + reach,
         reach_width=half_width + reach,
         opacity=np.where(soft, np.minimum(np.maximum(opacity, zero), one), np.minimum(opacity * width, one)),
-        soft=soft.astype(np.uint8),
+        shape=shape.astype(np.uint8),
     )
 
 
@@ -201,7 +210,10 @@ def coverage(fp: Footprints, i: np.ndarray, rows: np.ndarray, cols: np.ndarray) 
     hl, hw = fp.half_length[i], fp.half_width[i]
     x_profile = _phi((across + hw) * scale) - _phi((across - hw) * scale)
     y_profile = _phi((along + hl) * scale) - _phi((along - hl) * scale)
-    return fp.opacity[i] * x_profile * y_profile
+    segment = hl - hw  # the capsule's axis runs ±segment along the motion
+    beyond = along - np.minimum(np.maximum(along, -segment), segment)
+    edge = _phi((hw - np.sqrt(beyond * beyond + across * across)) * scale)
+    return fp.opacity[i] * np.where(fp.shape[i] == CAPSULE, edge, x_profile * y_profile)
 
 
 def thin_line_pixels(fp: Footprints, i: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -252,7 +264,8 @@ def thin_line_pixels(fp: Footprints, i: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def soft_pixels(fp: Footprints, i: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns, opacities and particle of each pixel of the soft footprints of particles i (flat).
+    """Rows, columns, opacities and particle of each pixel of the STREAK or CAPSULE footprints of
+    particles i (flat).
 
     Particles are grouped by box size (powers of two), each group one vectorised pass over padded boxes.
     """
@@ -294,8 +307,8 @@ def render_transmittance(
     if particles.x.size == 0 or out.size == 0:
         return out
     fp = footprints(particles, focal_px)
-    soft = fp.soft.astype(bool)
-    for pixels in (soft_pixels(fp, np.flatnonzero(soft)), thin_line_pixels(fp, np.flatnonzero(~soft))):
+    thin = fp.shape == THIN
+    for pixels in (soft_pixels(fp, np.flatnonzero(~thin)), thin_line_pixels(fp, np.flatnonzero(thin))):
         rows, cols, alpha, owner = pixels
         keep = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width) & (alpha > 0)
         rows, cols, alpha, owner = rows[keep], cols[keep], alpha[keep], owner[keep]
