@@ -15,6 +15,22 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+# Shared by the kernel sources: runs f(thread_index, begin, end) over [0, n) split into nthreads contiguous
+# ranges, the calling thread taking the first.
+CPP_PARALLEL = r"""
+template <class F> static void parallel(int64_t n, int nthreads, F f) {
+    int nt = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, n));
+    int64_t step = (n + nt - 1) / nt;
+    std::vector<std::thread> pool;
+    for (int t = 1; t < nt; ++t) {
+        int64_t b = t * step, e = std::min(n, b + step);
+        if (b < e) pool.emplace_back(f, t, b, e);
+    }
+    f(0, 0, std::min(n, step));
+    for (auto& th : pool) th.join();
+}
+"""
+
 
 class KernelBuildError(RuntimeError):
     """The C++ kernels could not be compiled or loaded (no g++ in the image, unwritable cache, …)."""

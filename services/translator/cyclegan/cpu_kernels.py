@@ -15,28 +15,25 @@ import ctypes
 from functools import lru_cache
 from pathlib import Path
 
-from services.translator.native import KernelBuildError, build, cache_dir, load_library  # noqa: F401 (re-exported)
+from services.translator.native import (  # noqa: F401 (re-exported)
+    CPP_PARALLEL,
+    KernelBuildError,
+    build,
+    cache_dir,
+    load_library,
+)
 
-_SOURCE = r"""
+_SOURCE = (
+    r"""
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <thread>
 #include <vector>
 
-// Runs f(thread_index, begin, end) over [0, n) split into nthreads contiguous ranges.
-template <class F> static void parallel(int64_t n, int nthreads, F f) {
-    int nt = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, n));
-    int64_t step = (n + nt - 1) / nt;
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) {
-        int64_t b = t * step, e = std::min(n, b + step);
-        if (b < e) pool.emplace_back(f, t, b, e);
-    }
-    f(0, 0, std::min(n, step));
-    for (auto& th : pool) th.join();
-}
-
+"""
+    + CPP_PARALLEL
+    + r"""
 static inline int reflect(int i, int n) { return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i); }
 
 constexpr int CB = 64;  // channels per inner block
@@ -197,6 +194,7 @@ extern "C" void residual_add(float* r, const float* y, const float* mean, const 
     });
 }
 """
+)
 
 _FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-pthread"]
 

@@ -18,10 +18,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from services.translator.native import KernelBuildError, load_library
+from services.translator.native import CPP_PARALLEL, KernelBuildError, load_library
 from services.translator.weather.particles import Particles, kernel_constants, phi_table
 
-_SOURCE = r"""
+_SOURCE = (
+    r"""
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -32,18 +33,9 @@ _SOURCE = r"""
 #include <immintrin.h>
 #endif
 
-template <class F> static void parallel(int64_t n, int nthreads, F f) {
-    int nt = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, n));
-    int64_t step = (n + nt - 1) / nt;
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) {
-        int64_t b = t * step, e = std::min(n, b + step);
-        if (b < e) pool.emplace_back(f, b, e);
-    }
-    f((int64_t)0, std::min(n, step));
-    for (auto& th : pool) th.join();
-}
-
+"""
+    + CPP_PARALLEL
+    + r"""
 // particles.footprints: the same float32 operations in the same order (so the same values), vectorised;
 // model = particles.kernel_constants: {f·aperture/4, pixel variance, reach in σ, table steps per σ,
 // soft σ, thin max width, capsule min width in σ}.
@@ -351,7 +343,7 @@ extern "C" void render_precipitation(int n, const float* const* particles, const
     make_footprints(n, particles, model, fps);
     const int64_t nblocks = (rows + kBlockRows - 1) / kBlockRows;
     const float farthest = n ? *std::max_element(fps.z.begin(), fps.z.end()) : 0.0f;
-    parallel(nblocks, nthreads, [&](int64_t b, int64_t e) {
+    parallel(nblocks, nthreads, [&](int, int64_t b, int64_t e) {
         // The particles reaching each of this thread's blocks, in particle order.
         std::vector<std::vector<int>> members(e - b);
         for (auto& m : members) m.reserve(2 * (size_t)n / (size_t)nblocks + 16);
@@ -395,6 +387,7 @@ extern "C" void render_precipitation(int n, const float* const* particles, const
     });
 }
 """
+)
 
 # -ffp-contract=off: an FMA would round the footprint coordinates differently from numpy.
 _FLAGS = [
