@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from services.common.datasets.canonical import pixel_box, yolo_box
 from services.detector.training import resolve_device
 from services.detector.weights import inspect_weights
 
@@ -142,9 +143,7 @@ def write_predictions_txt(detections: Sequence[Detection], image_size: tuple[int
         raise ValueError(f"image_size must be a positive (width, height), got {image_size}")
     lines = []
     for d in detections:
-        x1, x2 = min(max(d.x1, 0.0), width), min(max(d.x2, 0.0), width)
-        y1, y2 = min(max(d.y1, 0.0), height), min(max(d.y2, 0.0), height)
-        values = ((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height)
+        values = yolo_box(d.x1, d.y1, d.x2, d.y2, width, height)
         lines.append(("%g " * 6).rstrip() % (d.cls, *values, d.conf))
     return "".join(f"{line}\n" for line in lines)
 
@@ -168,15 +167,5 @@ def read_predictions_txt(
         except ValueError:
             raise ValueError(f"prediction line {k}: not numbers: {raw.strip()!r}") from None
         name = names[cls] if 0 <= cls < len(names) else str(cls)
-        out.append(
-            Detection(
-                cls,
-                name,
-                conf,
-                (cx - w / 2) * width,
-                (cy - h / 2) * height,
-                (cx + w / 2) * width,
-                (cy + h / 2) * height,
-            )
-        )
+        out.append(Detection(cls, name, conf, *pixel_box(cx, cy, w, h, width, height)))
     return out

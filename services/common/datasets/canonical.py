@@ -142,6 +142,22 @@ def _fmt(v: float) -> str:
     return f"{v:.6f}"
 
 
+def yolo_box(
+    x1: float, y1: float, x2: float, y2: float, width: float, height: float
+) -> tuple[float, float, float, float]:
+    """Pixel corners to YOLO's normalised (cx, cy, w, h), the box clipped to the image first."""
+    x1, x2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
+    y1, y2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
+    return (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
+
+
+def pixel_box(
+    cx: float, cy: float, w: float, h: float, width: float, height: float
+) -> tuple[float, float, float, float]:
+    """YOLO's normalised (cx, cy, w, h) to pixel corners (x1, y1, x2, y2)."""
+    return (cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height
+
+
 def to_yolo_lines(record: ImageRecord, class_names: Sequence[str]) -> list[str]:
     """``cls cx cy w h`` lines, normalised by the record's size, boxes clipped to the image.
 
@@ -158,12 +174,10 @@ def to_yolo_lines(record: ImageRecord, class_names: Sequence[str]) -> list[str]:
                 f"{record.image_id}: box class index {b.cls} outside the {len(class_names)} class names "
                 f"{list(class_names)}"
             )
-        x1, x2 = min(max(b.x1, 0.0), w), min(max(b.x2, 0.0), w)
-        y1, y2 = min(max(b.y1, 0.0), h), min(max(b.y2, 0.0), h)
-        if x2 <= x1 or y2 <= y1:
+        cx, cy, bw, bh = yolo_box(b.x1, b.y1, b.x2, b.y2, w, h)
+        if bw <= 0 or bh <= 0:
             continue
-        cx, cy = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h
-        lines.append(f"{b.cls} {_fmt(cx)} {_fmt(cy)} {_fmt((x2 - x1) / w)} {_fmt((y2 - y1) / h)}")
+        lines.append(f"{b.cls} {_fmt(cx)} {_fmt(cy)} {_fmt(bw)} {_fmt(bh)}")
     return lines
 
 
@@ -192,15 +206,7 @@ def from_yolo_lines(
             raise DatasetFormatError(file, lineno, f"class index {cls} outside 0..{(num_classes or 1) - 1}")
         if bw < 0 or bh < 0:
             raise DatasetFormatError(file, lineno, "negative box width or height")
-        boxes.append(
-            Box(
-                cls,
-                (cx - bw / 2) * width,
-                (cy - bh / 2) * height,
-                (cx + bw / 2) * width,
-                (cy + bh / 2) * height,
-            )
-        )
+        boxes.append(Box(cls, *pixel_box(cx, cy, bw, bh, width, height)))
     return boxes
 
 

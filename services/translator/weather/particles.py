@@ -109,7 +109,29 @@ def sample_positions(
     return u[1] * np.float32(width), u[2] * np.float32(height), z
 
 
-def defocus_sigma_px(z_m: np.ndarray, focal_px: float) -> np.ndarray:
+def falling(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    path_px: np.ndarray,
+    angle_deg: float,
+    thickness: np.ndarray,
+    opacity: np.ndarray,
+) -> Particles:
+    """Particles whose exposure-long path (pixels) slants `angle_deg` from vertical (wind)."""
+    angle = math.radians(angle_deg)
+    return Particles(
+        x=x,
+        y=y,
+        z=z,
+        dx=path_px * math.sin(angle),
+        dy=path_px * math.cos(angle),
+        thickness=thickness,
+        opacity=opacity,
+    )
+
+
+def defocus_sigma_px(z_m: np.ndarray | float, focal_px: float) -> np.ndarray | float:
     """σ of the defocus blur in pixels: a quarter of the blur-disc diameter f·aperture/z (focused at ∞)."""
     return 0.25 * focal_px * APERTURE_M / z_m
 
@@ -117,7 +139,7 @@ def defocus_sigma_px(z_m: np.ndarray, focal_px: float) -> np.ndarray:
 def kernel_constants(focal_px: float) -> tuple[float, ...]:
     """The model constants kernels.py needs, in its order (one definition, here)."""
     return (
-        0.25 * focal_px * APERTURE_M,
+        defocus_sigma_px(1.0, focal_px),  # σ·z
         PIXEL_VARIANCE,
         REACH_SIGMAS,
         PHI_STEPS_PER_SIGMA,
@@ -139,7 +161,7 @@ def footprints(particles: Particles, focal_px: float) -> Footprints:
     moving = length > 0
     safe = np.where(moving, length, one)
     width = np.maximum(thickness, one)  # thinner particles arrive with proportionally less opacity
-    defocus = np.float32(kernel_constants(focal_px)[0]) / z  # defocus_sigma_px in float32
+    defocus = defocus_sigma_px(z, focal_px)  # float32, as in the kernel
     sigma = np.sqrt(defocus * defocus + np.float32(PIXEL_VARIANCE))
     half_length = (length + width) * half
     half_width = width * half

@@ -23,7 +23,7 @@ from services.translator.weather.atmosphere import (
     visibility_from_attenuation_db_km,
 )
 from services.translator.weather.depth import DEFAULT_HFOV_DEG, focal_length_px
-from services.translator.weather.particles import Particles, sample_positions
+from services.translator.weather.particles import Particles, falling, sample_positions
 from services.translator.weather.precipitation import render_precipitation
 from services.translator.weather.sky import scene_depth
 
@@ -67,16 +67,7 @@ def sample_drops(rng: np.random.Generator, params: RainParams, height: int, widt
     length = terminal_velocity_m_s(diameter) * inverse_z * (focal * params.exposure_ms * 1e-3)
     width_px = diameter * inverse_z * (focal * 1e-3)
     opacity = np.minimum(diameter, 2.0) * np.minimum(width_px, 1.0) * (params.streak_opacity / 2.0)
-    angle = math.radians(params.angle_deg)
-    return Particles(
-        x=x,
-        y=y,
-        z=z,
-        dx=length * math.sin(angle),
-        dy=length * math.cos(angle),
-        thickness=width_px,
-        opacity=opacity,
-    )
+    return falling(x, y, z, length, params.angle_deg, width_px, opacity)
 
 
 def render_rain(

@@ -23,7 +23,7 @@ from services.translator.weather.atmosphere import (
     visibility_from_attenuation_db_km,
 )
 from services.translator.weather.depth import DEFAULT_HFOV_DEG, focal_length_px
-from services.translator.weather.particles import Particles, sample_positions
+from services.translator.weather.particles import Particles, falling, sample_positions
 from services.translator.weather.precipitation import render_precipitation
 from services.translator.weather.sky import scene_depth
 
@@ -54,18 +54,9 @@ def sample_flakes(rng: np.random.Generator, params: SnowParams, height: int, wid
     diameter = np.clip(rng.exponential(params.flake_size_mm, size=z.size), 1.0, 4.0 * params.flake_size_mm)
     size_px = focal * diameter * 1e-3 / z
     length = focal * FALL_SPEED_M_S * (params.exposure_ms * 1e-3) / z
-    angle = math.radians(params.angle_deg)
     # A flake smaller than a pixel covers only part of it.
     opacity = params.flake_opacity * np.minimum(1.0, size_px) ** 2
-    return Particles(
-        x=x,
-        y=y,
-        z=z,
-        dx=length * math.sin(angle),
-        dy=length * math.cos(angle),
-        thickness=size_px,
-        opacity=opacity,
-    )
+    return falling(x, y, z, length, params.angle_deg, size_px, opacity)
 
 
 def render_snow(
