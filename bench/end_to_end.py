@@ -23,7 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.common.weather_params import parse_physics_params  # noqa: E402
+from services.common.methods.physics import parse_physics_params  # noqa: E402
 from services.translator.weather.depth import vkitti_depth_to_metres  # noqa: E402
 from services.translator.weather.registry import render  # noqa: E402
 from tests.scenes import png_bytes, road_scene  # noqa: E402

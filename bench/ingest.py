@@ -174,13 +174,13 @@ def _consume(labels: Path, mode: str) -> dict[str, object]:
 def _ingest_job(labels: Path) -> dict[str, object]:
     """The whole ingest job as the service runs it: reader, label files into the store, index rows into
     the database (embedded: SQLite and a local store folder in a temporary home)."""
-    from services.common import jobs
-    from services.common.db.migrate import upgrade
-    from services.common.db.models import Job
-    from services.common.db.session import session_scope
-    from services.common.ingest import ingest
-    from services.common.settings import Settings
-    from services.common.worker import WorkerRuntime
+    from services.common.core.db.migrate import upgrade
+    from services.common.core.db.models import Job
+    from services.common.core.db.session import session_scope
+    from services.common.core.settings import Settings
+    from services.common.runtime import lifecycle as jobs
+    from services.common.runtime.worker import WorkerRuntime
+    from services.evaluator.jobs.ingest_dataset import ingest
 
     home = Path(tempfile.mkdtemp(prefix="bench_ingest_home_"))
     try:

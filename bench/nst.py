@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.translator.nst.adain import AdaINTranslator, build_decoder  # noqa: E402
+from services.translator.adain.network import AdaINTranslator, build_decoder  # noqa: E402
 from services.translator.nst.gatys import GatysConfig, stylize  # noqa: E402
-from services.translator.nst.weights import build_vgg19_features, load_vgg19_features  # noqa: E402
+from services.translator.vgg.weights import build_vgg19_features, load_vgg19_features  # noqa: E402
 
 
 def _scene(width: int, height: int, seed: int = 0) -> np.ndarray:

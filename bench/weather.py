@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.common.weather_params import (  # noqa: E402
+from services.common.methods.physics import (  # noqa: E402
     DuskParams,
     FogParams,
     NightParams,

@@ -12,27 +12,27 @@ import subprocess
 import sys
 import time
 
-from services.common.db.migrate import upgrade
-from services.common.queue import QUEUES
-from services.common.settings import get_settings
+from services.common import contracts
+from services.common.core.db.migrate import upgrade
+from services.common.core.settings import get_settings
 
 
 def commands(host: str, port: int) -> dict[str, list[str]]:
     py = sys.executable
     procs = {"api": [py, "-m", "uvicorn", "services.api.main:app", "--host", host, "--port", str(port)]}
-    for queue in QUEUES:
-        procs[queue] = [
+    for service, queues in contracts.services().items():
+        procs[service] = [
             py,
             "-m",
             "celery",
             "-A",
-            f"services.{queue}.worker",
+            f"services.{service}.worker",
             "worker",
             "-Q",
-            queue,
+            ",".join(queues),
             "--pool=solo",
             "-n",
-            f"{queue}@%h",
+            f"{service}@%h",
             "--without-mingle",
             "--without-gossip",
             "--without-heartbeat",

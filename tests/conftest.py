@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import redis
 
-from services.common.settings import Settings
+from services.common.core.settings import Settings
 from tests.fixtures.s3 import s3_server, s3_store  # noqa: F401
 
 PG_ADMIN = os.environ.get("SIM2REAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -26,7 +26,7 @@ def pg_url() -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     yield f"{base}/{name}"
-    from services.common.db.session import get_engine
+    from services.common.core.db.session import get_engine
 
     get_engine(f"{base}/{name}").dispose()
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -93,17 +93,15 @@ def run_queued():
     """Run the queued jobs of a kind in this process with the real task code (the queue is tested end to end)."""
     from sqlalchemy import select
 
-    from services.common.db.models import Job
-    from services.common.db.session import session_scope
-    from services.common.queue import TASKS
-    from services.common.worker import WorkerRuntime
+    from services.common import contracts
+    from services.common.core.db.models import Job
+    from services.common.core.db.session import session_scope
 
     def run(settings: Settings, kind: str) -> list[Job]:
         import importlib
 
-        queue = TASKS[kind].queue
-        runtime = WorkerRuntime(queue, settings)
-        importlib.import_module(f"services.{queue}.tasks").register(runtime)
+        service = contracts.get(kind).service
+        runtime = importlib.import_module(f"services.{service}.worker").make_runtime(settings)
         handler = runtime.handlers[kind]
         with session_scope(settings.resolved_database_url) as s:
             ids = list(

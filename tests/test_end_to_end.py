@@ -151,8 +151,8 @@ def test_fog_with_depth_through_redis_postgres_and_s3(server_stack: Stack) -> No
 
 
 def test_worker_killed_mid_job_is_recovered_and_runs_once(server_stack: Stack, s3_server) -> None:
-    from services.common.settings import Settings
-    from services.common.storage import make_store
+    from services.common.core.settings import Settings
+    from services.common.core.storage import make_store
 
     worker = server_stack.start("translator", "-1")
     # Large enough that decoding, fog and encoding take seconds: the kill lands mid-job.

@@ -10,9 +10,9 @@ from celery import Celery
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from services.common.db.session import make_session
-from services.common.settings import Settings
-from services.common.storage import ObjectStore
+from services.common.core.db.session import make_session
+from services.common.core.settings import Settings
+from services.common.core.storage import ObjectStore
 
 
 def get_settings_dep(request: Request) -> Settings:

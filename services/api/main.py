@@ -24,10 +24,11 @@ from services.api.routes import (
     weathers,
     weights,
 )
-from services.common.db.migrate import upgrade
-from services.common.queue import make_celery
-from services.common.settings import Settings, get_settings
-from services.common.storage import ObjectNotFound, StoreUnavailable, make_store
+from services.common.core.db.migrate import upgrade
+from services.common.core.queue import make_celery
+from services.common.core.settings import Settings, get_settings
+from services.common.core.storage import ObjectNotFound, StoreUnavailable, make_store
+from services.common.methods import MethodError
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,6 +94,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": f"{exc}; it may have been deleted from the object store"}, status_code=404
         )
+
+    @app.exception_handler(MethodError)
+    async def method_error(_request: Request, exc: MethodError) -> JSONResponse:
+        # A route that forgot to translate it: the message already names the field.
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(_request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
 
 from celery import Celery
 from fastapi import HTTPException, status
 from sqlalchemy.orm import Session
 
-from services.common import jobs
-from services.common.db.models import Job, new_id
-from services.common.queue import send_job
-from services.common.settings import Settings
-from services.common.storage import ObjectStore
+from services.common import contracts
+from services.common.core import keys
+from services.common.core.db.models import Job, new_id
+from services.common.core.queue import send_job
+from services.common.core.settings import Settings
+from services.common.core.storage import ObjectStore
+from services.common.runtime import lifecycle as jobs
 
 log = logging.getLogger("sim2real.api")
 
@@ -27,7 +29,7 @@ class Submission:
         self.keys: list[str] = []
 
     def put(self, name: str, data: bytes, content_type: str) -> str:
-        key = f"uploads/{self.job_id}/{name}"
+        key = keys.upload(self.job_id, name)
         self.store.put_bytes(key, data, content_type)
         self.keys.append(key)
         return key
@@ -46,13 +48,18 @@ def submit(
     celery: Celery,
     settings: Settings,
     kind: str,
-    params: dict[str, Any],
+    payload: contracts.Payload,
     submission: Submission | None = None,
+    *,
+    rows: Sequence[object] = (),
+    job_id: str | None = None,
 ) -> Job:
-    """Record the job and queue it; on any failure nothing of it stays behind."""
-    job_id = submission.job_id if submission else new_id()
+    """Record the job (and `rows` that exist with it, e.g. an experiment) and queue it; on any failure
+    nothing of it stays behind."""
+    job_id = submission.job_id if submission else job_id or new_id()
     try:
-        job = jobs.create_job(session, kind, params, max_attempts=settings.max_attempts, job_id=job_id)
+        job = jobs.create_job(session, kind, payload, max_attempts=settings.max_attempts, job_id=job_id)
+        session.add_all(rows)
         session.commit()
     except Exception:
         session.rollback()
@@ -63,7 +70,8 @@ def submit(
         send_job(celery, kind, job.id)
     except Exception as exc:
         log.exception("could not queue job %s", job.id)
-        session.delete(job)
+        for row in (*rows, job):
+            session.delete(row)
         session.commit()
         if submission:
             submission.discard()

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import HTTPException, UploadFile
 
-from services.common.images import ImageError
+from services.common.core.images import ImageError
 
 CHUNK = 1 << 20
 

@@ -1,8 +1,19 @@
 """Celery entry point of the detector worker: `celery -A services.detector.worker worker -Q detector`."""
 
-from services.common.worker import WorkerRuntime
-from services.detector import tasks
+from __future__ import annotations
 
-runtime = WorkerRuntime("detector")
-tasks.register(runtime)
-app = runtime.celery
+from services.common.core.settings import Settings
+from services.common.runtime.worker import WorkerRuntime, celery_entry
+
+
+def make_runtime(settings: Settings | None = None) -> WorkerRuntime:
+    from services.detector.offline import prepare_ultralytics
+
+    runtime = WorkerRuntime("detector", settings)
+    # Before anything imports ultralytics: offline mode, fonts and settings under the service's home.
+    prepare_ultralytics(runtime.settings.home / "detector")
+    runtime.register_jobs()
+    return runtime
+
+
+__getattr__ = celery_entry(globals(), make_runtime)

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from services.common.storage import ObjectStore
+from services.common.core.storage import ObjectStore
 from services.evaluator.evaluate import DetectionSet
 from services.evaluator.slices import ImageMeta
 

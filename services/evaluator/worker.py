@@ -1,8 +1,15 @@
 """Celery entry point of the evaluator worker: `celery -A services.evaluator.worker worker -Q evaluator`."""
 
-from services.common.worker import WorkerRuntime
-from services.evaluator import tasks
+from __future__ import annotations
 
-runtime = WorkerRuntime("evaluator")
-tasks.register(runtime)
-app = runtime.celery
+from services.common.core.settings import Settings
+from services.common.runtime.worker import WorkerRuntime, celery_entry
+
+
+def make_runtime(settings: Settings | None = None) -> WorkerRuntime:
+    runtime = WorkerRuntime("evaluator", settings)
+    runtime.register_jobs()
+    return runtime
+
+
+__getattr__ = celery_entry(globals(), make_runtime)

@@ -1,8 +1,17 @@
 """Celery entry point of the translator worker: `celery -A services.translator.worker worker -Q translator`."""
 
-from services.common.worker import WorkerRuntime
-from services.translator import tasks
+from __future__ import annotations
 
-runtime = WorkerRuntime("translator")
-tasks.register(runtime)
-app = runtime.celery
+from services.common.core.settings import Settings
+from services.common.core.weights import publish_configured_vgg19
+from services.common.runtime.worker import WorkerRuntime, celery_entry
+
+
+def make_runtime(settings: Settings | None = None) -> WorkerRuntime:
+    runtime = WorkerRuntime("translator", settings)
+    publish_configured_vgg19(runtime.settings, runtime.store)
+    runtime.register_jobs()
+    return runtime
+
+
+__getattr__ = celery_entry(globals(), make_runtime)

@@ -194,15 +194,15 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
     assert job.status == "succeeded", job.error
     d = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     assert d["parent_id"] == src["id"]
-    assert d["recipe"]["method"] == "physics" and d["recipe"]["weather"] == "fog"
-    assert d["recipe"]["params"]["visibility_m"] == 60 and d["recipe"]["filter"]
+    assert d["lineage"]["method"] == "physics" and d["lineage"]["weather"] == "fog"
+    assert d["lineage"]["params"]["visibility_m"] == 60 and d["lineage"]["filter"]
     assert d["stats"]["images"] == 2 and d["stats"]["weather"] == {"foggy": 2}
     store = api.app.state.store
     for image_id in ("Scene01/clone/Camera_0/00000", "Scene01/clone/Camera_0/00001"):
         assert store.get_bytes(f"datasets/{d['id']}/labels/{image_id}.txt") == store.get_bytes(
             f"datasets/{src['id']}/labels/{image_id}.txt"
         )
-    from services.common.images import decode_image
+    from services.common.core.images import decode_image
 
     before = decode_image(
         store.get_bytes(f"datasets/{src['id']}/images/Scene01/clone/Camera_0/00000.jpg"), 10**8
@@ -219,7 +219,7 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
     assert r.status_code == 422 and "selects no images" in r.json()["detail"]
 
 
-def test_study_recipes_compose_baseline_and_translated_sets(api, run_queued, settings, data_root) -> None:
+def test_study_compositions_make_baseline_and_translated_sets(api, run_queued, settings, data_root) -> None:
     from tests.common.dataset_fixtures import make_kitti_tracking
 
     make_kitti_tracking(data_root / "kt")
@@ -227,12 +227,12 @@ def test_study_recipes_compose_baseline_and_translated_sets(api, run_queued, set
     kitti = ingest(api, run_queued, settings, "kitti_tracking", f"file://{data_root}/kt")
     vk = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
     made = {}
-    for recipe in ("baseline", "translated"):
+    for composition in ("baseline", "translated"):
         r = api.post(
-            "/v1/datasets/recipes",
+            "/v1/datasets/compositions",
             json={
-                "name": recipe,
-                "recipe": recipe,
+                "name": composition,
+                "composition": composition,
                 "kitti_dataset_id": kitti["id"],
                 "vkitti_dataset_id": vk["id"],
                 "seed": 1,
@@ -241,21 +241,26 @@ def test_study_recipes_compose_baseline_and_translated_sets(api, run_queued, set
         assert r.status_code == 202, r.text
         (job,) = [j for j in run_queued(settings, "compose_dataset") if j.id == r.json()["id"]]
         assert job.status == "succeeded", job.error
-        made[recipe] = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
+        made[composition] = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     # Frame f takes SLOTS[f % 7] = (kitti, clone, fog, ...): 0 -> KITTI 0001, 1 -> clone, 2 -> fog.
     assert made["baseline"]["stats"]["origins"] == {"kitti": 1, "vkitti2:clone": 1}
     # Scene01 fog frame 2 does not exist; Scene02 frame 0 would be KITTI 0002, which is not there.
-    assert made["baseline"]["recipe"]["missing"] == {"vkitti2:fog": 1, "kitti": 1}
+    assert made["baseline"]["lineage"]["missing"] == {"vkitti2:fog": 1, "kitti": 1}
     assert made["translated"]["stats"]["origins"] == {"kitti": 1, "translated:fog": 1, "vkitti2:clone": 1}
-    assert made["translated"]["recipe"]["translations"]["fog"]["method"] == "physics"
-    assert made["translated"]["recipe"]["recipe"]["rule"].startswith("frame index f uses slots[f % 7]")
+    assert made["translated"]["lineage"]["translations"]["fog"]["method"] == "physics"
+    assert made["translated"]["lineage"]["composition"]["rule"].startswith("frame index f uses slots[f % 7]")
     images = api.get(
         f"/v1/datasets/{made['translated']['id']}/images", params={"filter": "weather=foggy"}
     ).json()
     assert images["total"] == 1 and images["items"][0]["image_id"] == "Scene01/clone/Camera_0/00002"
     r = api.post(
-        "/v1/datasets/recipes",
-        json={"name": "x", "recipe": "baseline", "kitti_dataset_id": vk["id"], "vkitti_dataset_id": vk["id"]},
+        "/v1/datasets/compositions",
+        json={
+            "name": "x",
+            "composition": "baseline",
+            "kitti_dataset_id": vk["id"],
+            "vkitti_dataset_id": vk["id"],
+        },
     )
     assert r.status_code == 422 and "kitti_tracking" in r.json()["detail"]
 
@@ -263,7 +268,7 @@ def test_study_recipes_compose_baseline_and_translated_sets(api, run_queued, set
 def test_ingest_from_an_s3_prefix(client_for, server_settings, run_queued, s3_server, tmp_path) -> None:
     import uuid
 
-    from services.common.storage import S3Store
+    from services.common.core.storage import S3Store
 
     source_bucket, own_bucket = f"src-{uuid.uuid4().hex[:8]}", f"own-{uuid.uuid4().hex[:8]}"
     make_kitti(tmp_path / "kitti")
@@ -298,11 +303,11 @@ def test_ingest_from_an_s3_prefix(client_for, server_settings, run_queued, s3_se
 def test_translated_version_resumes_where_a_dead_worker_stopped(
     api, run_queued, settings, data_root, monkeypatch
 ) -> None:
-    from services.common import jobs
-    from services.common.db.models import Job
-    from services.common.db.session import session_scope
-    from services.common.worker import WorkerRuntime
-    from services.translator import tasks
+    from services.common.core.db.models import Job
+    from services.common.core.db.session import session_scope
+    from services.common.runtime import lifecycle as jobs
+    from services.common.runtime.worker import WorkerRuntime
+    from services.translator.jobs import translate_dataset as tasks
 
     make_vkitti2(data_root / "vk")
     src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
@@ -324,7 +329,7 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
         run_queued(settings, "translate_dataset")
     with session_scope(settings.resolved_database_url) as s:
         s.get(Job, job_id).heartbeat_at = jobs.stale_cutoff(3600)
-    monkeypatch.setattr("services.common.worker.send_job", lambda *a, **k: None)
+    monkeypatch.setattr("services.common.runtime.worker.send_job", lambda *a, **k: None)
     assert WorkerRuntime("translator", settings).recover() == 1
     encoded.clear()
     monkeypatch.setattr(tasks, "encode_png", lambda image: (encoded.append(1), real(image))[1])

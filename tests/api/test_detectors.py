@@ -165,10 +165,10 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
 def test_training_whose_worker_died_resumes_from_last(
     api, run_queued, settings, datasets, monkeypatch
 ) -> None:
-    from services.common import jobs
-    from services.common.db.models import Job
-    from services.common.db.session import session_scope
-    from services.common.worker import JobContext
+    from services.common.core.db.models import Job
+    from services.common.core.db.session import session_scope
+    from services.common.runtime import lifecycle as jobs
+    from services.common.runtime.worker import JobContext
 
     r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], **TINY, "epochs": 2})
     job_id = r.json()["id"]
@@ -188,9 +188,9 @@ def test_training_whose_worker_died_resumes_from_last(
         assert job.status == "running"
         job.heartbeat_at = jobs.stale_cutoff(3600)  # what a SIGKILL leaves: a silent heartbeat
     assert api.app.state.store.exists(f"models/detector/{job_id}/last.pt")
-    from services.common.worker import WorkerRuntime
+    from services.common.runtime.worker import WorkerRuntime
 
-    monkeypatch.setattr("services.common.worker.send_job", lambda *a, **k: None)
+    monkeypatch.setattr("services.common.runtime.worker.send_job", lambda *a, **k: None)
     assert WorkerRuntime("detector", settings).recover() == 1
     job = run_one(run_queued, settings, "train_detector", job_id)
     assert job.status == "succeeded", job.error
@@ -202,8 +202,8 @@ def test_training_whose_worker_died_resumes_from_last(
 def test_a_failed_child_fails_the_experiment_and_cancels_the_rest(
     api, run_queued, settings, datasets
 ) -> None:
-    from services.common.db.models import Job
-    from services.common.db.session import session_scope
+    from services.common.core.db.models import Job
+    from services.common.core.db.session import session_scope
 
     body = {
         "name": "doomed",

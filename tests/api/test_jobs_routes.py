@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.common import jobs
-from services.common.db.session import session_scope
+from services.common.core.db.session import session_scope
+from services.common.runtime import lifecycle as jobs
 from tests.scenes import png_bytes, road_scene
 
 
@@ -103,7 +103,7 @@ def test_openapi_docs_are_served(client) -> None:
 
 
 def test_api_key_from_a_secret_file_is_stripped_and_empty_means_none(monkeypatch) -> None:
-    from services.common.settings import Settings
+    from services.common.core.settings import Settings
 
     monkeypatch.setenv("SIM2REAL_API_KEY", "s3cret\n")
     assert Settings().api_key.get_secret_value() == "s3cret"

@@ -88,7 +88,7 @@ def test_gatys_and_adain_through_the_queue(client, run_queued, server_settings, 
         },
     )
     assert r.status_code == 202, r.text
-    assert r.json()["params"]["recipe"]["weather"] == "rain"
+    assert r.json()["params"]["translation"]["weather"] == "rain"
     (job,) = [j for j in run_queued(server_settings, "translate") if j.id == r.json()["id"]]
     assert job.status == "succeeded", job.error
     out = np.asarray(Image.open(io.BytesIO(client.get(f"/v1/translations/{job.id}/image").content)))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from services.common.db.models import Job
-from services.common.db.session import session_scope
+from services.common.core.db.models import Job
+from services.common.core.db.session import session_scope
 from tests.scenes import jpeg_bytes, png_bytes, road_scene
 
 
@@ -59,7 +59,7 @@ def test_fog_request_is_accepted_stored_and_queued(client, server_settings, scen
     assert r.status_code == 202, r.text
     job = r.json()
     assert (job["kind"], job["status"]) == ("translate", "queued")
-    assert job["params"]["recipe"]["params"]["visibility_m"] == 80
+    assert job["params"]["translation"]["params"]["visibility_m"] == 80
     assert sorted(_objects(client)) == [f"uploads/{job['id']}/depth.png", f"uploads/{job['id']}/image.png"]
     assert client.get(f"/v1/jobs/{job['id']}").json()["id"] == job["id"]
     r = client.get(f"/v1/translations/{job['id']}/image")
@@ -74,7 +74,7 @@ def test_jpeg_without_depth_and_default_params(client, scene) -> None:
         files={"image": ("f.jpg", jpeg_bytes(rgb), "image/jpeg")},
     )
     assert r.status_code == 202, r.text
-    assert r.json()["params"]["recipe"]["params"]["intensity_mm_h"] > 0
+    assert r.json()["params"]["translation"]["params"]["intensity_mm_h"] > 0
 
 
 BAD_REQUESTS = {

@@ -48,7 +48,7 @@ def test_import_then_translate_at_exact_size(client, run_queued, server_settings
         files={"image": ("f.png", png_bytes(rgb))},
     )
     assert r.status_code == 202, r.text
-    assert r.json()["params"]["recipe"]["weather"] == "fog"
+    assert r.json()["params"]["translation"]["weather"] == "fog"
     jobs = [j for j in run_queued(server_settings, "translate") if j.id == r.json()["id"]]
     assert jobs[0].status == "succeeded", jobs[0].error
     out = np.asarray(Image.open(io.BytesIO(client.get(f"/v1/translations/{jobs[0].id}/image").content)))

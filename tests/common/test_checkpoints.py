@@ -11,14 +11,13 @@ import pytest
 import torch
 import torchvision
 
-from services.common.checkpoints import (
+from services.common.core.checkpoints import (
     CheckpointError,
-    check_generator,
     check_vgg19,
-    generator_shapes,
     read_tensor_shapes,
     vgg19_feature_shapes,
 )
+from services.common.methods.cyclegan import check_generator, generator_shapes
 from services.translator.cyclegan.networks import GeneratorConfig, build_generator
 
 

@@ -30,7 +30,7 @@ def test_importing_the_package_stays_light() -> None:
     code = (
         "import sys\n"
         "import services.common.datasets.readers, services.common.datasets.filters\n"
-        "import services.common.datasets.stats, services.common.datasets.recipes\n"
+        "import services.common.datasets.stats, services.common.datasets.compositions\n"
         "import services.common.datasets.splits\n"
         "heavy = {'torch', 'cv2', 'PIL', 'yaml', 'ijson', 'numpy'} & set(sys.modules)\n"
         "print(sorted(heavy))\n"

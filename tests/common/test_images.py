@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from services.common.images import ImageError, decode_depth_png, decode_image, encode_png
+from services.common.core.images import ImageError, decode_depth_png, decode_image, encode_png
 
 LIMIT = 40_000_000
 

@@ -6,12 +6,34 @@ import threading
 import time
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
-from services.common import jobs
-from services.common.db.migrate import upgrade
-from services.common.db.models import Job
-from services.common.db.session import session_scope
-from services.common.worker import JobOutcome, WorkerRuntime
+from services.common import contracts
+from services.common.core.db.migrate import upgrade
+from services.common.core.db.models import Job
+from services.common.core.db.session import session_scope
+from services.common.runtime import lifecycle as jobs
+from services.common.runtime.worker import JobOutcome, WorkerRuntime
+
+
+class AnyPayload(contracts.Payload):
+    model_config = ConfigDict(extra="allow")
+
+
+class AnyResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+@pytest.fixture(autouse=True)
+def runtime_test_kinds():  # noqa: ANN201
+    """Job kinds of these tests alone: the runtime is exercised with handlers written here."""
+    contracts.register(contracts.JobKind("test_job", "translator", "translator", AnyPayload, AnyResult))
+    contracts.register(
+        contracts.JobKind("test_parent", "translator", "translator", AnyPayload, AnyResult, orchestrator=True)
+    )
+    yield
+    contracts.unregister("test_job")
+    contracts.unregister("test_parent")
 
 
 @pytest.fixture
@@ -22,7 +44,7 @@ def runtime(server_settings) -> WorkerRuntime:
 
 def _new_job(url: str, max_attempts: int = 3) -> str:
     with session_scope(url) as s:
-        return jobs.create_job(s, "translate", {"x": 1}, max_attempts=max_attempts).id
+        return jobs.create_job(s, "test_job", {"x": 1}, max_attempts=max_attempts).id
 
 
 def _job(url: str, job_id: str) -> Job:
@@ -37,7 +59,7 @@ def test_job_runs_once_even_when_its_message_is_delivered_twice(runtime: WorkerR
     job_id = _new_job(url)
     calls = []
 
-    def handler(ctx):  # noqa: ANN001, ANN202
+    def handler(ctx, payload):  # noqa: ANN001, ANN202
         calls.append(ctx.job_id)
         ctx.progress(0.5, "half way")
         return {"answer": 42}
@@ -53,7 +75,7 @@ def test_user_error_fails_the_job_with_its_message_and_removes_outputs(runtime: 
     url = runtime.settings.resolved_database_url
     job_id = _new_job(url)
 
-    def handler(ctx):  # noqa: ANN001, ANN202
+    def handler(ctx, payload):  # noqa: ANN001, ANN202
         prefix = ctx.outputs(f"translations/{ctx.job_id}/")
         ctx.store.put_bytes(prefix + "partial.png", b"x")
         raise ValueError("visibility_m must be positive")
@@ -68,7 +90,7 @@ def test_crash_is_reported_as_internal_error(runtime: WorkerRuntime) -> None:
     url = runtime.settings.resolved_database_url
     job_id = _new_job(url)
 
-    def handler(ctx):  # noqa: ANN001, ANN202
+    def handler(ctx, payload):  # noqa: ANN001, ANN202
         return {}["missing"]
 
     assert runtime.run_job(job_id, handler) == "failed"
@@ -80,7 +102,7 @@ def test_cancel_while_running_stops_the_job_and_keeps_it_cancelled(runtime: Work
     job_id = _new_job(url)
     started = threading.Event()
 
-    def handler(ctx):  # noqa: ANN001, ANN202
+    def handler(ctx, payload):  # noqa: ANN001, ANN202
         ctx.store.put_bytes(ctx.outputs(f"translations/{ctx.job_id}/") + "a.png", b"x")
         started.set()
         for i in range(200):
@@ -101,12 +123,12 @@ def test_cancel_while_running_stops_the_job_and_keeps_it_cancelled(runtime: Work
 
 
 def test_rows_appear_only_with_success(runtime: WorkerRuntime) -> None:
-    from services.common.db.models import Style
+    from services.common.core.db.models import Style
 
     url = runtime.settings.resolved_database_url
     job_id = _new_job(url)
 
-    def handler(ctx):  # noqa: ANN001, ANN202
+    def handler(ctx, payload):  # noqa: ANN001, ANN202
         return JobOutcome({"ok": 1}, rows=[Style(id=ctx.job_id, name="s", weather="fog", image_keys=[])])
 
     assert runtime.run_job(job_id, handler) == "succeeded"
@@ -120,7 +142,7 @@ def test_dead_worker_job_is_requeued_then_failed_after_max_attempts(
     url = runtime.settings.resolved_database_url
     job_id = _new_job(url, max_attempts=2)
     sent: list[str] = []
-    monkeypatch.setattr("services.common.worker.send_job", lambda app, kind, jid: sent.append(jid))
+    monkeypatch.setattr("services.common.runtime.worker.send_job", lambda app, kind, jid: sent.append(jid))
 
     def die(worker: str) -> None:
         # What a SIGKILL leaves behind: a running job whose heartbeat stops.
@@ -138,6 +160,18 @@ def test_dead_worker_job_is_requeued_then_failed_after_max_attempts(
     job = _job(url, job_id)
     assert job.status == "failed"
     assert "stopped its worker 2 times" in job.error and "host:2" in job.error
+
+
+def test_a_dead_job_of_a_kind_no_longer_run_is_failed_not_left_running(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    job_id = _new_job(url)
+    with session_scope(url) as s:
+        assert jobs.claim(s, job_id, "host:1", jobs.stale_cutoff(3.0))
+        s.get(Job, job_id).heartbeat_at = jobs.stale_cutoff(60)
+    contracts.unregister("test_job")
+    assert runtime.recover() == 0
+    job = _job(url, job_id)
+    assert job.status == "failed" and "'test_job' is not run by this deployment" in job.error
 
 
 def test_claim_takes_over_a_running_job_only_when_its_heartbeat_is_stale(runtime: WorkerRuntime) -> None:
@@ -158,9 +192,9 @@ def test_claim_takes_over_a_running_job_only_when_its_heartbeat_is_stale(runtime
 def test_cancel_reaches_the_children_of_an_orchestrator(runtime: WorkerRuntime) -> None:
     url = runtime.settings.resolved_database_url
     with session_scope(url) as s:
-        parent = jobs.create_job(s, "experiment", {}).id
-        kids = [jobs.create_job(s, "train_detector", {}, parent_id=parent).id for _ in range(2)]
-        done = jobs.create_job(s, "evaluate", {}, parent_id=parent)
+        parent = jobs.create_job(s, "test_parent", {}).id
+        kids = [jobs.create_job(s, "test_job", {}, parent_id=parent).id for _ in range(2)]
+        done = jobs.create_job(s, "test_job", {}, parent_id=parent)
         done.status = "succeeded"
     with session_scope(url) as s:
         assert jobs.cancel(s, parent)
@@ -175,11 +209,13 @@ def test_sweeper_wakes_a_parked_orchestrator_whose_message_was_lost(
 
     url = runtime.settings.resolved_database_url
     sent: list[str] = []
-    monkeypatch.setattr("services.common.worker.send_job", lambda app, kind, jid, **kw: sent.append(jid))
+    monkeypatch.setattr(
+        "services.common.runtime.worker.send_job", lambda app, kind, jid, **kw: sent.append(jid)
+    )
     with session_scope(url) as s:
-        job = jobs.create_job(s, "experiment", {})
+        job = jobs.create_job(s, "test_parent", {})
         job.updated_at = jobs.utcnow() - timedelta(hours=1)
-        job.queue = runtime.queue
+        job.queue = runtime.queues[0]
         job_id = job.id
     runtime.recover()
     assert job_id in sent

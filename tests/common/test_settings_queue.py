@@ -1,5 +1,6 @@
-from services.common.queue import QUEUES, TASKS, broker_options, make_celery
-from services.common.settings import Settings, env_names
+from services.common import contracts
+from services.common.core.queue import broker_options, make_celery
+from services.common.core.settings import Settings, env_names
 
 
 def test_embedded_defaults_need_no_environment(tmp_path) -> None:
@@ -20,8 +21,11 @@ def test_redis_visibility_timeout_outlasts_long_jobs(tmp_path) -> None:
     assert app.conf.task_reject_on_worker_lost
 
 
-def test_every_task_routes_to_a_known_queue() -> None:
-    assert {spec.queue for spec in TASKS.values()} == set(QUEUES)
+def test_every_task_routes_to_a_known_queue(tmp_path) -> None:
+    kinds = contracts.kinds().values()
+    assert {spec.queue for spec in kinds} == set(contracts.queues())
+    routes = make_celery(Settings(home=tmp_path)).conf.task_routes
+    assert {k.task_name: k.queue for k in kinds} == {name: r["queue"] for name, r in routes.items()}
 
 
 def test_secrets_do_not_leak_into_repr(monkeypatch) -> None:

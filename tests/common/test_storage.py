@@ -11,8 +11,8 @@ import httpx
 import pytest
 from minio.error import S3Error
 
-from services.common.settings import Settings
-from services.common.storage import (
+from services.common.core.settings import Settings
+from services.common.core.storage import (
     CHUNK_SIZE,
     LocalStore,
     ObjectNotFound,
@@ -326,7 +326,7 @@ def test_local_ping_fails_on_unwritable_root(tmp_path: Path) -> None:
 def test_presigned_urls_use_the_public_endpoint_when_configured(s3_server: S3Server) -> None:  # noqa: F811
     import uuid
 
-    from services.common.storage import S3Store
+    from services.common.core.storage import S3Store
 
     store = S3Store(
         s3_server.endpoint,

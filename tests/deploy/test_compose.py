@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.common.settings import env_names
+from services.common.core.settings import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.settings import env_names
+from services.common.core.settings import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("api", "translator", "detector", "evaluator")

@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.common.settings import env_names
+from services.common.core.settings import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"

@@ -11,7 +11,7 @@ import torch
 import torchvision
 from torch import nn
 
-from services.translator.nst.adain import (
+from services.translator.adain.network import (
     AdaINModel,
     AdaINTrainConfig,
     AdaINTranslator,
@@ -20,8 +20,8 @@ from services.translator.nst.adain import (
     mean_std,
     train_adain,
 )
-from services.translator.nst.images import to_tensor, to_uint8
-from services.translator.nst.weights import load_vgg19_features
+from services.translator.tensor_images import to_tensor, to_uint8
+from services.translator.vgg.weights import load_vgg19_features
 
 torch.set_num_threads(1)  # the 2 cores are shared: 2 threads ran 5-10x slower under contention
 

@@ -9,9 +9,9 @@ import torchvision
 from torch import nn
 
 from services.translator.nst.gatys import GatysConfig, gram_matrix, stylize
-from services.translator.nst.images import rgb_to_yiq, to_tensor
-from services.translator.nst.vgg import VGGFeatures
-from services.translator.nst.weights import load_vgg19_features
+from services.translator.tensor_images import rgb_to_yiq, to_tensor
+from services.translator.vgg.network import VGGFeatures
+from services.translator.vgg.weights import load_vgg19_features
 
 torch.set_num_threads(1)  # the 2 cores are shared: 2 threads ran 5-10x slower under contention
 STYLE_LAYERS = GatysConfig().style_layers

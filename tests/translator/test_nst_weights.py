@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-from services.translator.nst.weights import VGGCache, VGGWeightsError, load_vgg19_features
+from services.translator.vgg.weights import VGGCache, VGGWeightsError, load_vgg19_features
 
 torch.set_num_threads(1)  # the 2 cores are shared: 2 threads ran 5-10x slower under contention
 

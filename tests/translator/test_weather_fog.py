@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.common.weather_params import FogParams
+from services.common.methods.physics import FogParams
 from services.translator.weather.atmosphere import estimate_atmospheric_light, extinction_from_visibility
 from services.translator.weather.depth import focal_length_px, ground_plane_depth, vkitti_depth_to_metres
 from services.translator.weather.guided_filter import guided_filter

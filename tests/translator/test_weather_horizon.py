@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from services.common.weather_params import parse_physics_params
+from services.common.methods.physics import parse_physics_params
 from services.translator.weather.registry import render
 from tests.scenes import road_scene
 

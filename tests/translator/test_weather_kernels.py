@@ -3,7 +3,7 @@ import platform
 import numpy as np
 import pytest
 
-from services.common.weather_params import RainParams, SnowParams
+from services.common.methods.physics import RainParams, SnowParams
 from services.translator.weather import kernels
 from services.translator.weather.depth import ground_plane_depth
 from services.translator.weather.rain import render_rain, sample_drops

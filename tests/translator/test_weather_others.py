@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.common.weather_params import (
+from services.common.methods.physics import (
     PHYSICS_WEATHERS,
     DuskParams,
     FogParams,

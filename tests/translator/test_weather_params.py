@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from services.common.weather_params import PHYSICS_WEATHERS, FogParams, parse_physics_params
+from services.common.methods.physics import PHYSICS_WEATHERS, FogParams, parse_physics_params
 
 
 def test_every_weather_has_defaults_and_a_seed():
@@ -79,7 +79,7 @@ def test_models_forbid_extra_fields_directly():
 
 def test_importing_params_pulls_in_no_numpy_or_opencv():
     code = (
-        "import sys, services.common.weather_params\n"
+        "import sys, services.common.methods.physics\n"
         "bad = [m for m in ('cv2', 'numpy', 'torch') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

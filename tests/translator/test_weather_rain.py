@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from services.common.weather_params import RainParams
+from services.common.methods.physics import RainParams
 from services.translator.weather.rain import rain_visibility_m, visible_drop_density
 from services.translator.weather.registry import render
 

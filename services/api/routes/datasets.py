@@ -15,24 +15,34 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
-from services.api.recipes import resolve_translation
+from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
 from services.api.submit import submit
-from services.common import dataset_store as ds
+from services.api.translation_requests import method_spec, resolve_translation
+from services.common import methods
+from services.common.contracts.compose_dataset import ComposeDatasetPayload
+from services.common.contracts.ingest_dataset import IngestDatasetPayload
+from services.common.contracts.translate_dataset import TranslateDatasetPayload
+from services.common.core.db.models import Dataset, DatasetImage
+from services.common.core.paths import PathNotAllowed, parse_data_uri
+from services.common.datasets import store as ds
+from services.common.datasets.compositions import TRANSLATED
 from services.common.datasets.filters import parse_filter
 from services.common.datasets.readers import READERS
-from services.common.db.models import Dataset, DatasetImage
-from services.common.paths import PathNotAllowed, parse_data_uri
-from services.common.weights import vgg19_available
+from services.common.methods.translation import Translation
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+# The formats a reader is registered for (services/common/datasets/readers.py).
+DatasetFormat = Literal[tuple(READERS)]  # type: ignore[valid-type]
 
 
 class DatasetCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
-    format: Literal["kitti", "kitti_tracking", "vkitti2", "bdd100k", "yolo"]
+    format: DatasetFormat
     uri: str = Field(description="file://… under SIM2REAL_DATA_ROOTS, or s3://bucket/prefix")
     options: dict[str, Any] = Field(
         default_factory=dict,
@@ -55,7 +65,7 @@ class DatasetOut(BaseModel):
     class_names: list[Any]
     stats: dict[str, Any]
     parent_id: str | None
-    recipe: dict[str, Any] | None
+    lineage: dict[str, Any] | None
     job_id: str | None
 
 
@@ -88,20 +98,15 @@ class ImagePage(BaseModel):
 class DatasetTranslationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: str = "physics"
+    method: str | None = Field(
+        None, description="a translation method (GET /v1/weathers); default: the default"
+    )
     weather: str | None = None
     model_id: str | None = None
     style_id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     filter: str | list[str] | None = Field(default=None, description="e.g. 'variation=clone;camera=Camera_0'")
     name: str | None = Field(None, min_length=1, max_length=255)
-
-
-def get_dataset_or_404(session, dataset_id: str) -> Dataset:  # noqa: ANN001
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dataset with id {dataset_id!r}")
-    return dataset
 
 
 @router.post("", status_code=202, response_model=JobOut)
@@ -121,14 +126,14 @@ def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, 
     unknown = set(body.options) - {"reader", "taxonomy", "split"}
     if unknown:
         raise HTTPException(422, f"options: unknown keys {sorted(unknown)}; use reader, taxonomy, split")
-    from services.common.ingest import make_taxonomy
+    from services.common.datasets.taxonomy import make_taxonomy
 
     try:
         make_taxonomy(body.options.get("taxonomy") or {})
     except ValueError as exc:
         raise HTTPException(422, f"options.taxonomy: {exc}") from exc
     assert body.format in READERS
-    return submit(session, celery, settings, "ingest_dataset", body.model_dump())
+    return submit(session, celery, settings, "ingest_dataset", IngestDatasetPayload(**body.model_dump()))
 
 
 @router.get("", response_model=list[DatasetOut])
@@ -144,7 +149,7 @@ def list_datasets(
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
 def get_dataset(dataset_id: str, session: SessionDep) -> Dataset:
-    return get_dataset_or_404(session, dataset_id)
+    return get_or_404(session, Dataset, dataset_id, "dataset")
 
 
 @router.get("/{dataset_id}/images", response_model=ImagePage)
@@ -158,7 +163,7 @@ def list_images(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ImagePage:
-    get_dataset_or_404(session, dataset_id)
+    get_or_404(session, Dataset, dataset_id, "dataset")
     try:
         flt = parse_filter(filter)
     except ValueError as exc:
@@ -197,7 +202,7 @@ class _Pipe(io.RawIOBase):
 )
 def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> StreamingResponse:
     """The dataset as a YOLO folder (images/, labels/, data.yaml) in a zip, streamed file by file."""
-    dataset = get_dataset_or_404(session, dataset_id)
+    dataset = get_or_404(session, Dataset, dataset_id, "dataset")
     rows = list(
         session.execute(
             select(DatasetImage.image_id, DatasetImage.split, DatasetImage.image_key, DatasetImage.label_key)
@@ -256,14 +261,20 @@ def translate_dataset(
     store: StoreDep,
 ):
     """A new dataset whose images are translated and whose labels are the source's, with lineage."""
-    dataset = get_dataset_or_404(session, dataset_id)
+    dataset = get_or_404(session, Dataset, dataset_id, "dataset")
     try:
         flt = parse_filter(body.filter)
     except ValueError as exc:
         raise HTTPException(422, f"filter: {exc}") from exc
-    vgg = vgg19_available(settings, store) if body.method in ("nst", "adain") else None
-    recipe = resolve_translation(
-        session, settings, body.method, body.weather, body.model_id, body.style_id, body.params, vgg
+    translation = resolve_translation(
+        session,
+        settings,
+        store,
+        body.method or methods.default(),
+        body.weather,
+        body.model_id,
+        body.style_id,
+        body.params,
     )
     count = session.scalar(
         select(func.count()).select_from(
@@ -274,54 +285,58 @@ def translate_dataset(
         raise HTTPException(
             422, f"the filter {body.filter!r} selects no images with pixels in dataset {dataset_id}"
         )
-    params = {
-        "source_dataset_id": dataset_id,
-        "filter": [str(t) for t in flt.terms],
-        "recipe": recipe,
-        "name": (body.name or f"{dataset.name} -> {recipe['method']}:{recipe['weather']}")[:255],
-        "images": count,
-    }
-    return submit(session, celery, settings, "translate_dataset", params)
+    payload = TranslateDatasetPayload(
+        source_dataset_id=dataset_id,
+        filter=[str(t) for t in flt.terms],
+        translation=translation,
+        name=(body.name or f"{dataset.name} -> {translation.method}:{translation.weather}")[:255],
+        images=count,
+    )
+    return submit(session, celery, settings, "translate_dataset", payload)
 
 
 class TranslationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: str = "physics"
+    method: str | None = Field(
+        None, description="a translation method (GET /v1/weathers); default: the default"
+    )
     model_id: str | None = None
     style_id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class RecipeCreate(BaseModel):
+class CompositionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
-    recipe: Literal["baseline", "translated"]
+    composition: Literal["baseline", "translated"]
     kitti_dataset_id: str = Field(
         description="a kitti_tracking dataset (sequences 0001, 0002, 0006, 0018, 0020)"
     )
     vkitti_dataset_id: str = Field(description="a vkitti2 dataset with the clone and weather variations")
     camera: Literal["Camera_0", "Camera_1"] = "Camera_0"
     translations: dict[Literal["fog", "overcast", "rain"], TranslationSpec] | None = Field(
-        None, description="translated recipe: how each weather is made from the clone frame (default physics)"
+        None,
+        description="translated composition: how each weather is made from the clone frame (default: the "
+        "default method)",
     )
     val_fraction: float = Field(0.2, ge=0, lt=1)
     seed: int = 0
 
 
-@router.post("/recipes", status_code=202, response_model=JobOut)
-def compose_recipe(
-    body: RecipeCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep, store: StoreDep
+@router.post("/compositions", status_code=202, response_model=JobOut)
+def compose_dataset(
+    body: CompositionCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep, store: StoreDep
 ):
-    """The reference study's training sets as a documented recipe: one source per frame index
+    """The reference study's training sets as a documented composition: one source per frame index
     (`SLOTS[f % 7]`), translated clone frames standing in for fog/overcast/rain, split by scene."""
-    kitti = get_dataset_or_404(session, body.kitti_dataset_id)
-    vkitti = get_dataset_or_404(session, body.vkitti_dataset_id)
+    kitti = get_or_404(session, Dataset, body.kitti_dataset_id, "dataset", "kitti_dataset_id")
+    vkitti = get_or_404(session, Dataset, body.vkitti_dataset_id, "dataset", "vkitti_dataset_id")
     if kitti.format != "kitti_tracking" or vkitti.format != "vkitti2":
         raise HTTPException(
             422,
-            f"the recipe needs a kitti_tracking and a vkitti2 dataset, got {kitti.format} and "
+            f"the composition needs a kitti_tracking and a vkitti2 dataset, got {kitti.format} and "
             f"{vkitti.format}",
         )
     if list(kitti.class_names) != list(vkitti.class_names):
@@ -330,22 +345,24 @@ def compose_recipe(
             f"class lists differ ({kitti.class_names} vs {vkitti.class_names}); ingest both "
             "with the same taxonomy",
         )
-    translations: dict[str, dict[str, Any]] = {}
-    if body.recipe == "translated":
-        specs = body.translations or {w: TranslationSpec() for w in ("fog", "overcast", "rain")}
+    translations: dict[str, Translation] = {}
+    if body.composition == "translated":
+        specs = body.translations or {w: TranslationSpec() for w in TRANSLATED}
         for weather, spec in specs.items():
-            vgg = vgg19_available(settings, store) if spec.method in ("nst", "adain") else None
+            method = method_spec(spec.method or methods.default(), f"translations.{weather}.")
             translations[weather] = resolve_translation(
                 session,
                 settings,
-                spec.method,
-                weather if spec.method == "physics" else None,
+                store,
+                method.name,
+                # A method with fixed weathers renders the slot's weather; others produce their model's.
+                weather if method.weather_params else None,
                 spec.model_id,
                 spec.style_id,
                 spec.params,
-                vgg,
+                where=f"translations.{weather}.",
             )
     elif body.translations:
-        raise HTTPException(422, "translations apply to the translated recipe only")
-    params = body.model_dump(exclude={"translations"}) | {"translations": translations}
-    return submit(session, celery, settings, "compose_dataset", params)
+        raise HTTPException(422, "translations: apply to the translated composition only")
+    payload = ComposeDatasetPayload(**body.model_dump(exclude={"translations"}), translations=translations)
+    return submit(session, celery, settings, "compose_dataset", payload)

@@ -11,14 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
-from services.api.routes.jobs import get_job_or_404
+from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
 from services.api.submit import Submission, save_with_objects, submit
 from services.api.uploads import image_http_error, read_capped
-from services.common.checkpoints import CheckpointError, read_detector_checkpoint
-from services.common.db.models import Dataset, DetectorModel, Job, new_id
-from services.common.db.session import session_scope
-from services.common.images import ImageError, decode_image, encode_png
+from services.common.core import keys
+from services.common.core.checkpoints import CheckpointError, read_detector_checkpoint
+from services.common.core.db.models import Dataset, DetectorModel, Job, new_id
+from services.common.core.db.session import session_scope
+from services.common.core.images import ImageError, decode_image, encode_png
 from services.detector.architectures import ARCHITECTURES, get_architecture
 from services.detector.training import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS
 
@@ -124,7 +125,7 @@ def upload_weights(
     except (CheckpointError, ValueError) as exc:
         raise HTTPException(422, f"file: {exc}") from exc
     model_id = new_id()
-    key = f"models/detector/{model_id}/weights.pt"
+    key = keys.detector_file(model_id, "weights.pt")
     model = DetectorModel(
         id=model_id,
         name=name,
@@ -238,7 +239,7 @@ def create_detection(
 
 @router.get("/v1/detections/{job_id}", response_model=JobOut)
 def get_detection(job_id: str, session: SessionDep) -> Job:
-    job = get_job_or_404(session, job_id)
+    job = get_or_404(session, Job, job_id, "job")
     if job.kind != "detect":
         raise HTTPException(404, f"job {job_id} is a {job.kind} job, not a detection")
     return job

@@ -10,12 +10,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
-from services.api.routes.jobs import get_job_or_404
+from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
 from services.api.submit import submit
-from services.common import jobs
-from services.common.db.models import Dataset, DetectorModel, Evaluation, EvaluationMetric, Experiment, new_id
-from services.common.paths import PathNotAllowed, parse_data_uri
+from services.common.core import keys
+from services.common.core.db.models import (
+    Dataset,
+    DetectorModel,
+    Evaluation,
+    EvaluationMetric,
+    Experiment,
+    Job,
+    new_id,
+)
+from services.common.core.paths import PathNotAllowed, parse_data_uri
+from services.common.runtime import lifecycle as jobs
 from services.evaluator.slices import SLICE_KINDS, validate_buckets
 
 router = APIRouter(tags=["evaluations"])
@@ -204,7 +213,7 @@ def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
 )
 def evaluation_plot(evaluation_id: str, session: SessionDep, store: StoreDep) -> Response:
     _evaluation_or_404(session, evaluation_id)
-    return Response(store.get_bytes(f"evaluations/{evaluation_id}/plot.png"), media_type="image/png")
+    return Response(store.get_bytes(keys.evaluation_file(evaluation_id, "plot.png")), media_type="image/png")
 
 
 @router.post("/v1/experiments", status_code=202, response_model=JobOut)
@@ -252,7 +261,7 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, celery: Celer
     job = jobs.create_job(session, "experiment", params, max_attempts=settings.max_attempts, job_id=job_id)
     experiment.job_id = job.id
     session.commit()
-    from services.common.queue import send_job
+    from services.common.core.queue import send_job
 
     try:
         send_job(celery, "experiment", job.id)
@@ -272,7 +281,7 @@ def get_experiment(experiment_id: str, session: SessionDep) -> dict[str, Any]:
     exp = session.get(Experiment, experiment_id)
     if exp is None:
         raise HTTPException(404, f"no experiment with id {experiment_id!r}")
-    job = get_job_or_404(session, exp.job_id) if exp.job_id else None
+    job = get_or_404(session, Job, exp.job_id, "job") if exp.job_id else None
     status = (
         job.status if job is not None and job.status in ("failed", "cancelled", "succeeded") else exp.status
     )
@@ -302,4 +311,4 @@ def experiment_plot(experiment_id: str, session: SessionDep, store: StoreDep) ->
     exp = session.get(Experiment, experiment_id)
     if exp is None or not exp.table:
         raise HTTPException(404 if exp is None else 409, "no experiment table yet")
-    return Response(store.get_bytes(f"experiments/{experiment_id}/plot.png"), media_type="image/png")
+    return Response(store.get_bytes(keys.experiment_file(experiment_id, "plot.png")), media_type="image/png")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from services.common.db.session import get_engine
+from services.common.core.db.session import get_engine
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("sim2real.api")

@@ -10,11 +10,12 @@ from pydantic import BaseModel
 
 from services.api.deps import SettingsDep, StoreDep
 from services.api.uploads import read_capped
-from services.common.archives import ArchiveError, iter_images
-from services.common.db.models import new_id
-from services.common.images import ImageError, decode_image
-from services.common.settings import Settings
-from services.common.storage import ObjectStore
+from services.common.core import keys
+from services.common.core.archives import ArchiveError, iter_images
+from services.common.core.db.models import new_id
+from services.common.core.images import ImageError, decode_image
+from services.common.core.settings import Settings
+from services.common.core.storage import ObjectStore
 
 router = APIRouter(prefix="/v1/image-sets", tags=["image sets"])
 
@@ -27,7 +28,7 @@ class ImageSetOut(BaseModel):
 
 
 def _store_archive(data: bytes, store: ObjectStore, settings: Settings, set_id: str) -> ImageSetOut:
-    prefix = f"uploads/{set_id}/images/"
+    prefix = keys.image_set_prefix(set_id)
     skipped: Counter[str] = Counter()
     count = 0
     try:

@@ -12,33 +12,27 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from services.api.deps import SessionDep
+from services.api.lookups import get_or_404
 from services.api.schemas import JobOut, JobPage
-from services.common import jobs
-from services.common.db.models import Job
-from services.common.db.session import session_scope
-from services.common.queue import TASKS
+from services.common import contracts
+from services.common.core.db.models import Job
+from services.common.core.db.session import session_scope
+from services.common.runtime import lifecycle as jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-
-def get_job_or_404(session, job_id: str) -> Job:  # noqa: ANN001
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id!r}")
-    return job
 
 
 @router.get("", response_model=JobPage)
 def list_jobs(
     session: SessionDep,
-    kind: Annotated[str | None, Query(description=f"one of {', '.join(TASKS)}")] = None,
+    kind: Annotated[str | None, Query(description=f"one of {', '.join(contracts.kinds())}")] = None,
     status_: Annotated[str | None, Query(alias="status", description=", ".join(jobs.STATES))] = None,
     parent_id: Annotated[str | None, Query(description="children of an experiment or evaluation")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobPage:
-    if kind is not None and kind not in TASKS:
-        raise HTTPException(422, f"unknown kind {kind!r}; use one of {', '.join(TASKS)}")
+    if kind is not None and kind not in contracts.kinds():
+        raise HTTPException(422, f"kind: unknown kind {kind!r}; use one of {', '.join(contracts.kinds())}")
     if status_ is not None and status_ not in jobs.STATES:
         raise HTTPException(422, f"unknown status {status_!r}; use one of {', '.join(jobs.STATES)}")
     query = select(Job)
@@ -55,12 +49,12 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: str, session: SessionDep) -> Job:
-    return get_job_or_404(session, job_id)
+    return get_or_404(session, Job, job_id, "job")
 
 
 @router.delete("/{job_id}", response_model=JobOut)
 def cancel_job(job_id: str, session: SessionDep) -> Job:
-    job = get_job_or_404(session, job_id)
+    job = get_or_404(session, Job, job_id, "job")
     if job.status in jobs.TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already {job.status}; nothing to cancel")
     if not jobs.cancel(session, job_id):

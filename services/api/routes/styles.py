@@ -10,12 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from services.api.deps import SessionDep, SettingsDep, StoreDep
+from services.api.lookups import get_or_404
 from services.api.submit import save_with_objects
 from services.api.uploads import image_http_error, read_capped
-from services.common import dataset_store as ds
+from services.common.core import keys
+from services.common.core.db.models import Dataset, DatasetImage, Style, new_id
+from services.common.core.images import ImageError, decode_image, encode_png
+from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
-from services.common.db.models import Dataset, DatasetImage, Style, new_id
-from services.common.images import ImageError, decode_image, encode_png
 
 router = APIRouter(prefix="/v1/styles", tags=["styles"])
 WEATHER_PATTERN = r"^[a-z0-9_\-]+$"
@@ -62,8 +64,7 @@ def create_style(
         except ImageError as exc:
             raise image_http_error(f"images[{n}] ({upload.filename})", exc) from exc
     objects = [
-        (f"styles/{style_id}/{n:03d}.png", encode_png(pixels), "image/png")
-        for n, pixels in enumerate(decoded)
+        (keys.style_image(style_id, n), encode_png(pixels), "image/png") for n, pixels in enumerate(decoded)
     ]
     style = Style(
         id=style_id,
@@ -79,21 +80,20 @@ def create_style(
 @router.post("/from-dataset", status_code=201, response_model=StyleOut)
 def style_from_dataset(body: StyleFromDataset, session: SessionDep) -> Style:
     """A style defined by a dataset filter: `n` of its images, sampled with `seed` (their keys are kept)."""
-    if session.get(Dataset, body.dataset_id) is None:
-        raise HTTPException(404, f"no dataset with id {body.dataset_id!r}")
+    get_or_404(session, Dataset, body.dataset_id, "dataset", "dataset_id")
     try:
         flt = parse_filter(body.filter)
     except ValueError as exc:
         raise HTTPException(422, f"filter: {exc}") from exc
     query = ds.select_images(body.dataset_id, flt).where(DatasetImage.image_key.is_not(None))
-    keys = sorted(session.scalars(query.with_only_columns(DatasetImage.image_key)))
-    if not keys:
-        raise HTTPException(422, "the filter selects no images with pixels")
-    keys = sorted(random.Random(body.seed).sample(keys, min(body.n, len(keys))))
+    image_keys = sorted(session.scalars(query.with_only_columns(DatasetImage.image_key)))
+    if not image_keys:
+        raise HTTPException(422, "filter: selects no images with pixels")
+    image_keys = sorted(random.Random(body.seed).sample(image_keys, min(body.n, len(image_keys))))
     style = Style(
         name=body.name,
         weather=body.weather,
-        image_keys=keys,
+        image_keys=image_keys,
         source={
             "dataset_id": body.dataset_id,
             "filter": [str(t) for t in flt.terms],
@@ -113,7 +113,4 @@ def list_styles(session: SessionDep) -> list[Style]:
 
 @router.get("/{style_id}", response_model=StyleOut)
 def get_style(style_id: str, session: SessionDep) -> Style:
-    style = session.get(Style, style_id)
-    if style is None:
-        raise HTTPException(404, f"no style with id {style_id!r}")
-    return style
+    return get_or_404(session, Style, style_id, "style")

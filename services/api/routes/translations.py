@@ -8,15 +8,15 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, sta
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
-from services.api.recipes import resolve_translation
-from services.api.routes.jobs import get_job_or_404
+from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
 from services.api.submit import Submission, submit
+from services.api.translation_requests import resolve_translation
 from services.api.uploads import image_http_error, parse_json_object, read_capped
-from services.common.images import ImageError, decode_depth_png, decode_image, encode_png
-from services.common.translation_params import METHODS
-from services.common.weather_params import PHYSICS_WEATHERS
-from services.common.weights import vgg19_available
+from services.common import methods
+from services.common.contracts.translate import TranslatePayload
+from services.common.core.db.models import Job
+from services.common.core.images import ImageError, decode_depth_png, decode_image, encode_png
 
 router = APIRouter(prefix="/v1/translations", tags=["translations"])
 
@@ -29,11 +29,17 @@ def create_translation(
     settings: SettingsDep,
     image: Annotated[UploadFile, File(description="PNG or JPEG driving image")],
     weather: Annotated[
-        str | None, Form(description=f"physics: {', '.join(PHYSICS_WEATHERS)}; learned methods: their domain")
+        str | None,
+        Form(description="the weather to render, for methods with fixed weathers; see GET /v1/weathers"),
     ] = None,
-    method: Annotated[str, Form(description=", ".join(METHODS))] = "physics",
-    model_id: Annotated[str | None, Form(description="cyclegan / adain: a translator model id")] = None,
-    style_id: Annotated[str | None, Form(description="nst / adain: a style id")] = None,
+    method: Annotated[
+        str | None,
+        Form(description="a translation method (GET /v1/weathers lists them); default: the default method"),
+    ] = None,
+    model_id: Annotated[
+        str | None, Form(description="a translator model id, for methods that need one")
+    ] = None,
+    style_id: Annotated[str | None, Form(description="a style id, for methods that take one")] = None,
     depth: Annotated[
         UploadFile | None, File(description="16-bit PNG depth in cm (Virtual KITTI 2); 65535 = sky")
     ] = None,
@@ -42,9 +48,15 @@ def create_translation(
     ] = None,
 ):
     raw_params = parse_json_object(params, "params")
-    vgg = vgg19_available(settings, store) if method in ("nst", "adain") else None
-    recipe = resolve_translation(
-        session, settings, method, weather, model_id or None, style_id or None, raw_params, vgg_available=vgg
+    translation = resolve_translation(
+        session,
+        settings,
+        store,
+        method or methods.default(),
+        weather or None,
+        model_id or None,
+        style_id or None,
+        raw_params,
     )
 
     image_bytes = read_capped(image, settings.max_upload_bytes, "image")
@@ -75,13 +87,13 @@ def create_translation(
     except Exception:
         sub.discard()
         raise
-    job_params = {
-        "recipe": recipe,
-        "image_key": image_key,
-        "depth_key": depth_key,
-        "filename": (image.filename or "")[:255],
-    }
-    return submit(session, celery, settings, "translate", job_params, sub)
+    payload = TranslatePayload(
+        translation=translation,
+        image_key=image_key,
+        depth_key=depth_key,
+        filename=(image.filename or "")[:255],
+    )
+    return submit(session, celery, settings, "translate", payload, sub)
 
 
 @router.get(
@@ -97,7 +109,7 @@ def translation_image(
         bool, Query(description="307 to a short-lived presigned URL when the store is S3")
     ] = False,
 ) -> Response:
-    job = get_job_or_404(session, job_id)
+    job = get_or_404(session, Job, job_id, "job")
     if job.kind != "translate":
         raise HTTPException(404, f"job {job_id} is a {job.kind} job, not a translation")
     if job.status != "succeeded":

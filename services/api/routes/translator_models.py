@@ -1,57 +1,42 @@
-"""Translator models: train CycleGAN on two image domains, or import a pytorch-CycleGAN-and-pix2pix generator."""
+"""Translator models: train a learned method on two image domains, or import a trained checkpoint."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
+from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
 from services.api.submit import save_with_objects, submit
+from services.api.translation_requests import method_spec
 from services.api.uploads import read_capped
-from services.common import dataset_store as ds
-from services.common.checkpoints import CheckpointError, check_generator, read_tensor_shapes
+from services.common import methods
+from services.common.contracts.train_translator import DomainSpec, TrainTranslatorPayload
+from services.common.core import keys
+from services.common.core.checkpoints import CheckpointError
+from services.common.core.db.models import Dataset, DatasetImage, TranslatorModel, new_id
+from services.common.core.weights import missing_weights
+from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
-from services.common.db.models import Dataset, DatasetImage, TranslatorModel, new_id
-from services.common.translation_params import parse_training_options
-from services.common.weights import VGG_MISSING, vgg19_available
 
 router = APIRouter(prefix="/v1/translator-models", tags=["translator models"])
-
-
-class DomainSpec(BaseModel):
-    """An image domain: a registered dataset with a filter, or an object-store prefix (e.g. an image set)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, description="e.g. 'vkitti2 clone' or 'bdd foggy daytime'")
-    dataset_id: str | None = None
-    filter: str | list[str] | None = Field(None, description="e.g. 'weather=foggy;timeofday=daytime'")
-    prefix: str | None = Field(
-        None, description="object-store prefix, e.g. the `prefix` of POST /v1/image-sets"
-    )
-    limit: int | None = Field(None, ge=1)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> DomainSpec:
-        if bool(self.dataset_id) == bool(self.prefix):
-            raise ValueError("give exactly one of dataset_id (with an optional filter) or prefix")
-        if self.prefix and self.filter:
-            raise ValueError("filter applies to datasets; a prefix is taken whole")
-        return self
 
 
 class TranslatorModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255)
-    method: Literal["cyclegan", "adain"] = Field(
-        "cyclegan",
-        description="cyclegan: unpaired A→B; adain: feed-forward style transfer, A = content, B = style",
+    method: str | None = Field(
+        None,
+        max_length=64,
+        description="a trainable method (GET /v1/weathers lists each method's training options); default: "
+        "the default trainable method",
     )
     domain_a: DomainSpec = Field(description="the source look, e.g. Virtual KITTI 2 clone")
     domain_b: DomainSpec = Field(description="the target look, e.g. BDD100K foggy daytime")
@@ -61,7 +46,7 @@ class TranslatorModelCreate(BaseModel):
         pattern=r"^[a-z0-9_\-]+$",
         description="the domain the model produces (A→B), e.g. fog, overcast, rain",
     )
-    options: dict[str, Any] = Field(default_factory=dict, description="CycleGAN training options")
+    options: dict[str, Any] = Field(default_factory=dict, description="the method's training options")
 
 
 class TranslatorModelOut(BaseModel):
@@ -88,8 +73,7 @@ def _out(model: TranslatorModel) -> TranslatorModelOut:
 
 def _check_domain(session, store, spec: DomainSpec, which: str) -> None:  # noqa: ANN001
     if spec.dataset_id:
-        if session.get(Dataset, spec.dataset_id) is None:
-            raise HTTPException(404, f"{which}: no dataset with id {spec.dataset_id!r}")
+        get_or_404(session, Dataset, spec.dataset_id, "dataset", f"{which}.dataset_id")
         try:
             flt = parse_filter(spec.filter)
         except ValueError as exc:
@@ -114,57 +98,84 @@ def train_model(
     celery: CeleryDep,
     settings: SettingsDep,
 ):
-    """Train CycleGAN A→B (or an AdaIN decoder); the model appears in GET /v1/translator-models when the job
+    """Train a method A→B with its own trainer; the model appears in GET /v1/translator-models when the job
     succeeds."""
+    spec = method_spec(body.method or methods.default(trainable_only=True), "method: ")
+    if not spec.trainable:
+        raise HTTPException(
+            422, f"method: {spec.name} cannot be trained; trainable methods: {', '.join(methods.trainable())}"
+        )
     try:
-        options = parse_training_options(body.method, body.options)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    if body.method == "adain" and not vgg19_available(settings, store):
-        raise HTTPException(409, VGG_MISSING)
+        options = spec.parse_training_options(body.options)
+    except methods.MethodError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    missing = missing_weights(spec.weights, settings, store)
+    if missing:
+        raise HTTPException(409, missing)
     _check_domain(session, store, body.domain_a, "domain_a")
     _check_domain(session, store, body.domain_b, "domain_b")
-    params = body.model_dump()
-    params["options"] = options
-    return submit(session, celery, settings, "train_translator", params)
+    payload = TrainTranslatorPayload(
+        **body.model_dump(exclude={"method", "options"}),
+        method=spec.name,
+        options=options.model_dump(mode="json"),
+    )
+    return submit(session, celery, settings, "train_translator", payload)
 
 
 @router.post("/import", status_code=201, response_model=TranslatorModelOut)
-def import_model(
+async def import_model(
+    request: Request,
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
     file: Annotated[
-        UploadFile, File(description="generator state_dict (.pth) from pytorch-CycleGAN-and-pix2pix")
+        UploadFile, File(description="the method's checkpoint, e.g. a generator state_dict (.pth)")
     ],
     name: Annotated[str, Form(min_length=1, max_length=255)],
     weather: Annotated[
         str, Form(pattern=r"^[a-z0-9_\-]+$", max_length=32, description="the domain it produces, e.g. fog")
     ],
-    n_blocks: Annotated[int, Form(ge=1, le=32)] = 9,
-    ngf: Annotated[int, Form(ge=4, le=256)] = 64,
+    method: Annotated[
+        str | None, Form(max_length=64, description="an importable method; default: the first importable one")
+    ] = None,
 ) -> TranslatorModelOut:
-    """Check the file is a ResNet generator of that architecture (without unpickling code), then store it."""
-    data = read_capped(file, settings.max_upload_bytes, "file")
+    """Check the file is a checkpoint of the method's architecture (without unpickling code), then store it.
+
+    Any other form field is one of the method's import options (its `import_options_schema` in
+    GET /v1/weathers), e.g. `n_blocks` and `ngf` for a ResNet generator."""
+    spec = method_spec(method or (methods.importable() or [""])[0], "method: ")
+    if spec.importer is None or spec.import_options is None:
+        raise HTTPException(
+            422, f"method: {spec.name} cannot be imported; importable: {', '.join(methods.importable())}"
+        )
+    form = await request.form()
+    known = {"file", "name", "weather", "method"}
+    raw = {k: v for k, v in form.items() if k not in known and isinstance(v, str)}
     try:
-        shapes = read_tensor_shapes(data)
-        check_generator(shapes, ngf, n_blocks)
+        options = methods.validated(spec.import_options, raw, "", "import options")
+    except methods.MethodError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    data = await run_in_threadpool(read_capped, file, settings.max_upload_bytes, "file")
+    try:
+        config = await run_in_threadpool(spec.importer, data, options)
     except CheckpointError as exc:
         raise HTTPException(422, f"file: {exc}") from exc
     model_id = new_id()
-    key = f"models/translator/{model_id}/generator.pth"
+    key = keys.translator_weights(model_id)
     model = TranslatorModel(
         id=model_id,
         name=name,
-        method="cyclegan",
+        method=spec.name,
         weather=weather,
-        options={"imported_from": (file.filename or "")[:255]},
-        config={"ngf": ngf, "n_blocks": n_blocks, "input_nc": 3, "output_nc": 3},
+        options={"imported_from": (file.filename or "")[:255], **options.model_dump(mode="json")},
+        config=config,
         checkpoint_key=key,
         metrics={},
         sample_keys=[],
     )
-    save_with_objects(session, store, model, [(key, data, "application/octet-stream")])
+    await run_in_threadpool(
+        save_with_objects, session, store, model, [(key, data, "application/octet-stream")]
+    )
     return _out(model)
 
 
@@ -176,10 +187,7 @@ def list_models(session: SessionDep) -> list[TranslatorModelOut]:
 
 @router.get("/{model_id}", response_model=TranslatorModelOut)
 def get_model(model_id: str, session: SessionDep) -> TranslatorModelOut:
-    model = session.get(TranslatorModel, model_id)
-    if model is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no translator model with id {model_id!r}")
-    return _out(model)
+    return _out(get_or_404(session, TranslatorModel, model_id, "translator model"))
 
 
 @router.get(
@@ -189,9 +197,7 @@ def get_model(model_id: str, session: SessionDep) -> TranslatorModelOut:
 )
 def download_weights(model_id: str, session: SessionDep, store: StoreDep) -> StreamingResponse:
     """The generator (CycleGAN, pytorch-CycleGAN-and-pix2pix layout) or decoder (AdaIN) state_dict."""
-    model = session.get(TranslatorModel, model_id)
-    if model is None:
-        raise HTTPException(404, f"no translator model with id {model_id!r}")
+    model = get_or_404(session, TranslatorModel, model_id, "translator model")
     return StreamingResponse(
         store.open_stream(model.checkpoint_key),
         media_type="application/octet-stream",
@@ -203,9 +209,7 @@ def download_weights(model_id: str, session: SessionDep, store: StoreDep) -> Str
     "/{model_id}/samples/{index}", response_class=Response, responses={200: {"content": {"image/png": {}}}}
 )
 def get_sample(model_id: str, index: int, session: SessionDep, store: StoreDep) -> Response:
-    model = session.get(TranslatorModel, model_id)
-    if model is None:
-        raise HTTPException(404, f"no translator model with id {model_id!r}")
+    model = get_or_404(session, TranslatorModel, model_id, "translator model")
     if not 0 <= index < len(model.sample_keys):
         raise HTTPException(404, f"model {model_id} has {len(model.sample_keys)} sample images")
     return Response(store.get_bytes(model.sample_keys[index]), media_type="image/png")

@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, HTTPException, UploadFile
 
 from services.api.deps import SettingsDep, StoreDep
 from services.api.uploads import read_capped
-from services.common.checkpoints import CheckpointError
-from services.common.weights import VGG19_KEY, store_vgg19, vgg19_available
+from services.common.core.checkpoints import CheckpointError
+from services.common.core.weights import VGG19_KEY, store_vgg19, vgg19_available
 
 router = APIRouter(prefix="/v1/weights", tags=["weights"])
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from services.common.datasets.canonical import ImageRecord
+from services.common.datasets.compositions import scene_group
 
 
 def _key_fn(key: str | Callable[[ImageRecord], str | None]) -> Callable[[ImageRecord], str | None]:
@@ -62,3 +64,19 @@ def split_by_group(
     train = sorted(i for g in order if g not in val_set for i in groups[g])
     val = sorted(i for g in val_groups for i in groups[g])
     return train, val
+
+
+# Video-like sources: frames of one sequence stay in one split.
+SEQUENCE_FORMATS = ("vkitti2", "kitti_tracking")
+
+
+def assign_splits(fmt: str, records: list[ImageRecord], split_options: dict[str, Any]) -> dict[str, str]:
+    """Validation split by scene/sequence for video-like sources, by image otherwise."""
+    val_fraction = float(split_options.get("val_fraction", 0.2))
+    seed = int(split_options.get("seed", 0))
+    key = scene_group if fmt in SEQUENCE_FORMATS else (lambda r: r.image_id)
+    if len({key(r) for r in records}) < 2 or val_fraction == 0:
+        # One scene cannot be split without leaking frames: everything trains; validate on another dataset.
+        return {r.image_id: "train" for r in records}
+    train, val = split_by_group(records, key=key, val_fraction=val_fraction, seed=seed)
+    return {**{i: "train" for i in train}, **{i: "val" for i in val}}

@@ -128,3 +128,19 @@ def default_taxonomy(
     if other_vehicle_as is not None:
         mapping["bdd100k"]["other vehicle"] = other_vehicle_as
     return Taxonomy(classes=classes, mapping=mapping, min_box_height=min_box_height)
+
+
+def make_taxonomy(options: dict[str, Any]) -> Taxonomy:
+    """`taxonomy` is either a full Taxonomy dict (with `classes`) or the switches of `default_taxonomy`."""
+    spec = dict(options or {})
+    try:
+        if "classes" in spec:
+            return Taxonomy.from_dict(spec)
+        return default_taxonomy(**spec)
+    except ValueError:
+        raise
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise ValueError(
+            f"taxonomy: {exc}; use merge_van_into_car, include_bus, other_vehicle_as, "
+            "min_box_height, or a full taxonomy with 'classes' and 'mapping'"
+        ) from exc

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from services.common.methods.cyclegan import CycleGANTrainOptions
+
 from .image_pool import ImagePool
 from .inference import Translator
 from .networks import GeneratorConfig, NLayerDiscriminator, ResnetGenerator
@@ -34,28 +36,32 @@ ImageSource = Callable[[], np.ndarray] | np.ndarray
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
 
 
+# The defaults live in the method's spec (what the API validates), not here.
+_DEFAULTS = CycleGANTrainOptions()
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    ngf: int = 64
-    n_blocks: int = 9
-    ndf: int = 64
-    n_layers_d: int = 3
-    lambda_a: float = 10.0  # cycle A→B→A
-    lambda_b: float = 10.0  # cycle B→A→B
-    lambda_identity: float = 0.5
-    pool_size: int = 50
-    lr: float = 2e-4
-    beta1: float = 0.5
-    n_epochs: int = 100
-    n_epochs_decay: int = 100
-    batch_size: int = 1
-    load_size: int = 286
-    crop_size: int = 256
-    preprocess: PreprocessMode = "resize_and_crop"
-    no_flip: bool = False
-    seed: int = 0
-    checkpoint_every_iters: int = 1000
-    sample_count: int = 4
+    ngf: int = _DEFAULTS.ngf
+    n_blocks: int = _DEFAULTS.n_blocks
+    ndf: int = _DEFAULTS.ndf
+    n_layers_d: int = _DEFAULTS.n_layers_d
+    lambda_a: float = _DEFAULTS.lambda_a  # cycle A→B→A
+    lambda_b: float = _DEFAULTS.lambda_b  # cycle B→A→B
+    lambda_identity: float = _DEFAULTS.lambda_identity
+    pool_size: int = _DEFAULTS.pool_size
+    lr: float = _DEFAULTS.lr
+    beta1: float = _DEFAULTS.beta1
+    n_epochs: int = _DEFAULTS.n_epochs
+    n_epochs_decay: int = _DEFAULTS.n_epochs_decay
+    batch_size: int = _DEFAULTS.batch_size
+    load_size: int = _DEFAULTS.load_size
+    crop_size: int = _DEFAULTS.crop_size
+    preprocess: PreprocessMode = _DEFAULTS.preprocess
+    no_flip: bool = _DEFAULTS.no_flip
+    seed: int = _DEFAULTS.seed
+    checkpoint_every_iters: int = _DEFAULTS.checkpoint_every_iters
+    sample_count: int = _DEFAULTS.sample_count
     init_gain: float = 0.02
 
     def __post_init__(self) -> None:

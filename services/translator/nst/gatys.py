@@ -33,25 +33,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .images import check_rgb_uint8, resize, rgb_to_yiq, scaled_size, to_tensor, to_uint8, yiq_to_rgb
-from .vgg import VGGFeatures, layer_names, pool_count_before
+from services.common.methods.nst import NSTParams
+from services.translator.tensor_images import (
+    check_rgb_uint8,
+    resize,
+    rgb_to_yiq,
+    scaled_size,
+    to_tensor,
+    to_uint8,
+    yiq_to_rgb,
+)
+from services.translator.vgg.network import VGGFeatures, layer_names, pool_count_before
+
+# The defaults live in the method's spec (what the API validates), not here.
+_DEFAULTS = NSTParams()
 
 
 @dataclass(frozen=True)
 class GatysConfig:
-    content_layers: tuple[str, ...] = ("conv4_2",)
-    style_layers: tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-    content_weight: float = 1.0
-    style_weight: float = 1e6
-    tv_weight: float = 1.0
-    iterations: int = 300
-    optimizer: str = "lbfgs"  # "lbfgs" | "adam"
-    lr: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam (pixel units in [0, 1])
-    working_max_side: int = 512
-    preserve_color: bool = False
-    pool: str = "max"  # "max" | "avg" (Gatys' paper suggests avg)
-    init: str = "content"  # "content" | "noise" (noise only to reproduce the reference study)
-    seed: int = 0
+    content_layers: tuple[str, ...] = _DEFAULTS.content_layers
+    style_layers: tuple[str, ...] = _DEFAULTS.style_layers
+    content_weight: float = _DEFAULTS.content_weight
+    style_weight: float = _DEFAULTS.style_weight
+    tv_weight: float = _DEFAULTS.tv_weight
+    iterations: int = _DEFAULTS.iterations
+    optimizer: str = _DEFAULTS.optimizer  # "lbfgs" | "adam"
+    lr: float | None = _DEFAULTS.lr  # None: 1.0 for L-BFGS, 0.02 for Adam (pixel units in [0, 1])
+    working_max_side: int = _DEFAULTS.working_max_side
+    preserve_color: bool = _DEFAULTS.preserve_color
+    pool: str = _DEFAULTS.pool  # "max" | "avg" (Gatys' paper suggests avg)
+    init: str = _DEFAULTS.init  # "content" | "noise" (noise only to reproduce the reference study)
+    seed: int = _DEFAULTS.seed
 
     def __post_init__(self) -> None:
         if not self.content_layers or not self.style_layers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from services.common.weather_params import FogParams
+from services.common.methods.physics import FogParams
 from services.translator.weather.atmosphere import (
     composite_u8,
     estimate_atmospheric_light,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from services.common.weather_params import DuskParams, NightParams
+from services.common.methods.physics import DuskParams, NightParams
 from services.translator.weather.arrays import to_uint8
 from services.translator.weather.colour import (
     blackbody_rgb,

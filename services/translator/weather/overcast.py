@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.common.weather_params import OvercastParams
+from services.common.methods.physics import OvercastParams
 from services.translator.weather.arrays import to_uint8
 from services.translator.weather.colour import (
     linear_to_srgb,

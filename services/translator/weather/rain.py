@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from services.common.weather_params import RainParams
+from services.common.methods.physics import RainParams
 from services.translator.weather.atmosphere import (
     estimate_atmospheric_light,
     extinction_from_visibility,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from pydantic import BaseModel
 
-from services.common.weather_params import PHYSICS_WEATHERS
+from services.common.methods.physics import PHYSICS_WEATHERS
 from services.translator.weather.arrays import check_depth, check_image
 from services.translator.weather.fog import render_fog
 from services.translator.weather.night import render_dusk, render_night
@@ -33,7 +33,7 @@ def render(
     """Render `weather` onto an HxWx3 uint8 RGB image; returns a new uint8 image of the same size.
 
     depth_m: optional HxW float32 metres (np.inf = sky), e.g. from depth.vkitti_depth_to_metres; without it
-    a flat-ground estimate is used. params: the weather's model from services.common.weather_params
+    a flat-ground estimate is used. params: the weather's model from services.common.methods.physics
     (None = defaults). Geometry is untouched, so labels stay valid; output is deterministic per params.seed.
     """
     renderer = RENDERERS.get(weather)

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from services.common.weather_params import SnowParams
+from services.common.methods.physics import SnowParams
 from services.translator.weather.atmosphere import (
     estimate_atmospheric_light,
     extinction_from_visibility,

@@ -1,0 +1,20 @@
+"""`evaluate`: interim contract (payload fields still read as a dict by its body)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from services.common.contracts import JobKind, Payload, register
+
+
+class EvaluatePayload(Payload):
+    model_config = ConfigDict(extra="allow")
+
+
+class EvaluateResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+KIND = register(
+    JobKind("evaluate", "evaluator", "evaluator", EvaluatePayload, EvaluateResult, orchestrator=True)
+)

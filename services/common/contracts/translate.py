@@ -1,0 +1,24 @@
+"""`translate`: one uploaded image translated to a weather (interactive)."""
+
+from __future__ import annotations
+
+from services.common.contracts import JobKind, Payload, Result, register
+from services.common.methods.translation import Translation
+
+
+class TranslatePayload(Payload):
+    translation: Translation
+    image_key: str
+    depth_key: str | None = None
+    filename: str = ""
+
+
+class TranslateResult(Result):
+    image_key: str
+    width: int
+    height: int
+    method: str
+    weather: str
+
+
+KIND = register(JobKind("translate", "translator", "translator", TranslatePayload, TranslateResult))

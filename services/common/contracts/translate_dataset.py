@@ -1,0 +1,24 @@
+"""`translate_dataset`: a new dataset whose images are translated and whose labels are carried over."""
+
+from __future__ import annotations
+
+from services.common.contracts import JobKind, Payload, Result, register
+from services.common.methods.translation import Translation
+
+
+class TranslateDatasetPayload(Payload):
+    source_dataset_id: str
+    filter: list[str] = []
+    translation: Translation
+    name: str
+    images: int  # selected at submit, for progress and ETA
+
+
+class TranslateDatasetResult(Result):
+    dataset_id: str
+    images: int
+
+
+KIND = register(
+    JobKind("translate_dataset", "translator", "translator", TranslateDatasetPayload, TranslateDatasetResult)
+)

@@ -1,0 +1,200 @@
+"""SQLAlchemy models: the job row is the single source of truth for the state of any work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    """Naive UTC, so SQLite and Postgres compare timestamps the same way."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    queue: Mapped[str] = mapped_column(String(32))
+    task_name: Mapped[str] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    worker_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(32))
+    uri: Mapped[str | None] = mapped_column(Text, default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    class_names: Mapped[list[Any]] = mapped_column(default=list)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Derived datasets: the source and how they were made (translation or composition, with its inputs).
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None
+    )
+    lineage: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetImage(Base):
+    """Per-image metadata, queryable as filters."""
+
+    __tablename__ = "dataset_images"
+    __table_args__ = (
+        Index("ix_dataset_images_dataset_image", "dataset_id", "image_id", unique=True),
+        Index("ix_dataset_images_weather", "dataset_id", "weather", "timeofday"),
+        Index("ix_dataset_images_occluded", "dataset_id", "occluded_vehicles"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    image_id: Mapped[str] = mapped_column(String(512))
+    split: Mapped[str] = mapped_column(String(16), default="train")
+    source: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    scene: Mapped[str | None] = mapped_column(String(128), default=None)
+    variation: Mapped[str | None] = mapped_column(String(64), default=None)
+    camera: Mapped[str | None] = mapped_column(String(32), default=None)
+    frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    weather: Mapped[str | None] = mapped_column(String(32), default=None)
+    timeofday: Mapped[str | None] = mapped_column(String(32), default=None)
+    occluded_vehicles: Mapped[int] = mapped_column(Integer, default=0)
+    boxes: Mapped[int] = mapped_column(Integer, default=0)
+    image_key: Mapped[str | None] = mapped_column(Text, default=None)
+    label_key: Mapped[str | None] = mapped_column(Text, default=None)
+    depth_key: Mapped[str | None] = mapped_column(Text, default=None)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Style(Base):
+    __tablename__ = "styles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    weather: Mapped[str] = mapped_column(String(32))
+    image_keys: Mapped[list[Any]] = mapped_column(default=list)
+    source: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TranslatorModel(Base):
+    __tablename__ = "translator_models"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(32))
+    # The weather/domain this model produces (what `POST /v1/translations` asks for).
+    weather: Mapped[str] = mapped_column(String(64))
+    domain_a: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    domain_b: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checkpoint_key: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sample_keys: Mapped[list[Any]] = mapped_column(default=list)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DetectorModel(Base):
+    __tablename__ = "detector_models"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    origin: Mapped[str] = mapped_column(String(16))  # trained | uploaded
+    architecture: Mapped[str] = mapped_column(String(32))
+    imgsz: Mapped[int] = mapped_column(Integer)
+    class_names: Mapped[list[Any]] = mapped_column(default=list)
+    dataset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None
+    )
+    val_dataset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None
+    )
+    weights_key: Mapped[str] = mapped_column(Text)
+    last_key: Mapped[str | None] = mapped_column(Text, default=None)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    detector_model_id: Mapped[str | None] = mapped_column(
+        ForeignKey("detector_models.id", ondelete="SET NULL"), default=None
+    )
+    predictions_uri: Mapped[str | None] = mapped_column(Text, default=None)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    matches_key: Mapped[str | None] = mapped_column(Text, default=None)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvaluationMetric(Base):
+    """One row per evaluation × slice × class."""
+
+    __tablename__ = "evaluation_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"), index=True)
+    slice: Mapped[str] = mapped_column(String(128))
+    class_name: Mapped[str] = mapped_column(String(64))
+    ap50: Mapped[float] = mapped_column(Float)
+    ap50_95: Mapped[float] = mapped_column(Float)
+    precision: Mapped[float] = mapped_column(Float)
+    recall: Mapped[float] = mapped_column(Float)
+    images: Mapped[int] = mapped_column(Integer)
+    instances: Mapped[int] = mapped_column(Integer)
+    ap50_low: Mapped[float | None] = mapped_column(Float, default=None)
+    ap50_high: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    eval_dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    arms: Mapped[list[Any]] = mapped_column(default=list)
+    seeds: Mapped[list[Any]] = mapped_column(default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    runs: Mapped[list[Any]] = mapped_column(default=list)
+    table: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,118 @@
+"""Every object-store key the service writes, built in one place.
+
+Layout (one prefix per thing, so deleting a thing is deleting its prefix):
+    uploads/{job_id}/{name}                   a request's inputs (image sets: uploads/{set_id}/images/)
+    translations/{job_id}/result.png          a single-image translation
+    detections/{job_id}/annotated.png         a single-image detection drawn
+    datasets/{dataset_id}/...                 images/, labels/, depth/ and the records file
+    styles/{style_id}/{n:03d}.png             a style's reference images
+    models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
+    models/detector/{model_id}/...            best.pt, last.pt, history
+    models/{name}/{name}.pth                  operator-supplied weights (e.g. vgg19)
+    evaluations/{evaluation_id}/...           detections, predictions, plot
+    experiments/{experiment_id}/plot.png
+"""
+
+from __future__ import annotations
+
+
+def _join(prefix: str, *parts: str) -> str:
+    return prefix + "/".join(parts)
+
+
+def upload_prefix(job_id: str) -> str:
+    return f"uploads/{job_id}/"
+
+
+def upload(job_id: str, name: str) -> str:
+    return upload_prefix(job_id) + name
+
+
+def image_set_prefix(set_id: str) -> str:
+    return upload(set_id, "images/")
+
+
+def translation_prefix(job_id: str) -> str:
+    return f"translations/{job_id}/"
+
+
+def translation_result(job_id: str) -> str:
+    return translation_prefix(job_id) + "result.png"
+
+
+def detection_prefix(job_id: str) -> str:
+    return f"detections/{job_id}/"
+
+
+def detection_annotated(job_id: str) -> str:
+    return detection_prefix(job_id) + "annotated.png"
+
+
+def dataset_prefix(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}/"
+
+
+def dataset_file(dataset_id: str, name: str) -> str:
+    return dataset_prefix(dataset_id) + name
+
+
+def dataset_image(dataset_id: str, image_id: str, ext: str) -> str:
+    return _join(dataset_prefix(dataset_id), "images", f"{image_id}{ext.lower()}")
+
+
+def dataset_label(dataset_id: str, image_id: str) -> str:
+    return _join(dataset_prefix(dataset_id), "labels", f"{image_id}.txt")
+
+
+def dataset_depth(dataset_id: str, image_id: str) -> str:
+    return _join(dataset_prefix(dataset_id), "depth", f"{image_id}.png")
+
+
+def style_prefix(style_id: str) -> str:
+    return f"styles/{style_id}/"
+
+
+def style_image(style_id: str, n: int) -> str:
+    return style_prefix(style_id) + f"{n:03d}.png"
+
+
+def translator_prefix(model_id: str) -> str:
+    return f"models/translator/{model_id}/"
+
+
+def translator_file(model_id: str, *parts: str) -> str:
+    """A file of a translator model, e.g. ("generator.pth",) or ("checkpoint", "state.pt")."""
+    return _join(translator_prefix(model_id), *parts)
+
+
+def translator_weights(model_id: str) -> str:
+    """An imported model's weights (a trained one names its own file, e.g. its decoder)."""
+    return translator_file(model_id, "generator.pth")
+
+
+def detector_prefix(model_id: str) -> str:
+    return f"models/detector/{model_id}/"
+
+
+def detector_file(model_id: str, name: str) -> str:
+    return detector_prefix(model_id) + name
+
+
+def operator_weights(name: str) -> str:
+    return f"models/{name}/{name}.pth"
+
+
+def evaluation_prefix(evaluation_id: str) -> str:
+    return f"evaluations/{evaluation_id}/"
+
+
+def evaluation_file(evaluation_id: str, name: str) -> str:
+    return evaluation_prefix(evaluation_id) + name
+
+
+def experiment_prefix(experiment_id: str) -> str:
+    return f"experiments/{experiment_id}/"
+
+
+def experiment_file(experiment_id: str, name: str) -> str:
+    return experiment_prefix(experiment_id) + name

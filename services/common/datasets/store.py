@@ -1,0 +1,190 @@
+"""Canonical datasets in the object store and the database index.
+
+Layout per dataset (DESIGN.md): `datasets/{id}/images/{image_id}{ext}`, `datasets/{id}/labels/{image_id}.txt`
+(YOLO), `datasets/{id}/depth/{image_id}.png` (Virtual KITTI 2), and `datasets/{id}/meta/records.jsonl`
+(one canonical record per line, with its split) next to `meta/report.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, insert, not_, or_, select
+from sqlalchemy.orm import Session
+
+from services.common.core import keys
+from services.common.core.db.models import Dataset, DatasetImage
+from services.common.core.storage import ObjectStore
+from services.common.datasets.canonical import ImageRecord, to_yolo_lines
+from services.common.datasets.filters import Filter
+
+RECORDS = "meta/records.jsonl"
+REPORT = "meta/report.json"
+
+# A filter field -> the index column that answers it in SQL.
+COLUMNS = {
+    "source": DatasetImage.source,
+    "scene": DatasetImage.scene,
+    "variation": DatasetImage.variation,
+    "camera": DatasetImage.camera,
+    "weather": DatasetImage.weather,
+    "timeofday": DatasetImage.timeofday,
+    "image_id": DatasetImage.image_id,
+    "frame": DatasetImage.frame,
+    "width": DatasetImage.width,
+    "height": DatasetImage.height,
+    "occluded_vehicles": DatasetImage.occluded_vehicles,
+    "num_boxes": DatasetImage.boxes,
+    "split": DatasetImage.split,
+}
+
+# BDD100K's vocabulary for the weather a translation produces, so one filter works across sources.
+WEATHER_WORDS = {
+    "fog": "foggy",
+    "rain": "rainy",
+    "snow": "snowy",
+    "overcast": "overcast",
+    "dusk": "clear",
+    "night": "clear",
+}
+TIME_WORDS = {"dusk": "dawn/dusk", "night": "night"}
+
+
+@dataclass
+class StoredImage:
+    """A record with its split and where its files live in the store."""
+
+    record: ImageRecord
+    split: str
+    image_key: str | None
+    label_key: str
+    depth_key: str | None = None
+
+
+def prefix(dataset_id: str) -> str:
+    return keys.dataset_prefix(dataset_id)
+
+
+def image_key(dataset_id: str, image_id: str, ext: str) -> str:
+    return keys.dataset_image(dataset_id, image_id, ext)
+
+
+def label_key(dataset_id: str, image_id: str) -> str:
+    return keys.dataset_label(dataset_id, image_id)
+
+
+def depth_key(dataset_id: str, image_id: str) -> str:
+    return keys.dataset_depth(dataset_id, image_id)
+
+
+def label_text(record: ImageRecord, class_names: Sequence[str]) -> bytes:
+    lines = to_yolo_lines(record, class_names)
+    return ("\n".join(lines) + ("\n" if lines else "")).encode()
+
+
+def index_row(dataset_id: str, item: StoredImage) -> dict[str, Any]:
+    r = item.record
+    return {
+        "dataset_id": dataset_id,
+        "image_id": r.image_id,
+        "split": item.split,
+        "source": r.source,
+        "width": r.width,
+        "height": r.height,
+        "scene": r.scene,
+        "variation": r.variation,
+        "camera": r.camera,
+        "frame": r.frame,
+        "weather": r.weather,
+        "timeofday": r.timeofday,
+        "occluded_vehicles": r.occluded_vehicles,
+        "boxes": len(r.boxes),
+        "image_key": item.image_key,
+        "label_key": item.label_key,
+        "depth_key": item.depth_key,
+        "meta": {"size_source": r.size_source},
+    }
+
+
+def write_meta(
+    store: ObjectStore, dataset_id: str, items: Iterable[StoredImage], report: dict[str, Any]
+) -> None:
+    lines = []
+    for item in items:
+        d = item.record.to_dict()
+        d.update(
+            split=item.split, image_key=item.image_key, label_key=item.label_key, depth_key=item.depth_key
+        )
+        lines.append(json.dumps(d, separators=(",", ":")))
+    store.put_bytes(
+        keys.dataset_file(dataset_id, RECORDS), ("\n".join(lines) + "\n").encode(), "application/x-ndjson"
+    )
+    store.put_bytes(
+        keys.dataset_file(dataset_id, REPORT), json.dumps(report, indent=1).encode(), "application/json"
+    )
+
+
+def load_items(store: ObjectStore, dataset_id: str) -> list[StoredImage]:
+    """Every image of a dataset with its boxes, from its metadata file."""
+    items = []
+    for line in store.get_bytes(keys.dataset_file(dataset_id, RECORDS)).decode().splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        split, ikey, lkey, dkey = d.pop("split"), d.pop("image_key"), d.pop("label_key"), d.pop("depth_key")
+        items.append(StoredImage(ImageRecord.from_dict(d), split, ikey, lkey, dkey))
+    return items
+
+
+def save_index(session: Session, dataset: Dataset, items: Iterable[StoredImage], chunk: int = 5000) -> None:
+    """Add the dataset row and its per-image index in the caller's transaction."""
+    session.add(dataset)
+    session.flush()
+    batch: list[dict[str, Any]] = []
+    for item in items:
+        batch.append(index_row(dataset.id, item))
+        if len(batch) >= chunk:
+            session.execute(insert(DatasetImage), batch)
+            batch = []
+    if batch:
+        session.execute(insert(DatasetImage), batch)
+
+
+def filter_conditions(flt: Filter) -> list[ColumnElement[bool]]:
+    """The SQL twin of `Filter.matches` (same None semantics: `!=` matches a missing value)."""
+    conds: list[ColumnElement[bool]] = []
+    for term in flt.terms:
+        col = COLUMNS[term.field]
+        if term.op == "=":
+            conds.append(col.in_(term.value))
+        elif term.op == "!=":
+            conds.append(or_(col.is_(None), not_(col.in_(term.value))))
+        else:
+            op = {"<=": col.__le__, ">=": col.__ge__, "<": col.__lt__, ">": col.__gt__}[term.op]
+            conds.append(and_(col.is_not(None), op(term.value)))
+    return conds
+
+
+def select_images(dataset_id: str, flt: Filter | None = None, split: str | None = None):  # noqa: ANN201
+    query = select(DatasetImage).where(DatasetImage.dataset_id == dataset_id)
+    if flt is not None:
+        query = query.where(*filter_conditions(flt))
+    if split:
+        query = query.where(DatasetImage.split == split)
+    return query
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def flat_name(image_id: str) -> str:
+    """The file stem for an image id, which may contain folders (`Scene01/clone/Camera_0/00012`) or an
+    extension (BDD100K names): exports, detector training folders and prediction files all use it."""
+    flat = image_id.replace("/", "__")
+    for suffix in IMAGE_SUFFIXES:
+        if flat.lower().endswith(suffix):
+            return flat[: -len(suffix)]
+    return flat

@@ -1,0 +1,201 @@
+"""The translation-method registry: each method described once, by a spec, torch-free.
+
+A method is one spec module in this package (parameter model, training options, what it needs, where its
+builder and trainer live) that calls `register(MethodSpec(...))`, plus its own package under
+services/translator/. The API, GET /v1/weathers, dataset compositions, the training dispatch and the
+translator worker all read this registry; nothing else names a method. Tests may register their own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["MethodSpec", "MethodError", "Need", "default", "get", "register", "registry", "describe_error"]
+
+Need = Literal["no", "optional", "required"]
+
+
+class MethodError(ValueError):
+    """A request the method cannot serve; the message names the field and what to change."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    description: str
+    # The parameter model (defaults live only there); a method with fixed weathers may give one per weather.
+    params: type[BaseModel] | None = None
+    weather_params: dict[str, type[BaseModel]] = field(default_factory=dict)
+    # Weathers it renders by itself; empty: it produces the weather of its trained model or style.
+    model: Need = "no"  # a trained translator model of this method (model_id)
+    style: Need = "no"  # a style (style_id): reference images of the target look
+    weights: tuple[str, ...] = ()  # operator-supplied weights, by name (e.g. "vgg19")
+    uses_depth: bool = False
+    # "module:function" paths, imported only by the translator worker (they may import torch).
+    builder: str = ""
+    trainer: str | None = None
+    training_options: type[BaseModel] | None = None
+    # Checks an uploaded checkpoint without unpickling code: (bytes, import options) -> model config.
+    importer: Callable[[bytes, BaseModel], dict[str, Any]] | None = None
+    import_options: type[BaseModel] | None = None
+    # The method used when a request names none (translation) / a training request names none.
+    default: bool = False
+    default_trainable: bool = False
+    rank: int = 100  # listing order (GET /v1/weathers, messages)
+
+    @property
+    def weathers(self) -> tuple[str, ...]:
+        return tuple(self.weather_params)
+
+    @property
+    def trainable(self) -> bool:
+        return self.trainer is not None
+
+    @property
+    def package(self) -> str:
+        """Its own package (where the builder lives): the one place besides the spec that names it."""
+        return self.builder.partition(":")[0].rpartition(".")[0]
+
+    def load_builder(self) -> Callable[..., Any]:
+        return _load_path(self.builder)
+
+    def load_trainer(self) -> Callable[..., Any]:
+        if self.trainer is None:
+            raise MethodError(f"method: {self.name} cannot be trained; trainable: {', '.join(trainable())}")
+        return _load_path(self.trainer)
+
+    def params_model(self, weather: str | None) -> type[BaseModel]:
+        if self.weather_params:
+            if not weather:
+                raise MethodError(f"weather: required for {self.name}; one of {', '.join(self.weathers)}")
+            if weather not in self.weather_params:
+                raise MethodError(f"weather: {self.name} renders {', '.join(self.weathers)}, not {weather!r}")
+            return self.weather_params[weather]
+        assert self.params is not None, f"method {self.name} has no parameter model"
+        return self.params
+
+    def parse_params(
+        self, weather: str | None, raw: dict[str, Any] | None, where: str = "params"
+    ) -> BaseModel:
+        model = self.params_model(weather)
+        if raw is not None and not isinstance(raw, dict):
+            raise MethodError(f"{where}: must be a JSON object, got {type(raw).__name__}")
+        return validated(
+            model, raw, where, f"{weather if self.weather_params else self.name} {where or 'parameters'}"
+        )
+
+    def parse_training_options(self, raw: dict[str, Any] | None, where: str = "options") -> BaseModel:
+        if self.training_options is None:
+            raise MethodError(f"method: {self.name} cannot be trained; trainable: {', '.join(trainable())}")
+        return validated(self.training_options, raw, where)
+
+
+def _load_path(path: str) -> Callable[..., Any]:
+    """A "package.module:function" reference, imported on first use (the worker's, never the API's)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def describe_error(error: dict[str, Any], model: type[BaseModel], where: str = "") -> str:
+    """One pydantic error as "field '<where>.<field>': <what> (allowed: …), got …"."""
+    loc = ".".join(str(part) for part in error.get("loc", ()))
+    path = ".".join(p for p in (where, loc) if p) or "parameters"
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"unknown field '{path}' (allowed fields: {', '.join(model.model_fields)})"
+    ctx = error.get("ctx") or {}
+    bounds = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    info = model.model_fields.get(str(error["loc"][0])) if error.get("loc") else None
+    ranges = [
+        f"{symbol} {getattr(meta, name)}"
+        for meta in (getattr(info, "metadata", []) if info else [])
+        for name, symbol in bounds.items()
+        if getattr(meta, name, None) is not None
+    ] or [f"{bounds[name]} {ctx[name]}" for name in bounds if name in ctx]
+    allowed = f" (allowed: {' and '.join(ranges)})" if ranges else ""
+    got = f", got {error['input']!r}" if "input" in error and kind != "missing" else ""
+    return f"field '{path}': {error.get('msg', 'invalid value')}{allowed}{got}"
+
+
+def validated(model: type[BaseModel], raw: dict[str, Any] | None, where: str, what: str = "") -> BaseModel:
+    """`raw` parsed by `model`, or MethodError naming every bad field by its full path."""
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        details = "; ".join(describe_error(e, model, where) for e in exc.errors())
+        raise MethodError(f"Invalid {what or where}: {details}") from None
+
+
+_METHODS: dict[str, MethodSpec] = {}
+_ORIGINS: dict[str, str] = {}  # method -> the module that registered it (its spec)
+_loaded = False
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method (a spec module does this at import; a test may register a toy one)."""
+    existing = _METHODS.get(spec.name)
+    if existing is not None and existing != spec:
+        raise ValueError(f"translation method {spec.name!r} is registered twice")
+    _METHODS[spec.name] = spec
+    _ORIGINS[spec.name] = sys._getframe(1).f_globals.get("__name__", "")
+    return spec
+
+
+def spec_module(name: str) -> str:
+    """The module that registered a method: its spec."""
+    registry()
+    return _ORIGINS[name]
+
+
+def unregister(name: str) -> None:
+    _METHODS.pop(name, None)
+    _ORIGINS.pop(name, None)
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for info in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def registry() -> dict[str, MethodSpec]:
+    _load()
+    return dict(sorted(_METHODS.items(), key=lambda kv: (kv[1].rank, kv[0])))
+
+
+def get(name: str) -> MethodSpec:
+    methods = registry()
+    if name not in methods:
+        raise MethodError(f"method: unknown method {name!r}; use one of {', '.join(methods)}")
+    return methods[name]
+
+
+def trainable() -> list[str]:
+    return [m.name for m in registry().values() if m.trainable]
+
+
+def importable() -> list[str]:
+    return [m.name for m in registry().values() if m.importer is not None]
+
+
+def default(trainable_only: bool = False) -> str:
+    """The method a request that names none gets."""
+    flag = "default_trainable" if trainable_only else "default"
+    return next(m.name for m in registry().values() if getattr(m, flag))
+
+
+def needing_weights(weights: str) -> list[str]:
+    return [m.name for m in registry().values() if weights in m.weights]

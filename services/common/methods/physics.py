@@ -1,0 +1,199 @@
+"""The physics method: its spec and the parameter schema of each weather it renders.
+
+Pydantic only: the API validates a request with these models before a job is queued, and must not import
+numpy-heavy or OpenCV code. The renderers in `services.translator.weather` take the same models.
+Every field has a default, so `{}` is a valid request for every weather.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.methods import MethodSpec, register
+
+_UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _WeatherParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(0, description="Random seed; the same seed and inputs give the same bytes.")
+
+
+class FogParams(_WeatherParams):
+    """Homogeneous fog by Koschmieder scattering: I = J·t + A·(1 − t), t = exp(−β·d), β = 2.996 / V."""
+
+    visibility_m: float = Field(
+        150.0, gt=1.0, le=10_000.0, description="Meteorological visibility V in metres (fog is < 1000 m)."
+    )
+    atmospheric_light: tuple[_UnitFloat, _UnitFloat, _UnitFloat] | None = Field(
+        None,
+        description="Airlight A as RGB in [0, 1]; None = estimate (He et al. dark channel).",
+    )
+    heterogeneity: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.9,
+        description="Relative amplitude of smooth random variation of extinction (0 = uniform).",
+    )
+    guided_radius_px: int = Field(
+        24, ge=1, le=256, description="Radius in pixels of the guided filter that refines transmission."
+    )
+    guided_eps: float = Field(
+        1e-3, gt=0.0, le=1.0, description="Guided filter regularisation (grey levels in [0, 1], squared)."
+    )
+
+
+class RainParams(_WeatherParams):
+    """Rain streaks (Marshall–Palmer drops) over a scene veiled by rain extinction."""
+
+    intensity_mm_h: float = Field(
+        10.0,
+        gt=0.0,
+        le=200.0,
+        description="Rainfall rate in mm/h: light 2.5, moderate 10, heavy 25, violent 50 and above.",
+    )
+    angle_deg: float = Field(
+        10.0, ge=-60.0, le=60.0, description="Slant of the streaks from vertical in degrees (wind)."
+    )
+    exposure_ms: float = Field(
+        8.0, gt=0.0, le=50.0, description="Camera exposure in ms; a streak is fall speed × exposure long."
+    )
+    streak_opacity: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Peak opacity of a streak of a 2 mm drop (larger drops are brighter).",
+    )
+    visibility_m: float | None = Field(
+        None,
+        gt=1.0,
+        le=100_000.0,
+        description="Visibility in metres; None derives it from the rainfall rate (1.076·R^0.67 dB/km).",
+    )
+    dimming: float = Field(
+        0.8, gt=0.0, le=1.0, description="Scene radiance multiplier for the rain-cloud sky (1 = unchanged)."
+    )
+
+
+class OvercastParams(_WeatherParams):
+    """Diffuse light under a cloud deck: soft shadows, low contrast, pale grey sky."""
+
+    contrast: float = Field(0.75, gt=0.0, le=1.0, description="Global contrast multiplier (1 = unchanged).")
+    saturation: float = Field(
+        0.6, ge=0.0, le=1.0, description="Colour saturation multiplier (1 = unchanged)."
+    )
+    shadow_softening: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Fraction by which large-scale luminance variations (cast shadows) are compressed.",
+    )
+    exposure_stops: float = Field(
+        -0.3, ge=-4.0, le=2.0, description="Exposure change in photographic stops (negative = darker)."
+    )
+    sky_brightness: float = Field(
+        0.82, ge=0.0, le=1.0, description="Grey level in [0, 1] of the overcast sky that replaces the sky."
+    )
+    colour_temperature_k: float = Field(
+        7000.0, ge=1500.0, le=15_000.0, description="Colour temperature of the diffuse light in kelvin."
+    )
+
+
+class DuskParams(_WeatherParams):
+    """Low sun: a dimmer, warmer scene under a graded sky, light sources glowing, some sensor noise."""
+
+    exposure_stops: float = Field(
+        -1.5, ge=-8.0, le=0.0, description="Exposure drop in photographic stops relative to the input."
+    )
+    iso: float = Field(800.0, ge=100.0, le=25_600.0, description="Sensor ISO; gain = ISO / 100.")
+    colour_temperature_k: float = Field(
+        3800.0, ge=1500.0, le=15_000.0, description="Colour temperature of the scene light in kelvin."
+    )
+    sky_darkening_stops: float = Field(
+        1.0, ge=0.0, le=8.0, description="Extra darkening of the sky in stops beyond `exposure_stops`."
+    )
+    bloom_threshold: float = Field(
+        0.9, gt=0.0, le=1.0, description="Linear luminance above which a pixel is a light source that glows."
+    )
+    bloom_strength: float = Field(0.6, ge=0.0, le=4.0, description="Gain of the glow around light sources.")
+    read_noise_e: float = Field(3.0, ge=0.0, le=100.0, description="Sensor read noise in electrons (RMS).")
+    full_well_e: float = Field(
+        10_000.0, ge=100.0, le=200_000.0, description="Electrons at full scale at ISO 100."
+    )
+
+
+class NightParams(DuskParams):
+    """Night: several stops darker, street-light colour, near-black sky, high-gain sensor noise."""
+
+    exposure_stops: float = Field(
+        -4.0, ge=-8.0, le=0.0, description="Exposure drop in photographic stops relative to the input."
+    )
+    iso: float = Field(3200.0, ge=100.0, le=25_600.0, description="Sensor ISO; gain = ISO / 100.")
+    colour_temperature_k: float = Field(
+        3000.0, ge=1500.0, le=15_000.0, description="Colour temperature of the (street) light in kelvin."
+    )
+    sky_darkening_stops: float = Field(
+        3.0, ge=0.0, le=8.0, description="Extra darkening of the sky in stops beyond `exposure_stops`."
+    )
+    bloom_threshold: float = Field(
+        0.8, gt=0.0, le=1.0, description="Linear luminance above which a pixel is a light source that glows."
+    )
+    bloom_strength: float = Field(1.0, ge=0.0, le=4.0, description="Gain of the glow around light sources.")
+
+
+class SnowParams(_WeatherParams):
+    """Falling snowflakes (size by distance) over a scene veiled by snow extinction."""
+
+    intensity_mm_h: float = Field(
+        1.0,
+        gt=0.0,
+        le=30.0,
+        description="Snowfall rate, liquid-water equivalent mm/h: light 0.5, moderate 1–2.5, heavy > 2.5.",
+    )
+    visibility_m: float | None = Field(
+        None,
+        gt=1.0,
+        le=100_000.0,
+        description="Visibility in metres; None derives it from the snowfall (5.5·S^1.38 dB/km).",
+    )
+    flake_size_mm: float = Field(5.0, gt=0.5, le=30.0, description="Mean snowflake diameter in millimetres.")
+    angle_deg: float = Field(
+        0.0, ge=-60.0, le=60.0, description="Direction of fall from vertical in degrees (wind)."
+    )
+    exposure_ms: float = Field(
+        8.0, gt=0.0, le=50.0, description="Camera exposure in ms; flakes blur by fall speed × exposure."
+    )
+    flake_opacity: float = Field(0.85, gt=0.0, le=1.0, description="Peak opacity of a flake.")
+
+
+PHYSICS_WEATHERS: dict[str, type[BaseModel]] = {
+    "fog": FogParams,
+    "rain": RainParams,
+    "overcast": OvercastParams,
+    "dusk": DuskParams,
+    "night": NightParams,
+    "snow": SnowParams,
+}
+
+
+def parse_physics_params(weather: str, raw: dict | None, where: str = "") -> BaseModel:
+    """Validate user parameters for a physics weather into its model; MethodError (a ValueError) names
+    each bad field by its path and allowed range, or the known weathers."""
+    return SPEC.parse_params(weather, raw, where)
+
+
+SPEC = register(
+    MethodSpec(
+        name="physics",
+        description="Physically based weather rendered onto the image (Koschmieder fog, particle rain and "
+        "snow, overcast, dusk and night light); uses a depth map when one is given.",
+        weather_params=PHYSICS_WEATHERS,
+        uses_depth=True,
+        builder="services.translator.weather.builder:build",
+        default=True,
+        rank=0,
+    )
+)

@@ -1,0 +1,307 @@
+"""Job lifecycle on the database: create, claim, progress, finish, fail, cancel, recover.
+
+Every transition is a conditional UPDATE, so a redelivered message, a cancelled job or a worker that
+was presumed dead can never overwrite a state another process has already moved on from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.common import contracts
+from services.common.core.db.models import Job, utcnow
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+STATES = ("queued", "running", *TERMINAL)
+
+
+class JobCancelled(Exception):
+    """Raised inside a worker when its job was cancelled or taken over."""
+
+
+class JobError(Exception):
+    """A failure whose message the user can act on (bad input discovered by the worker)."""
+
+
+def create_job(
+    session: Session,
+    kind: str,
+    payload: contracts.Payload | dict[str, Any],
+    *,
+    max_attempts: int = 3,
+    parent_id: str | None = None,
+    job_id: str | None = None,
+) -> Job:
+    spec = contracts.get(kind)
+    if not isinstance(payload, spec.payload):
+        payload = spec.parse(payload)  # a dict from a caller: validated here, never stored unchecked
+    job = Job(
+        kind=kind,
+        queue=spec.queue,
+        task_name=spec.task_name,
+        params=payload.model_dump(mode="json"),
+        status="queued",
+        max_attempts=max_attempts,
+        parent_id=parent_id,
+    )
+    if job_id:
+        job.id = job_id
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _running_by(job_id: str, worker_id: str):  # noqa: ANN202
+    return and_(Job.id == job_id, Job.status == "running", Job.worker_id == worker_id)
+
+
+def claim(session: Session, job_id: str, worker_id: str, stale_before: datetime) -> bool:
+    """Take a job: only from `queued`, or from `running` when its worker stopped heart-beating."""
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(Job.status == "queued", and_(Job.status == "running", Job.heartbeat_at < stale_before)),
+            Job.attempts < Job.max_attempts,
+        )
+        .values(
+            status="running",
+            worker_id=worker_id,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if res.rowcount == 1:
+        return True
+    _fail_if_exhausted(session, job_id, stale_before)
+    return False
+
+
+def _exhausted_message(job: Job) -> str:
+    return (
+        f"the job stopped its worker {job.attempts} times (last worker: {job.worker_id}); it was not retried "
+        "again. The usual cause is running out of memory: try smaller images, batch size or model."
+    )
+
+
+def _fail_if_exhausted(session: Session, job_id: str, stale_before: datetime) -> bool:
+    job = session.get(Job, job_id)
+    if job is None or job.attempts < job.max_attempts:
+        return False
+    dead = job.status == "queued" or (
+        job.status == "running" and job.heartbeat_at and job.heartbeat_at < stale_before
+    )
+    if not dead:
+        return False
+    now = utcnow()
+    still_dead = Job.status == "queued" if job.status == "queued" else Job.heartbeat_at < stale_before
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == job.status, Job.attempts == job.attempts, still_dead)
+        .values(status="failed", error=_exhausted_message(job), finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def heartbeat(session: Session, job_id: str, worker_id: str) -> bool:
+    """Refresh liveness; False when the job is no longer ours (cancelled or taken over)."""
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(_running_by(job_id, worker_id))
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def set_progress(
+    session: Session,
+    job_id: str,
+    worker_id: str,
+    progress: float,
+    message: str,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    now = utcnow()
+    values: dict[str, Any] = {
+        "progress": max(0.0, min(1.0, float(progress))),
+        "message": message[:2000],
+        "heartbeat_at": now,
+        "updated_at": now,
+    }
+    if extra is not None:
+        values["result"] = extra
+    res = session.execute(
+        update(Job)
+        .where(_running_by(job_id, worker_id))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def finish(session: Session, job_id: str, worker_id: str, result: dict[str, Any]) -> bool:
+    """Mark success in the caller's transaction, so rows the job made appear with it or not at all."""
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(_running_by(job_id, worker_id))
+        .values(
+            status="succeeded", progress=1.0, result=result, finished_at=now, updated_at=now, message="done"
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount == 1
+
+
+def fail(session: Session, job_id: str, worker_id: str, error: str) -> bool:
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(_running_by(job_id, worker_id))
+        .values(status="failed", error=error[:4000], finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def abandon(session: Session, job_id: str, error: str) -> bool:
+    """Fail an unfinished job no worker can run (e.g. its kind was removed), whoever holds it."""
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        .values(status="failed", error=error[:4000], finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def cancel(session: Session, job_id: str) -> bool:
+    """Cancel a queued or running job and, recursively, its unfinished children (an experiment's
+    trainings and evaluations); a running worker notices at its next heartbeat or progress report."""
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        .values(status="cancelled", finished_at=now, updated_at=now, message="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    for child in children(session, job_id):
+        if child.status in ("queued", "running"):
+            cancel(session, child.id)
+    return res.rowcount == 1
+
+
+def stale_running(session: Session, queue: str, stale_before: datetime) -> list[Job]:
+    return list(
+        session.scalars(
+            select(Job).where(Job.queue == queue, Job.status == "running", Job.heartbeat_at < stale_before)
+        )
+    )
+
+
+def requeue(session: Session, job: Job, stale_before: datetime) -> str:
+    """Return a job whose worker died to the queue, or fail it when its attempts are spent.
+
+    Answers 'requeued', 'failed', or 'skipped' when another process moved the job first."""
+    if job.attempts >= job.max_attempts:
+        return "failed" if _fail_if_exhausted(session, job.id, stale_before) else "skipped"
+    res = session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.status == "running",
+            Job.heartbeat_at < stale_before,
+            Job.attempts == job.attempts,
+        )
+        .values(
+            status="queued",
+            worker_id=None,
+            updated_at=utcnow(),
+            message=f"re-queued: worker {job.worker_id} stopped responding",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return "requeued" if res.rowcount == 1 else "skipped"
+
+
+def stale_cutoff(timeout_s: float) -> datetime:
+    return utcnow() - timedelta(seconds=timeout_s)
+
+
+class JobWaiting(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by an orchestrating job (an experiment) that waits for its child jobs: it goes back to the
+    queue without spending an attempt and is woken when a child finishes or after `delay_s`."""
+
+    def __init__(self, message: str, progress: float, delay_s: float = 60.0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.progress = progress
+        self.delay_s = delay_s
+
+
+def park(session: Session, job_id: str, worker_id: str, message: str, progress: float) -> bool:
+    res = session.execute(
+        update(Job)
+        .where(_running_by(job_id, worker_id))
+        .values(
+            status="queued",
+            worker_id=None,
+            attempts=Job.attempts - 1,
+            message=message[:2000],
+            progress=max(0.0, min(1.0, progress)),
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def children(session: Session, parent_id: str) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.parent_id == parent_id).order_by(Job.created_at)))
+
+
+def stale_waiting(session: Session, queue: str, before: datetime) -> list[Job]:
+    return list(
+        session.scalars(
+            select(Job).where(
+                Job.queue == queue,
+                # Jobs that park while child jobs run (an evaluation waits for its detections).
+                Job.kind.in_([k.name for k in contracts.kinds().values() if k.orchestrator]),
+                Job.status == "queued",
+                Job.updated_at < before,
+            )
+        )
+    )
+
+
+def touch(session: Session, job_id: str) -> None:
+    """Mark a parked job as just woken, so the sweeper does not wake it again at every pass."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()

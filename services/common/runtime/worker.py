@@ -1,0 +1,324 @@
+"""What every worker shares: the Celery app for one queue, job claiming, heartbeats and recovery.
+
+A job body is a plain function `run(ctx, payload)` in `services/<service>/jobs/<kind>.py`; this module
+turns it into a Celery task that claims the job, hands it the typed payload, keeps it alive, records its
+outcome and cleans up what a cancelled or failed run wrote.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from services.common import contracts
+from services.common.core.db.migrate import upgrade
+from services.common.core.db.models import Base, Job
+from services.common.core.db.session import session_scope
+from services.common.core.queue import make_celery, send_job
+from services.common.core.settings import Settings, get_settings
+from services.common.core.storage import ObjectStore, make_store
+from services.common.runtime import lifecycle as jobs
+
+log = logging.getLogger("sim2real.worker")
+# Longer than any orchestrator's park delay: a parked job untouched for this long lost its wake-up.
+PARK_TIMEOUT_S = 300
+
+
+@dataclass
+class JobOutcome:
+    """A result plus rows that must become visible together with the job's success."""
+
+    result: dict[str, Any] | BaseModel
+    rows: list[Base] = field(default_factory=list)
+    # Runs in the transaction that marks the job succeeded (bulk inserts, updates of other rows).
+    write: Callable[[Session], None] | None = None
+
+
+class JobContext:
+    def __init__(
+        self, job: Job, settings: Settings, store: ObjectStore, worker_id: str, celery: Celery | None = None
+    ) -> None:
+        self.job_id = job.id
+        self.kind = job.kind
+        self.params: dict[str, Any] = dict(job.params or {})
+        # The typed payload of the job's contract, validated when the job was submitted.
+        self.payload: contracts.Payload = contracts.get(job.kind).parse(job.params)
+        self.attempt = job.attempts
+        self.parent_id = job.parent_id
+        self.settings = settings
+        self.store = store
+        self.worker_id = worker_id
+        self.cancelled = threading.Event()
+        # Object-store prefixes this run writes; removed when the run does not succeed.
+        self.output_prefixes: list[str] = []
+        self.celery = celery
+
+    def submit_child(self, kind: str, params: contracts.Payload | dict[str, Any], job_id: str) -> Job:
+        """Create (once: the id is derived by the caller) and queue a child job of this one."""
+        with session_scope(self.db_url) as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                job = jobs.create_job(
+                    s,
+                    kind,
+                    params,
+                    max_attempts=self.settings.max_attempts,
+                    parent_id=self.job_id,
+                    job_id=job_id,
+                )
+                s.commit()
+                assert self.celery is not None
+                try:
+                    send_job(self.celery, kind, job_id)
+                except Exception as exc:
+                    # No message, no row: the next step of the parent creates and sends it again.
+                    s.delete(job)
+                    s.commit()
+                    raise jobs.JobWaiting(
+                        f"the queue is unreachable ({type(exc).__name__}); retrying", 0.0, delay_s=60
+                    ) from exc
+            s.expunge(job)
+            return job
+
+    @property
+    def db_url(self) -> str:
+        return self.settings.resolved_database_url
+
+    def outputs(self, prefix: str) -> str:
+        self.output_prefixes.append(prefix)
+        return prefix
+
+    def progress(self, fraction: float, message: str, extra: dict[str, Any] | None = None) -> None:
+        """Record progress; raises JobCancelled when the job was cancelled meanwhile."""
+        if self.cancelled.is_set():
+            raise jobs.JobCancelled(self.job_id)
+        with session_scope(self.db_url) as s:
+            if not jobs.set_progress(s, self.job_id, self.worker_id, fraction, message, extra):
+                self.cancelled.set()
+                raise jobs.JobCancelled(self.job_id)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise jobs.JobCancelled(self.job_id)
+
+
+Handler = Callable[[JobContext, Any], "JobOutcome | BaseModel | dict[str, Any]"]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class WorkerRuntime:
+    """One per worker process of a service: settings, store, its job bodies, and the recovery sweeper for
+    the queues it consumes."""
+
+    def __init__(self, service: str, settings: Settings | None = None) -> None:
+        self.service = service
+        self.queues = contracts.services().get(service, ())
+        self.settings = settings or get_settings()
+        self.celery: Celery = make_celery(self.settings, name=f"sim2real-{service}")
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self.handlers: dict[str, Handler] = {}
+        worker_ready.connect(self._on_ready, weak=False)
+        worker_shutdown.connect(lambda **_: self._stop.set(), weak=False)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return make_store(self.settings)
+
+    def _on_ready(self, **_: Any) -> None:
+        upgrade(self.settings.resolved_database_url)
+        self._sweeper = threading.Thread(target=self._sweep_forever, name="sim2real-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.recover()
+            except Exception:  # a database blip must not kill the sweeper
+                log.exception("recovery sweep failed")
+            self._stop.wait(self.settings.heartbeat_interval_s)
+
+    def recover(self) -> int:
+        """Re-queue jobs of this queue whose worker stopped heart-beating (killed, OOM, node lost)."""
+        cutoff = jobs.stale_cutoff(self.settings.heartbeat_timeout_s)
+        requeued = 0
+        with session_scope(self.settings.resolved_database_url) as s:
+            known = contracts.kinds()
+            for job in (j for q in self.queues for j in jobs.stale_running(s, q, cutoff)):
+                if job.kind not in known:
+                    # A kind this deployment no longer runs: no worker would ever take it again.
+                    jobs.abandon(s, job.id, f"job kind {job.kind!r} is not run by this deployment")
+                    continue
+                if job.attempts < job.max_attempts:
+                    # Message first: a claim accepts a running job with a stale heartbeat, so if the
+                    # state change below fails, the message still finds the job.
+                    send_job(self.celery, job.kind, job.id)
+                if jobs.requeue(s, job, cutoff) == "requeued":
+                    requeued += 1
+                    log.warning(
+                        "re-queued job %s (attempt %d): worker %s died", job.id, job.attempts, job.worker_id
+                    )
+            # A parked orchestrator whose wake-up message was lost (with its worker, say) is woken again.
+            waiting_cutoff = jobs.stale_cutoff(PARK_TIMEOUT_S)
+            for job in (j for q in self.queues for j in jobs.stale_waiting(s, q, waiting_cutoff)):
+                send_job(self.celery, job.kind, job.id)
+                jobs.touch(s, job.id)
+        return requeued
+
+    def register_jobs(self) -> None:
+        """Register the body of every job kind this service runs (`services/<service>/jobs/<kind>.py`)."""
+        for kind in contracts.kinds().values():
+            if kind.service == self.service:
+                self.task(kind.name)(importlib.import_module(kind.body_module).run)
+
+    def task(self, kind: str) -> Callable[[Handler], Handler]:
+        spec = contracts.get(kind)
+        if spec.service != self.service:
+            raise ValueError(f"job kind {kind!r} runs on service {spec.service!r}, not {self.service!r}")
+
+        def register(handler: Handler) -> Handler:
+            self.handlers[kind] = handler
+
+            def run(job_id: str) -> None:
+                self.run_job(job_id, handler)
+
+            self.celery.task(name=spec.task_name, acks_late=True, reject_on_worker_lost=True)(run)
+            return handler
+
+        return register
+
+    def run_job(self, job_id: str, handler: Handler) -> str:
+        """Claim and run one job; returns the state it ended in (or 'skipped')."""
+        settings = self.settings
+        wid = worker_id()
+        url = settings.resolved_database_url
+        with session_scope(url) as s:
+            if not jobs.claim(s, job_id, wid, jobs.stale_cutoff(settings.heartbeat_timeout_s)):
+                log.info("job %s not claimable (finished, cancelled, or running elsewhere)", job_id)
+                return "skipped"
+            job = s.get(Job, job_id)
+            assert job is not None
+            try:
+                ctx = JobContext(job, settings, self.store, wid, self.celery)
+            except ValidationError as exc:
+                # Only a payload written by older code, or by hand, gets here: submit validates it.
+                jobs.fail(s, job_id, wid, f"the job's parameters do not match its contract: {exc}")
+                return "failed"
+
+        beat_stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(ctx, beat_stop), daemon=True)
+        beat.start()
+        try:
+            outcome = handler(ctx, ctx.payload)
+            if not isinstance(outcome, JobOutcome):
+                outcome = JobOutcome(outcome)
+            result = contracts.get(ctx.kind).result.model_validate(
+                outcome.result.model_dump(mode="json")
+                if isinstance(outcome.result, BaseModel)
+                else outcome.result
+            )
+            with session_scope(url) as s:
+                if jobs.finish(s, job_id, wid, result.model_dump(mode="json")):
+                    s.add_all(outcome.rows)
+                    if outcome.write is not None:
+                        outcome.write(s)
+                    return "succeeded"
+                s.rollback()
+            self._cleanup(ctx)
+            return "cancelled"
+        except jobs.JobWaiting as wait:
+            with session_scope(url) as s:
+                if jobs.park(s, job_id, wid, wait.message, wait.progress):
+                    send_job(self.celery, ctx.kind, job_id, countdown=wait.delay_s)
+                    return "waiting"
+            return "cancelled"
+        except jobs.JobCancelled:
+            self._cleanup(ctx)
+            return "cancelled"
+        except (jobs.JobError, ValueError) as exc:
+            # Domain code raises ValueError for what the user can fix; the traceback stays in the log.
+            log.warning("job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, jobs.JobError))
+            self._cleanup(ctx)
+            with session_scope(url) as s:
+                jobs.fail(s, job_id, wid, str(exc))
+            return "failed"
+        except Exception as exc:
+            log.exception("job %s crashed", job_id)
+            self._cleanup(ctx)
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            with session_scope(url) as s:
+                jobs.fail(
+                    s,
+                    job_id,
+                    wid,
+                    f"internal error: {type(exc).__name__}: {exc} "
+                    f"(at {os.path.basename(last.filename)}:{last.lineno})",
+                )
+            return "failed"
+        finally:
+            beat_stop.set()
+            self._wake_parent(ctx)
+
+    def _wake_parent(self, ctx: JobContext) -> None:
+        """A finished child wakes its orchestrating parent instead of letting it poll."""
+        if not ctx.parent_id:
+            return
+        try:
+            with session_scope(ctx.db_url) as s:
+                parent = s.get(Job, ctx.parent_id)
+                if parent is not None and parent.status == "queued":
+                    send_job(self.celery, parent.kind, parent.id)
+        except Exception:  # the parent's own timer or the sweeper wakes it later
+            log.exception("could not wake parent job %s", ctx.parent_id)
+
+    def _beat(self, ctx: JobContext, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.heartbeat_interval_s):
+            try:
+                with session_scope(ctx.db_url) as s:
+                    if not jobs.heartbeat(s, ctx.job_id, ctx.worker_id):
+                        ctx.cancelled.set()
+                        return
+            except Exception:
+                log.exception("heartbeat for job %s failed", ctx.job_id)
+
+    def _cleanup(self, ctx: JobContext) -> None:
+        """Remove what this run wrote, unless another worker has since taken the job over."""
+        with session_scope(ctx.db_url) as s:
+            job = s.get(Job, ctx.job_id)
+            if job is not None and job.status in ("running", "succeeded") and job.worker_id != ctx.worker_id:
+                return
+        for prefix in ctx.output_prefixes:
+            try:
+                ctx.store.delete_prefix(prefix)
+            except Exception:
+                log.exception("could not remove %s", prefix)
+
+
+def celery_entry(module_globals: dict[str, Any], make_runtime: Callable[[], WorkerRuntime]):  # noqa: ANN201
+    """A worker module's `__getattr__`: Celery reads `app` (`celery -A services.<service>.worker`), and the
+    runtime is built then, not at import, so tests can build their own with other settings."""
+
+    def __getattr__(name: str) -> Any:  # noqa: N807
+        if name in ("runtime", "app"):
+            runtime = module_globals["runtime"] = make_runtime()
+            module_globals["app"] = runtime.celery
+            return module_globals[name]
+        raise AttributeError(name)
+
+    return __getattr__

@@ -1,0 +1,214 @@
+"""The `evaluate` job: ground truth from a dataset, predictions from a detector or prediction files,
+ultralytics-exact AP per slice and class, bootstrap intervals; rows to Postgres, arrays to the store."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.common.contracts import Payload
+from services.common.core import keys
+from services.common.core.db.models import Dataset, Evaluation, EvaluationMetric
+from services.common.core.db.session import session_scope
+from services.common.core.paths import PathNotAllowed, parse_data_uri
+from services.common.core.storage import make_source_store
+from services.common.datasets import store as ds
+from services.common.runtime.lifecycle import JobError, JobWaiting
+from services.common.runtime.worker import JobContext, JobOutcome
+from services.evaluator.evaluate import DetectionSet, evaluate
+from services.evaluator.persist import save_detection_set
+from services.evaluator.predictions import read_yolo_predictions
+from services.evaluator.slices import ImageMeta
+
+
+def evaluation_prefix(evaluation_id: str) -> str:
+    return keys.evaluation_prefix(evaluation_id)
+
+
+def ground_truth(items: list[ds.StoredImage], keep: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes of the evaluated classes, class indices renumbered to positions in `keep`."""
+    remap = {c: i for i, c in enumerate(keep)}
+    image, cls, boxes = [], [], []
+    for n, item in enumerate(items):
+        for b in item.record.boxes:
+            if b.cls in remap:
+                image.append(n)
+                cls.append(remap[b.cls])
+                boxes.append((b.x1, b.y1, b.x2, b.y2))
+    return (
+        np.asarray(image, np.int64),
+        np.asarray(cls, np.int64),
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+    )
+
+
+DETECT_NAMESPACE = uuid.UUID("0b7c7d9e-51c4-4f7a-8a43-2f6d1d9a7e15")
+
+
+def model_predictions(
+    ctx: JobContext,
+    params: dict[str, Any],
+    evaluation_id: str,
+    items: list[ds.StoredImage],
+    class_names: list[str],
+    keep: list[int],
+) -> tuple[np.ndarray, ...]:
+    """The detector runs as a child `detect` job on the detector (GPU) queue; this job waits for it."""
+    key = keys.evaluation_file(evaluation_id, "predictions.npz")
+    child = ctx.submit_child(
+        "detect",
+        {
+            "model_id": params["detector_model_id"],
+            "dataset_id": params["dataset_id"],
+            "split": params.get("split"),
+            "conf": params["conf"],
+            "iou": params["iou"],
+            "imgsz": params.get("imgsz"),
+            "output_key": key,
+        },
+        uuid.uuid5(DETECT_NAMESPACE, evaluation_id).hex,
+    )
+    if child.status in ("failed", "cancelled"):
+        raise JobError(f"detection on the evaluation images {child.status}: {child.error or ''}".rstrip(": "))
+    if child.status != "succeeded":
+        raise JobWaiting(
+            f"waiting for detections on {len(items)} images (detector job {child.id}: "
+            f"{child.status} {child.progress:.0%})",
+            0.8 * child.progress,
+            delay_s=60,
+        )
+    with np.load(io.BytesIO(ctx.store.get_bytes(key)), allow_pickle=False) as z:
+        ids, names = [str(i) for i in z["image_ids"]], [str(n) for n in z["class_names"]]
+        image, cls, conf, boxes = z["image"], z["cls"], z["conf"], z["boxes"]
+    # Images: the detector's order -> this evaluation's; classes: by name, those not evaluated dropped.
+    position = {item.record.image_id: n for n, item in enumerate(items)}
+    img_map = np.asarray([position.get(i, -1) for i in ids], np.int64)
+    cls_map = np.asarray(
+        [
+            keep.index(class_names.index(n)) if n in class_names and class_names.index(n) in keep else -1
+            for n in names
+        ],
+        np.int64,
+    )
+    mask = (img_map[image] >= 0) & (cls_map[cls] >= 0) if len(image) else np.zeros(0, bool)
+    return img_map[image[mask]], cls_map[cls[mask]], conf[mask], boxes[mask]
+
+
+def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: int, keep: list[int]) -> tuple:
+    try:
+        loc = parse_data_uri(
+            ctx.params["predictions_uri"], ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets
+        )
+    except (PathNotAllowed, FileNotFoundError) as exc:
+        raise JobError(str(exc)) from exc
+    stems = [ds.flat_name(i.record.image_id) for i in items]
+    sizes = np.asarray([(i.record.width, i.record.height) for i in items], np.float64)
+    with tempfile.TemporaryDirectory(dir=ctx.settings.home) as tmp:
+        folder = loc.path
+        if loc.scheme == "s3":
+            src = make_source_store(ctx.settings, loc.bucket or "")
+            folder = Path(tmp)
+            base = loc.prefix.rstrip("/") + "/" if loc.prefix else ""
+            for key in src.list(base):
+                if "/" not in key[len(base) :]:
+                    src.download_file(key, folder / key[len(base) :])
+        assert folder is not None
+        preds = read_yolo_predictions(folder, stems, sizes, n_classes)
+    remap = np.full(n_classes, -1, np.int64)
+    remap[keep] = np.arange(len(keep))
+    mask = remap[preds.cls] >= 0
+    return preds.image[mask], remap[preds.cls[mask]], preds.conf[mask], preds.boxes[mask]
+
+
+def run_evaluation(
+    ctx: JobContext, params: dict[str, Any], evaluation_id: str
+) -> tuple[Evaluation, list, dict]:
+    """Evaluate and return the (not yet added) rows; shared by the evaluate and experiment jobs."""
+    from services.evaluator.plot import plot_rows
+
+    with session_scope(ctx.db_url) as s:
+        dataset = s.get(Dataset, params["dataset_id"])
+        if dataset is None:
+            raise JobError(f"dataset {params['dataset_id']} no longer exists")
+        class_names = list(dataset.class_names)
+    classes = params.get("classes") or class_names
+    keep = [class_names.index(c) for c in classes]
+    all_items = ds.load_items(ctx.store, params["dataset_id"])
+    items = [i for i in all_items if i.split == params["split"]] if params.get("split") else all_items
+    if params.get("detector_model_id"):
+        missing = sum(1 for i in items if not i.image_key)
+        items = [i for i in items if i.image_key]
+        if not items:
+            raise JobError("the evaluation dataset has no images with pixels to run the detector on")
+        pred = model_predictions(ctx, params, evaluation_id, items, class_names, keep)
+    else:
+        missing = 0
+        # Files may cover the whole dataset: read them against every image, then keep the split's.
+        image, cls, conf, boxes = file_predictions(ctx, all_items, len(class_names), keep)
+        position = np.full(len(all_items), -1, np.int64)
+        ids = {i.record.image_id for i in items}
+        members = [n for n, i in enumerate(all_items) if i.record.image_id in ids]
+        position[members] = np.arange(len(members))
+        inside = position[image] >= 0
+        pred = (position[image[inside]], cls[inside], conf[inside], boxes[inside])
+    records = [i.record for i in items]
+    meta = ImageMeta(
+        occluded=np.asarray([r.occluded_vehicles for r in records], np.int64),
+        weather=np.asarray([r.weather or "unknown" for r in records], dtype=object),
+        timeofday=np.asarray([r.timeofday or "unknown" for r in records], dtype=object),
+        scene=np.asarray([r.scene or "unknown" for r in records], dtype=object),
+    )
+    detections = DetectionSet.create(classes, meta, *ground_truth(items, keep), *pred)
+    ctx.progress(0.85, f"matching {len(pred[0])} predictions against {len(detections.gt_cls)} boxes")
+    result = evaluate(
+        detections, params["buckets"], params["slice_by"], n_boot=params["n_boot"], seed=params.get("seed", 0)
+    )
+    prefix = evaluation_prefix(evaluation_id)
+    save_detection_set(ctx.store, prefix + "detections.npz", detections)
+    ctx.store.put_bytes(prefix + "plot.png", plot_rows(result.rows), "image/png")
+    evaluation = Evaluation(
+        id=evaluation_id,
+        dataset_id=params["dataset_id"],
+        detector_model_id=params.get("detector_model_id"),
+        predictions_uri=params.get("predictions_uri"),
+        settings={k: params.get(k) for k in SETTINGS_KEYS},
+        matches_key=prefix + "detections.npz",
+        job_id=ctx.job_id,
+    )
+    rows = [
+        EvaluationMetric(
+            evaluation_id=evaluation_id,
+            slice=r["slice"],
+            class_name=r["class"],
+            ap50=r["ap50"],
+            ap50_95=r["ap50_95"],
+            precision=r["precision"],
+            recall=r["recall"],
+            images=r["images"],
+            instances=r["instances"],
+            ap50_low=r["ap50_low"],
+            ap50_high=r["ap50_high"],
+        )
+        for r in result.rows
+    ]
+    summary = {
+        "images": len(items),
+        "images_without_pixels": missing,
+        "predictions": int(len(pred[0])),
+        "map50": {r["slice"]: r["ap50"] for r in result.rows if r["class"] == "all"},
+    }
+    return evaluation, rows, summary
+
+
+SETTINGS_KEYS = ("buckets", "slice_by", "classes", "imgsz", "conf", "iou", "n_boot", "seed", "split")
+
+
+def run(ctx: JobContext, payload: Payload) -> JobOutcome:
+    ctx.outputs(evaluation_prefix(ctx.job_id))
+    evaluation, rows, summary = run_evaluation(ctx, ctx.params, ctx.job_id)
+    return JobOutcome({"evaluation_id": ctx.job_id, **summary}, rows=[evaluation, *rows])

@@ -1,0 +1,186 @@
+"""The `ingest_dataset` job: read a dataset in its original layout, store it in canonical form, index it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from services.common.contracts import Payload
+from services.common.core.db.models import Dataset
+from services.common.core.paths import DataLocation, PathNotAllowed, inside, parse_data_uri
+from services.common.core.storage import make_source_store
+from services.common.datasets import store as ds
+from services.common.datasets.canonical import ImageRecord, ReadReport
+from services.common.datasets.readers import iter_dataset
+from services.common.datasets.splits import assign_splits
+from services.common.datasets.stats import compute_stats
+from services.common.datasets.taxonomy import Taxonomy, make_taxonomy
+from services.common.runtime.lifecycle import JobError
+from services.common.runtime.worker import JobContext, JobOutcome
+
+PATH_OPTIONS = ("labels", "images", "data_yaml")
+
+
+@contextmanager
+def local_root(ctx: JobContext, loc: DataLocation) -> Iterator[Path]:
+    """A local folder holding the source: the path itself, or an s3:// prefix downloaded to a cache."""
+    if loc.scheme == "file":
+        assert loc.path is not None
+        yield loc.path
+        return
+    settings = ctx.settings
+    source = make_source_store(settings, loc.bucket or "")
+    folder = settings.home / "cache" / "ingest" / ctx.job_id
+    base = loc.prefix.rstrip("/") + "/" if loc.prefix else ""
+    try:
+        keys = list(source.list(base))
+        if not keys:
+            raise JobError(f"s3://{loc.bucket}/{loc.prefix}: no objects under this prefix")
+        for n, key in enumerate(keys):
+            target = folder / key[len(base) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.download_file(key, target)
+            if n % 200 == 0:
+                ctx.progress(0.3 * n / len(keys), f"downloading {n}/{len(keys)} objects")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_records(
+    fmt: str,
+    root: Path,
+    taxonomy: Taxonomy,
+    report: ReadReport,
+    reader_options: dict[str, Any],
+    split_options: dict[str, Any],
+) -> tuple[list[ImageRecord], dict[str, str]]:
+    options = dict(reader_options)
+    for name in PATH_OPTIONS:
+        if name in options and options[name] is not None:
+            options[name] = inside(root, options[name])
+    if fmt == "yolo" and "split" not in options:
+        # A YOLO folder brings its own split.
+        records, splits = [], {}
+        for split in ("train", "val"):
+            try:
+                part = unique(
+                    iter_dataset(fmt, root, taxonomy, report, split=split, **options), report, splits
+                )
+            except ValueError as exc:
+                if split == "val" and "val" in str(exc):
+                    continue
+                raise
+            records += part
+            splits.update({r.image_id: split for r in part})
+        if not any(s == "val" for s in splits.values()):
+            splits = assign_splits(fmt, records, split_options)
+        return records, splits
+    records = unique(iter_dataset(fmt, root, taxonomy, report, **options), report, {})
+    return records, assign_splits(fmt, records, split_options)
+
+
+def unique(records: Iterable[ImageRecord], report: ReadReport, seen: dict[str, str]) -> list[ImageRecord]:
+    """The first record of each image id (e.g. a.jpg and a.png in one YOLO folder); the rest are skipped."""
+    out, ids = [], set(seen)
+    for record in records:
+        if record.image_id in ids:
+            report.skip("duplicate_image_id")
+            continue
+        ids.add(record.image_id)
+        out.append(record)
+    return out
+
+
+def run(ctx: JobContext, payload: Payload) -> JobOutcome:
+    p = ctx.params
+    fmt, options = p["format"], p.get("options") or {}
+    try:
+        loc = parse_data_uri(p["uri"], ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets)
+    except (PathNotAllowed, FileNotFoundError) as exc:
+        raise JobError(str(exc)) from exc
+    taxonomy = make_taxonomy(options.get("taxonomy") or {})
+    report = ReadReport()
+    dataset_id = ctx.job_id
+    ctx.outputs(ds.prefix(dataset_id))
+    with local_root(ctx, loc) as root:
+        ctx.progress(0.3 if loc.scheme == "s3" else 0.0, f"reading {fmt} annotations")
+        try:
+            records, splits = read_records(
+                fmt, root, taxonomy, report, options.get("reader") or {}, options.get("split") or {}
+            )
+        except PathNotAllowed as exc:
+            raise JobError(f"options.reader: {exc}") from exc
+        items: list[ds.StoredImage] = []
+        for n, record in enumerate(records):
+            items.append(
+                store_record(
+                    ctx,
+                    dataset_id,
+                    root,
+                    record,
+                    splits.get(record.image_id, "train"),
+                    taxonomy.classes,
+                    report,
+                )
+            )
+            if n % 100 == 0:
+                ctx.progress(0.3 + 0.6 * n / max(len(records), 1), f"stored {n}/{len(records)} images")
+    if not items:
+        raise JobError(f"no images found in {p['uri']} as {fmt}; reader report: {report.to_dict()}")
+    ds.write_meta(ctx.store, dataset_id, items, report.to_dict())
+    stats = compute_stats([i.record for i in items], taxonomy.classes, report).to_dict()
+    stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
+    dataset = Dataset(
+        id=dataset_id,
+        name=p["name"],
+        format=fmt,
+        uri=p["uri"],
+        options={**options, "taxonomy": taxonomy.to_dict()},
+        class_names=list(taxonomy.classes),
+        stats=stats,
+        job_id=ctx.job_id,
+    )
+    result = {
+        "dataset_id": dataset_id,
+        "images": len(items),
+        "boxes": report.boxes,
+        "skipped": dict(report.skipped),
+    }
+    return JobOutcome(result, write=lambda s: ds.save_index(s, dataset, items))
+
+
+def store_record(
+    ctx: JobContext,
+    dataset_id: str,
+    root: Path,
+    record: ImageRecord,
+    split: str,
+    class_names: list[str],
+    report: ReadReport,
+) -> ds.StoredImage:
+    store = ctx.store
+    image_key = depth_key = None
+    if record.image_path:
+        try:
+            src = inside(root, record.image_path)
+        except PathNotAllowed:
+            report.skip("image_symlink_escapes_root")
+            src = None
+        if src is not None and src.is_file():
+            image_key = ds.image_key(dataset_id, record.image_id, src.suffix)
+            store.put_file(image_key, src, "image/png" if src.suffix.lower() == ".png" else "image/jpeg")
+    if record.depth_path:
+        try:
+            dsrc = inside(root, record.depth_path)
+            if dsrc.is_file():
+                depth_key = ds.depth_key(dataset_id, record.image_id)
+                store.put_file(depth_key, dsrc, "image/png")
+        except PathNotAllowed:
+            report.skip("depth_symlink_escapes_root")
+    lkey = ds.label_key(dataset_id, record.image_id)
+    store.put_bytes(lkey, ds.label_text(record, class_names), "text/plain")
+    return ds.StoredImage(record, split, image_key, lkey, depth_key)

@@ -1,0 +1,104 @@
+"""The `compose_dataset` job: the reference study's training sets (baseline, translated) as a composition.
+
+The composition (services.common.datasets.compositions) picks one source per frame index; this job copies the
+chosen KITTI and Virtual KITTI 2 frames, translates the clone frames standing in for fog / overcast /
+rain (labels carried over), splits by scene with a seed, and records the composition in the dataset's lineage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from services.common.contracts.compose_dataset import ComposeDatasetPayload, ComposeDatasetResult
+from services.common.core.db.models import Dataset
+from services.common.core.db.session import session_scope
+from services.common.core.images import decode_image, encode_png
+from services.common.datasets import store as ds
+from services.common.datasets.compositions import COMPOSITIONS, describe
+from services.common.datasets.splits import assign_splits
+from services.common.datasets.stats import compute_stats
+from services.common.runtime.lifecycle import JobError
+from services.common.runtime.worker import JobContext, JobOutcome
+from services.translator.inputs import depth_metres, translator_for
+
+
+def run(ctx: JobContext, p: ComposeDatasetPayload) -> JobOutcome:
+    with session_scope(ctx.db_url) as s:
+        kitti_row, vkitti_row = s.get(Dataset, p.kitti_dataset_id), s.get(Dataset, p.vkitti_dataset_id)
+        if kitti_row is None or vkitti_row is None:
+            raise JobError("a source dataset of the composition no longer exists")
+        class_names = list(vkitti_row.class_names)
+    kitti = {i.record.image_id: i for i in ds.load_items(ctx.store, p.kitti_dataset_id)}
+    vkitti = {i.record.image_id: i for i in ds.load_items(ctx.store, p.vkitti_dataset_id)}
+    build = COMPOSITIONS[p.composition]
+    kwargs: dict[str, Any] = {"camera": p.camera}
+    if p.composition == "translated":
+        kwargs["translated"] = tuple(p.translations)
+    result = build([i.record for i in kitti.values()], [i.record for i in vkitti.values()], **kwargs)
+    if not result.entries:
+        raise JobError(f"the composition selects no frames (missing per source: {dict(result.missing)})")
+    translators = {
+        weather: translator_for(ctx, translation) for weather, translation in p.translations.items()
+    }
+    records = [e.record for e in result.entries]
+    # By scene (a KITTI sequence and its virtual clone stay together), never by frame.
+    split_of = assign_splits("vkitti2", records, {"val_fraction": p.val_fraction, "seed": p.seed})
+    new_id = ctx.job_id
+    ctx.outputs(ds.prefix(new_id))
+    items: list[ds.StoredImage] = []
+    for n, entry in enumerate(result.entries):
+        source = (kitti if entry.origin == "kitti" else vkitti)[entry.record.image_id]
+        if not source.image_key:
+            raise JobError(f"{entry.record.image_id}: the source dataset has no pixels for this frame")
+        record = entry.record
+        if entry.translate_to:
+            tr = translators[entry.translate_to]
+            image = decode_image(
+                ctx.store.get_bytes(source.image_key), ctx.settings.max_image_pixels, orient=False
+            )
+            depth = depth_metres(ctx, source.depth_key) if tr.uses_depth else None
+            (out,) = tr.translate([image], [depth])
+            key = ds.image_key(new_id, ds.flat_name(record.image_id), ".png")
+            ctx.store.put_bytes(key, encode_png(out), "image/png")
+            record = dataclasses.replace(record, image_path=None, depth_path=None)
+        else:
+            key = ds.image_key(
+                new_id, ds.flat_name(record.image_id), "." + source.image_key.rsplit(".", 1)[-1]
+            )
+            ctx.store.put_bytes(key, ctx.store.get_bytes(source.image_key))
+        label = ds.label_key(new_id, record.image_id)
+        ctx.store.put_bytes(label, ds.label_text(record, class_names), "text/plain")
+        items.append(
+            ds.StoredImage(record, split_of.get(record.image_id, "train"), key, label, source.depth_key)
+        )
+        if n % 20 == 0:
+            ctx.progress(n / len(result.entries), f"composed {n}/{len(result.entries)} frames")
+    ds.write_meta(ctx.store, new_id, items, {"images": len(items), "missing": dict(result.missing)})
+    stats = compute_stats(records, class_names).to_dict()
+    stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
+    stats["origins"] = result.counts_by_origin()
+    lineage = {
+        "composition": describe(p.composition),
+        "kitti_dataset_id": p.kitti_dataset_id,
+        "vkitti_dataset_id": p.vkitti_dataset_id,
+        "translations": {w: tr.model_dump() for w, tr in p.translations.items()},
+        "missing": dict(result.missing),
+        "split": {"by": "scene", "val_fraction": p.val_fraction, "seed": p.seed},
+    }
+    dataset = Dataset(
+        id=new_id,
+        name=p.name,
+        format="composition",
+        uri=None,
+        options={},
+        class_names=class_names,
+        stats=stats,
+        parent_id=p.vkitti_dataset_id,
+        lineage=lineage,
+        job_id=ctx.job_id,
+    )
+    return JobOutcome(
+        ComposeDatasetResult(dataset_id=new_id, images=len(items), origins=stats["origins"]),
+        write=lambda s: ds.save_index(s, dataset, items),
+    )
