@@ -1,7 +1,9 @@
 """Building and loading the translator's small C++ kernels (CycleGAN Winograd transforms, rain).
 
-Compiled once per source, flags and CPU (they use -march=native) into a cache folder the service owns,
-then loaded with ctypes. Without a compiler the callers fall back to their numpy/torch paths.
+The sources are .cpp/.hpp files shipped as package data next to the module that loads them, read with
+importlib.resources (so an installed wheel works like the checkout). Compiled once per source (headers
+included), flags and CPU (they use -march=native) into a cache folder the service owns, then loaded with
+ctypes. Without a compiler the callers fall back to their numpy/torch paths.
 """
 
 from __future__ import annotations
@@ -10,30 +12,81 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-# Shared by the kernel sources: runs f(thread_index, begin, end) over [0, n) split into nthreads contiguous
-# ranges, the calling thread taking the first.
-CPP_PARALLEL = r"""
-template <class F> static void parallel(int64_t n, int nthreads, F f) {
-    int nt = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, n));
-    int64_t step = (n + nt - 1) / nt;
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) {
-        int64_t b = t * step, e = std::min(n, b + step);
-        if (b < e) pool.emplace_back(f, t, b, e);
-    }
-    f(0, 0, std::min(n, step));
-    for (auto& th : pool) th.join();
-}
-"""
+# Where `#include "name"` is looked for after the including file's own package (the builder's -I): the
+# headers shared by several kernels (parallel.hpp).
+INCLUDE_PACKAGES: tuple[str, ...] = ("services.translator",)
+_QUOTED_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 
 
 class KernelBuildError(RuntimeError):
     """The C++ kernels could not be compiled or loaded (no g++ in the image, unwritable cache, …)."""
+
+
+@dataclass(frozen=True)
+class CppSource:
+    """A C++ file shipped in a package. Its quoted includes are inlined by the builder rather than found
+    with -I, so that the text compiled (and hashed for the cache) is the whole of what the kernel uses and
+    no real folder is needed (a package may live in a zip)."""
+
+    package: str
+    name: str
+    include: tuple[str, ...] = INCLUDE_PACKAGES
+
+    @property
+    def label(self) -> str:
+        """Its path in the project, for compiler messages."""
+        return f"{self.package.replace('.', '/')}/{self.name}"
+
+    def read(self) -> str:
+        try:
+            return resources.files(self.package).joinpath(self.name).read_text(encoding="utf-8")
+        except (OSError, ModuleNotFoundError) as e:
+            raise KernelBuildError(f"kernel source {self.label} is not in the package: {e}") from e
+
+    def text(self) -> str:
+        """The source with each quoted include replaced by the header's text (once, like an include
+        guard), #line directives keeping the compiler's file names and line numbers right."""
+        parts: list[str] = []
+        self._inline({}, parts)
+        return "".join(parts)
+
+    def files(self) -> list[CppSource]:
+        """This file and every header it includes (directly or not), in inclusion order."""
+        done: dict[CppSource, None] = {}
+        self._inline(done, [])
+        return list(done)
+
+    def _inline(self, done: dict[CppSource, None], parts: list[str]) -> None:
+        done[self] = None
+        parts.append(f'#line 1 "{self.label}"\n')
+        for number, line in enumerate(self.read().splitlines(keepends=True), start=1):
+            match = _QUOTED_INCLUDE.match(line)
+            if match is None:
+                parts.append(line if line.endswith("\n") else line + "\n")
+                continue
+            header = self._find(match.group(1))
+            if header not in done:
+                header._inline(done, parts)
+            parts.append(f'#line {number + 1} "{self.label}"\n')
+
+    def _find(self, name: str) -> CppSource:
+        """The header `name` in this file's package, else in the include packages (as g++ -I would)."""
+        for package in (self.package, *self.include):
+            try:
+                if resources.files(package).joinpath(name).is_file():
+                    return CppSource(package, name, self.include)
+            except ModuleNotFoundError:
+                continue
+        raise KernelBuildError(f'{self.label}: "{name}" is neither beside it nor in {self.include}')
 
 
 def cache_dir() -> Path:
@@ -58,6 +111,7 @@ def cpu_key() -> str:
 
 
 def build(lib: Path, source: str, flags: list[str], what: str) -> None:
+    """Compiles the C++ text `source` (CppSource.text()) into `lib`."""
     cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if cxx is None:
         raise KernelBuildError("no C++ compiler found (install g++ in the worker image, or set CXX)")
@@ -76,12 +130,18 @@ def build(lib: Path, source: str, flags: list[str], what: str) -> None:
         raise KernelBuildError(f"cannot build the {what} in {lib.parent}: {e}") from e
 
 
-def load_library(name: str, source: str, flags: list[str], what: str) -> ctypes.CDLL:
+def cache_key(source: str, flags: Sequence[str], cpu: str) -> str:
+    """Names a compiled library: a change to the source (headers inlined), the flags or the CPU is a new
+    build, never a stale one."""
+    return hashlib.sha256((source + " ".join(flags) + cpu).encode()).hexdigest()[:16]
+
+
+def load_library(name: str, source: CppSource, flags: list[str], what: str) -> ctypes.CDLL:
     """The compiled library (built on first use, then reused from the cache)."""
-    key = hashlib.sha256((source + " ".join(flags) + cpu_key()).encode()).hexdigest()[:16]
-    lib = cache_dir() / f"{name}_{key}.so"
+    text = source.text()
+    lib = cache_dir() / f"{name}_{cache_key(text, flags, cpu_key())}.so"
     if not lib.exists():
-        build(lib, source, flags, what)
+        build(lib, text, flags, what)
     try:
         return ctypes.CDLL(str(lib))
     except OSError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shlex
@@ -179,3 +180,24 @@ def test_dockerignore_keeps_data_and_secrets_out() -> None:
     # What the images COPY must stay in the context.
     for needed in ("services", "pyproject.toml"):
         assert needed not in patterns
+
+
+def test_translator_image_carries_the_kernel_sources() -> None:
+    # The worker compiles services/**/*.cpp (and their headers) at first use: the image copies services/
+    # and the build context must not filter them out.
+    sources = sorted(
+        p.relative_to(ROOT).as_posix()
+        for ext in ("cpp", "hpp")
+        for p in (ROOT / "services").rglob(f"*.{ext}")
+    )
+    assert sources
+    patterns = [
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "!"))
+    ]
+    for path in sources:
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        assert not [p for p in patterns if any(fnmatch.fnmatch(x, p) for x in prefixes)], f"{path} is ignored"
+    assert ("COPY", "services ./services") in final_stage("translator")
