@@ -18,6 +18,7 @@ class JobOut(BaseModel):
     message: str
     error: str | None
     result: dict[str, Any] | None
+    warnings: list[str] | None = None
     params: dict[str, Any]
     attempts: int
     max_attempts: int

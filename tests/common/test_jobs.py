@@ -162,6 +162,30 @@ def test_dead_worker_job_is_requeued_then_failed_after_max_attempts(
     assert "stopped its worker 2 times" in job.error and "host:2" in job.error
 
 
+def test_warnings_show_while_running_and_in_the_result_and_strict_fails(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    seen: list[list[str] | None] = []
+
+    def handler(ctx, payload):  # noqa: ANN001, ANN202
+        ctx.warn("a.png: cannot decode; skipped")
+        ctx.warn("a.png: cannot decode; skipped")
+        seen.append(_job(url, ctx.job_id).warnings)
+        ctx.warn("split val is empty")
+        return {"images": 1}
+
+    job_id = _new_job(url)
+    assert runtime.run_job(job_id, handler) == "succeeded"
+    job = _job(url, job_id)
+    assert seen == [["a.png: cannot decode; skipped"]]
+    assert job.warnings == ["a.png: cannot decode; skipped", "split val is empty"]
+    assert job.result == {"images": 1, "warnings": job.warnings}
+    with session_scope(url) as s:
+        strict_id = jobs.create_job(s, "test_job", {"strict": True}).id
+    assert runtime.run_job(strict_id, handler) == "failed"
+    failed = _job(url, strict_id)
+    assert "a.png: cannot decode; skipped (strict" in failed.error and not failed.warnings
+
+
 def test_a_dead_job_of_a_kind_no_longer_run_is_failed_not_left_running(runtime: WorkerRuntime) -> None:
     url = runtime.settings.resolved_database_url
     job_id = _new_job(url)

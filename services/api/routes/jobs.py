@@ -75,6 +75,7 @@ def _snapshot(url: str, job_id: str) -> dict | None:
             "progress": job.progress,
             "message": job.message,
             "error": job.error,
+            "warnings": job.warnings or [],
         }
 
 

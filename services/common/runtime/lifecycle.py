@@ -155,6 +155,18 @@ def set_progress(
     return res.rowcount == 1
 
 
+def add_warnings(session: Session, job_id: str, worker_id: str, warnings: list[str]) -> bool:
+    """Record the job's warnings so far (the whole list: a retry starts its own)."""
+    res = session.execute(
+        update(Job)
+        .where(_running_by(job_id, worker_id))
+        .values(warnings=[w[:1000] for w in warnings[-200:]], updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
 def finish(session: Session, job_id: str, worker_id: str, result: dict[str, Any]) -> bool:
     """Mark success in the caller's transaction, so rows the job made appear with it or not at all."""
     now = utcnow()

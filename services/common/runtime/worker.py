@@ -65,6 +65,9 @@ class JobContext:
         # Object-store prefixes this run writes; removed when the run does not succeed.
         self.output_prefixes: list[str] = []
         self.celery = celery
+        # Data problems met so far; `strict` payloads turn the first one into a failure.
+        self.warnings: list[str] = list(job.warnings or [])  # an earlier attempt's stay
+        self.strict = bool(getattr(self.payload, "strict", False))
 
     def submit_child(self, kind: str, params: contracts.Payload | dict[str, Any], job_id: str) -> Job:
         """Create (once: the id is derived by the caller) and queue a child job of this one."""
@@ -107,6 +110,19 @@ class JobContext:
             raise jobs.JobCancelled(self.job_id)
         with session_scope(self.db_url) as s:
             if not jobs.set_progress(s, self.job_id, self.worker_id, fraction, message, extra):
+                self.cancelled.set()
+                raise jobs.JobCancelled(self.job_id)
+
+    def warn(self, message: str) -> None:
+        """A data problem the job goes on past (it shows in the job, its events and its result); under
+        `strict` it fails the job instead."""
+        if self.strict:
+            raise jobs.JobError(f"{message} (strict: warnings fail the job; leave strict out to go on)")
+        if message in self.warnings:
+            return
+        self.warnings.append(message)
+        with session_scope(self.db_url) as s:
+            if not jobs.add_warnings(s, self.job_id, self.worker_id, self.warnings):
                 self.cancelled.set()
                 raise jobs.JobCancelled(self.job_id)
 
@@ -233,8 +249,11 @@ class WorkerRuntime:
                 if isinstance(outcome.result, BaseModel)
                 else outcome.result
             )
+            recorded = result.model_dump(mode="json")
+            if ctx.warnings:
+                recorded["warnings"] = list(ctx.warnings)
             with session_scope(url) as s:
-                if jobs.finish(s, job_id, wid, result.model_dump(mode="json")):
+                if jobs.finish(s, job_id, wid, recorded):
                     s.add_all(outcome.rows)
                     if outcome.write is not None:
                         outcome.write(s)

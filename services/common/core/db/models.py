@@ -36,6 +36,8 @@ class Job(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # Data problems the job went on past (skipped files, empty splits ...): shown while it runs and after.
+    warnings: Mapped[list[Any] | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker_id: Mapped[str | None] = mapped_column(String(255), default=None)
