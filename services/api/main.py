@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.api.deps import require_api_key
+from services.api.middleware import RequestGuard
 from services.api.routes import (
     datasets,
     detectors,
@@ -57,16 +56,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_celery(settings, name="sim2real-api")
 
     app.include_router(health.router)
-    protected = [Depends(require_api_key)]
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 2 + 1024 * 1024)
+    # Key first, then size, before any route reads a body.
+    app.add_middleware(
+        RequestGuard, settings=settings, body_limit=settings.max_upload_bytes * 2 + 1024 * 1024
+    )
     if keyed:
 
-        @app.get("/openapi.json", include_in_schema=False, dependencies=protected)
+        @app.get("/openapi.json", include_in_schema=False)
         def openapi() -> JSONResponse:
             return JSONResponse(app.openapi())
 
-        @app.get("/docs", include_in_schema=False, dependencies=protected)
+        @app.get("/docs", include_in_schema=False)
         def docs() -> HTMLResponse:
             return get_swagger_ui_html(openapi_url="/openapi.json", title="sim2real")
 
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         weights,
         weathers,
     ):
-        app.include_router(module.router, dependencies=protected)
+        app.include_router(module.router)
     return app
 
 
@@ -104,34 +105,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def store_down(_request: Request, exc: StoreUnavailable) -> JSONResponse:
         logging.getLogger("sim2real.api").error("object store unavailable: %s", exc)
         return JSONResponse({"detail": "the object store is unreachable; try again later"}, status_code=503)
-
-
-class BodyLimit:
-    """Refuse a request whose declared body is larger than any route accepts, before it is spooled."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if (
-                length is not None
-                and length.isdigit()
-                and int(length) > self.limit
-                and not scope["path"].startswith("/v1/weights/")
-            ):
-                response = JSONResponse(
-                    {
-                        "detail": f"request body of {int(length)} bytes is over the limit of {self.limit} "
-                        "(SIM2REAL_MAX_UPLOAD_BYTES)"
-                    },
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -13,7 +13,7 @@ from services.api.uploads import read_capped
 from services.common.core import keys
 from services.common.core.archives import ArchiveError, iter_images
 from services.common.core.db.models import new_id
-from services.common.core.images import ImageError, decode_image
+from services.common.core.images import ImageError, decode_image, image_size
 from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
 
@@ -32,13 +32,26 @@ def _store_archive(data: bytes, store: ObjectStore, settings: Settings, set_id: 
     skipped: Counter[str] = Counter()
     count = 0
     try:
-        for name, blob in iter_images(
-            data, settings.max_upload_bytes, 8 * settings.max_upload_bytes, skipped
-        ):
+        members = list(iter_images(data, settings.max_upload_bytes, 8 * settings.max_upload_bytes, skipped))
+        # What decoding every member would cost, from the headers, before any pixel is decoded.
+        pixels = 0
+        for name, blob in members:
+            try:
+                width, height = image_size(blob)
+            except ImageError as exc:
+                raise HTTPException(exc.status_code, f"archive: member {name}: {exc}") from exc
+            pixels += width * height
+            if pixels > settings.max_archive_pixels:
+                raise HTTPException(
+                    413,
+                    f"archive: its images hold more than {settings.max_archive_pixels} pixels "
+                    "(SIM2REAL_MAX_ARCHIVE_PIXELS); split it into smaller archives",
+                )
+        for name, blob in members:
             try:
                 decode_image(blob, settings.max_image_pixels)
             except ImageError as exc:
-                raise HTTPException(exc.status_code, f"archive member {name}: {exc}") from exc
+                raise HTTPException(exc.status_code, f"archive: member {name}: {exc}") from exc
             store.put_bytes(
                 prefix + name, blob, "image/png" if name.lower().endswith(".png") else "image/jpeg"
             )

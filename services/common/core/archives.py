@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import io
 import tarfile
+import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# Member names become object keys: bounded, printable, and no file that is also another member's folder.
+MAX_NAME_CHARS = 200
+MAX_PART_CHARS = 100
+# Control characters, format characters (bidi overrides, zero-width), surrogates, private use, separators.
+UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
 
 
 class ArchiveError(ValueError):
     pass
 
 
-def _safe_name(name: str) -> str | None:
+def _skip_reason(name: str) -> str | None:
+    """Why a member name cannot become an object key, or None when it can."""
     path = PurePosixPath(name)
     if path.is_absolute() or any(part in ("..", "") for part in path.parts) or "\\" in name:
-        return None
-    return path.as_posix()
+        return "unsafe_path"
+    if any(unicodedata.category(c) in UNSAFE_CATEGORIES for c in name):
+        return "unsafe_characters_in_name"
+    if len(name) > MAX_NAME_CHARS or any(len(part) > MAX_PART_CHARS for part in path.parts):
+        return "name_too_long"
+    return None
 
 
 def iter_images(
@@ -28,15 +39,22 @@ def iter_images(
 ) -> Iterator[tuple[str, bytes]]:
     """(member path, bytes) of every image in a zip or tar; other members are counted in `skipped`."""
     total = 0
+    files: set[str] = set()
+    folders: set[str] = set()
 
     def admit(name: str, size: int) -> str | None:
         nonlocal total
-        safe = _safe_name(name)
-        if safe is None:
-            skipped["unsafe_path"] += 1
+        reason = _skip_reason(name)
+        if reason is not None:
+            skipped[reason] += 1
             return None
+        safe = PurePosixPath(name).as_posix()
         if not safe.lower().endswith(IMAGE_EXTENSIONS):
             skipped["not_an_image_name"] += 1
+            return None
+        parents = {p.as_posix() for p in PurePosixPath(safe).parents if p.as_posix() != "."}
+        if safe in files or safe in folders or parents & files:
+            skipped["duplicate_or_conflicting_path"] += 1
             return None
         if size > max_member_bytes:
             raise ArchiveError(
@@ -45,6 +63,8 @@ def iter_images(
         total += size
         if total > max_total_bytes:
             raise ArchiveError(f"the archive unpacks to more than {max_total_bytes} bytes; split it")
+        files.add(safe)
+        folders.update(parents)
         return safe
 
     if zipfile.is_zipfile(io.BytesIO(data)):

@@ -92,6 +92,11 @@ def _load(image: ImageFile.ImageFile) -> None:
         raise ImageError(f"image data is corrupt ({exc}); upload a valid image file") from None
 
 
+def image_size(data: bytes, formats: Sequence[str] = ("PNG", "JPEG")) -> tuple[int, int]:
+    """(width, height) from the header alone: what decoding would cost, before paying it."""
+    return _open_header(data, formats).size
+
+
 def decode_image(
     data: bytes, max_pixels: int, formats: Sequence[str] = ("PNG", "JPEG"), *, orient: bool = True
 ) -> np.ndarray:

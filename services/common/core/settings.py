@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # Upload limits: bytes per file, and decoded pixels per image (checked from the header).
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # Pixels decoded across all images of one uploaded archive (checked from the headers first).
+    max_archive_pixels: int = 400_000_000
 
     # Job liveness: a running job whose heartbeat is older than the timeout has a dead worker.
     heartbeat_interval_s: float = 10.0

@@ -1,0 +1,109 @@
+"""What is checked before any route reads a request body: the API key, then the body's size.
+
+Both run as one ASGI middleware so that a 300 MB upload without a key is refused at its first byte, and a
+chunked upload (no Content-Length) is cut off as soon as it passes the limit rather than spooled whole.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.core.settings import Settings
+
+# Paths that never need the key: load balancers probe them.
+PUBLIC_PATHS = ("/healthz", "/readyz")
+# Operator weights are larger than any user upload; their route caps them itself.
+LARGE_BODY_PREFIXES = ("/v1/weights/",)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` while the body streams in; FastAPI answers it as the 413 it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"request body is over the limit of {limit} bytes (SIM2REAL_MAX_UPLOAD_BYTES); send less"
+        )
+
+
+def api_key_problem(settings: Settings, authorization: str) -> str | None:
+    """Why a request's Authorization header does not carry the API key, or None when it does."""
+    if settings.api_key is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return "missing API key: send 'Authorization: Bearer <key>'"
+    if not secrets.compare_digest(token.strip().encode(), settings.api_key.get_secret_value().encode()):
+        return "invalid API key"
+    return None
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, settings: Settings, body_limit: int) -> None:
+        self.app = app
+        self.settings = settings
+        self.limit = body_limit
+
+    async def _refuse(
+        self, send: Send, status: int, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        if path not in PUBLIC_PATHS:
+            problem = api_key_problem(self.settings, headers.get("authorization", ""))
+            if problem:
+                await self._refuse(send, 401, problem, {"WWW-Authenticate": "Bearer"})
+                return
+        if path.startswith(LARGE_BODY_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(
+                    send,
+                    413,
+                    f"request body of {int(declared)} bytes is over the limit of {self.limit} "
+                    "(SIM2REAL_MAX_UPLOAD_BYTES)",
+                )
+                return
+            await self.app(scope, receive, send)
+            return
+        received = 0
+        limit = self.limit
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge as exc:  # read outside a route's own body parsing
+            if started:
+                raise
+            await self._refuse(send, 413, exc.detail)
