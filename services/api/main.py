@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import ValidationError
 
 from services.api.middleware import RequestGuard
 from services.api.routes import (
@@ -96,6 +101,16 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": f"{exc}; it may have been deleted from the object store"}, status_code=404
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's shape, with each input made printable (a NaN input would make the 422 itself fail).
+        return JSONResponse({"detail": jsonable_errors(exc.errors())}, status_code=422)
+
+    @app.exception_handler(ValidationError)
+    async def invalid_payload(_request: Request, exc: ValidationError) -> JSONResponse:
+        # A payload a route built from values the request models let through.
+        return JSONResponse({"detail": jsonable_errors(exc.errors())}, status_code=422)
+
     @app.exception_handler(MethodError)
     async def method_error(_request: Request, exc: MethodError) -> JSONResponse:
         # A route that forgot to translate it: the message already names the field.
@@ -105,6 +120,29 @@ def install_error_handlers(app: FastAPI) -> None:
     async def store_down(_request: Request, exc: StoreUnavailable) -> JSONResponse:
         logging.getLogger("sim2real.api").error("object store unavailable: %s", exc)
         return JSONResponse({"detail": "the object store is unreachable; try again later"}, status_code=503)
+
+
+def jsonable_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors as JSON: inputs and contexts that JSON cannot hold (NaN, bytes, objects) as text."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return repr(value)
+        if isinstance(value, str | int | float | bool) or value is None:
+            return value
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return str(value)
+
+    out = []
+    for error in errors:
+        item = {k: clean(v) for k, v in dict(error).items() if k != "url"}
+        if isinstance(item.get("input"), str) and len(item["input"]) > 200:
+            item["input"] = item["input"][:200] + "…"
+        out.append(item)
+    return out
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -1,4 +1,5 @@
-"""What is checked before any route reads a request body: the API key, then the body's size.
+"""What is checked before any route reads a request body: the API key, the body's size, and a JSON body's
+content (strictly parsed: see json_bodies).
 
 Both run as one ASGI middleware so that a 300 MB upload without a key is refused at its first byte, and a
 chunked upload (no Content-Length) is cut off as soon as it passes the limit rather than spooled whole.
@@ -12,6 +13,7 @@ import secrets
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.json_bodies import JSONRejected, loads_strict
 from services.common.core.settings import Settings
 
 # Paths that never need the key: load balancers probe them.
@@ -56,6 +58,37 @@ class RequestGuard:
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
 
+    async def _json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read a JSON body whole (it is small: the limit holds), check it, and hand it on unchanged."""
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._refuse(send, 413, BodyTooLarge(self.limit).detail)
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body.strip():
+            try:
+                loads_strict(body)
+            except JSONRejected as exc:
+                await self._refuse(send, 422, f"body: {exc}")
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -71,15 +104,18 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(
+                send,
+                413,
+                f"request body of {int(declared)} bytes is over the limit of {self.limit} "
+                "(SIM2REAL_MAX_UPLOAD_BYTES)",
+            )
+            return
+        if headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+            await self._json(scope, receive, send)
+            return
         if declared is not None and declared.isdigit():
-            if int(declared) > self.limit:
-                await self._refuse(
-                    send,
-                    413,
-                    f"request body of {int(declared)} bytes is over the limit of {self.limit} "
-                    "(SIM2REAL_MAX_UPLOAD_BYTES)",
-                )
-                return
             await self.app(scope, receive, send)
             return
         received = 0

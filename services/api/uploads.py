@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import HTTPException, UploadFile
 
+from services.api.json_bodies import JSONRejected, loads_strict
 from services.common.core.images import ImageError
 
 CHUNK = 1 << 20
@@ -36,12 +36,10 @@ def parse_json_object(raw: str | None, field: str) -> dict[str, Any]:
     if raw is None or raw.strip() == "":
         return {}
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        value = loads_strict(raw)
+    except JSONRejected as exc:
         raise HTTPException(
-            422,
-            f"{field}: not valid JSON ({exc.msg} at position {exc.pos}); send a JSON object "
-            'such as {"visibility_m": 150, "seed": 1}',
+            422, f'{field}: {exc}; send a JSON object such as {{"visibility_m": 150, "seed": 1}}'
         ) from exc
     if not isinstance(value, dict):
         raise HTTPException(422, f"{field}: must be a JSON object, got {type(value).__name__}")

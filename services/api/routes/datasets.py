@@ -24,6 +24,7 @@ from services.common.contracts.compose_dataset import ComposeDatasetPayload
 from services.common.contracts.ingest_dataset import IngestDatasetPayload
 from services.common.contracts.translate_dataset import TranslateDatasetPayload
 from services.common.core.db.models import Dataset, DatasetImage
+from services.common.core.fields import Seed
 from services.common.core.paths import PathNotAllowed, parse_data_uri
 from services.common.datasets import store as ds
 from services.common.datasets.compositions import TRANSLATED
@@ -43,7 +44,7 @@ class DatasetCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
     format: DatasetFormat
-    uri: str = Field(description="file://… under SIM2REAL_DATA_ROOTS, or s3://bucket/prefix")
+    uri: str = Field(max_length=4096, description="file://… under SIM2REAL_DATA_ROOTS, or s3://bucket/prefix")
     options: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -322,7 +323,7 @@ class CompositionCreate(BaseModel):
         "default method)",
     )
     val_fraction: float = Field(0.2, ge=0, lt=1)
-    seed: int = 0
+    seed: Seed = 0
 
 
 @router.post("/compositions", status_code=202, response_model=JobOut)

@@ -15,6 +15,7 @@ from services.api.submit import save_with_objects
 from services.api.uploads import image_http_error, read_capped
 from services.common.core import keys
 from services.common.core.db.models import Dataset, DatasetImage, Style, new_id
+from services.common.core.fields import Seed
 from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
@@ -41,7 +42,7 @@ class StyleFromDataset(BaseModel):
     dataset_id: str
     filter: str | list[str] | None = Field(None, description="e.g. 'weather=rainy;timeofday=daytime'")
     n: int = Field(8, ge=1, le=256, description="images sampled from the filter")
-    seed: int = 0
+    seed: Seed = 0
 
 
 @router.post("", status_code=201, response_model=StyleOut)

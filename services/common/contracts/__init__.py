@@ -18,9 +18,10 @@ __all__ = ["JobKind", "Payload", "Result", "get", "kinds", "queues", "register",
 
 
 class Payload(BaseModel):
-    """What a route hands to a job: validated once, at submit, and stored as the job's params."""
+    """What a route hands to a job: validated once, at submit, and stored as the job's params (JSON, so no
+    NaN or infinity)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Result(BaseModel):

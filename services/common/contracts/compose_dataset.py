@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from services.common.contracts import JobKind, Payload, Result, register
+from services.common.core.fields import Seed
 from services.common.methods.translation import Translation
 
 
@@ -19,7 +20,7 @@ class ComposeDatasetPayload(Payload):
     # translated composition: how each weather slot is made from the clone frame
     translations: dict[str, Translation] = Field(default_factory=dict)
     val_fraction: float = Field(0.2, ge=0, lt=1)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class ComposeDatasetResult(Result):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
 
@@ -29,7 +30,7 @@ class AdaINTrainOptions(_Model):
     lr_decay: float = Field(5e-5, ge=0)
     content_weight: float = Field(1.0, ge=0)
     style_weight: float = Field(10.0, ge=0)
-    seed: int = 0
+    seed: Seed = 0
     checkpoint_every: int = Field(1000, ge=1)
     max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")
 

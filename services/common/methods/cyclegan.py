@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.core.checkpoints import CheckpointError, read_tensor_shapes
+from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
 
@@ -44,7 +45,7 @@ class CycleGANTrainOptions(_Model):
     crop_size: int = Field(256, ge=8, le=4096)
     preprocess: Literal["resize_and_crop", "scale_width_and_crop"] = "scale_width_and_crop"
     no_flip: bool = False
-    seed: int = 0
+    seed: Seed = 0
     checkpoint_every_iters: int = Field(1000, ge=1)
     sample_count: int = Field(4, ge=0, le=32)
     max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")

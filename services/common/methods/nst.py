@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
 # torchvision VGG-19's conv layers, by block and index
@@ -35,7 +36,7 @@ class NSTParams(_Model):
     preserve_color: bool = False
     pool: Literal["max", "avg"] = "max"
     init: Literal["content", "noise"] = "content"
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _known_layers(self) -> NSTParams:

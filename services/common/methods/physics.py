@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
 _UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -19,7 +20,7 @@ _UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
 class _WeatherParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = Field(0, description="Random seed; the same seed and inputs give the same bytes.")
+    seed: Seed = Field(0, description="Random seed; the same seed and inputs give the same bytes.")
 
 
 class FogParams(_WeatherParams):
