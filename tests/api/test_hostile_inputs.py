@@ -85,3 +85,25 @@ def test_negative_seeds_are_refused_at_submit_naming_the_field(client) -> None:
     )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "seed"
     assert _jobs(client) == before
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "words"),
+    [
+        ("bdd100k", {"reader": {"label_file": "x.json"}}, "options.reader.label_file: unknown option"),
+        ("bdd100k", {"reader": {"split": 3}}, "options.reader.split"),
+        ("vkitti2", {"reader": {"variations": "clone"}}, "options.reader.variations"),
+        ("kitti", {"split": {"val_fraction": 1.5}}, "options.split.val_fraction"),
+        ("kitti", {"split": {"seed": -1}}, "options.split.seed"),
+        ("kitti", {"split": {"fraction": 0.1}}, "options.split.fraction: unknown option"),
+        ("kitti", {"reader": [1]}, "options.reader: must be a JSON object"),
+    ],
+)
+def test_reader_and_split_options_are_checked_at_submit(api, data_root, fmt, options, words) -> None:
+    before = _jobs(api)
+    (data_root / "d").mkdir()
+    r = api.post(
+        "/v1/datasets", json={"name": "x", "format": fmt, "uri": f"file://{data_root}/d", "options": options}
+    )
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+    assert _jobs(api) == before

@@ -29,7 +29,9 @@ from services.common.core.paths import PathNotAllowed, parse_data_uri
 from services.common.datasets import store as ds
 from services.common.datasets.compositions import TRANSLATED
 from services.common.datasets.filters import parse_filter
+from services.common.datasets.reader_options import validate_reader_options, validate_split_options
 from services.common.datasets.readers import READERS
+from services.common.datasets.taxonomy import make_taxonomy
 from services.common.methods.translation import Translation
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -127,13 +129,18 @@ def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, 
     unknown = set(body.options) - {"reader", "taxonomy", "split"}
     if unknown:
         raise HTTPException(422, f"options: unknown keys {sorted(unknown)}; use reader, taxonomy, split")
-    from services.common.datasets.taxonomy import make_taxonomy
-
+    for name in ("reader", "taxonomy", "split"):
+        if not isinstance(body.options.get(name) or {}, dict):
+            raise HTTPException(422, f"options.{name}: must be a JSON object")
+    try:
+        validate_reader_options(body.format, body.options.get("reader") or {})
+        validate_split_options(body.options.get("split") or {})
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
     try:
         make_taxonomy(body.options.get("taxonomy") or {})
     except ValueError as exc:
         raise HTTPException(422, f"options.taxonomy: {exc}") from exc
-    assert body.format in READERS
     return submit(session, celery, settings, "ingest_dataset", IngestDatasetPayload(**body.model_dump()))
 
 
