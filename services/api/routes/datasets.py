@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from services.api.deletions import dataset_users, delete_row_then_objects, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
@@ -23,6 +24,7 @@ from services.common import methods
 from services.common.contracts.compose_dataset import ComposeDatasetPayload
 from services.common.contracts.ingest_dataset import IngestDatasetPayload
 from services.common.contracts.translate_dataset import TranslateDatasetPayload
+from services.common.core import keys
 from services.common.core.db.models import Dataset, DatasetImage
 from services.common.core.fields import Seed
 from services.common.core.paths import PathNotAllowed, parse_data_uri
@@ -158,6 +160,17 @@ def list_datasets(
 @router.get("/{dataset_id}", response_model=DatasetOut)
 def get_dataset(dataset_id: str, session: SessionDep) -> Dataset:
     return get_or_404(session, Dataset, dataset_id, "dataset")
+
+
+@router.delete("/{dataset_id}", status_code=204)
+def delete_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Response:
+    """The dataset, its index and its stored images; 409 while a job, an evaluation or another kept thing
+    (a style, a model's style images, a composition's depth maps) uses it."""
+    dataset = get_or_404(session, Dataset, dataset_id, "dataset")
+    prefix = keys.dataset_prefix(dataset_id)
+    refuse_if_used(f"dataset {dataset_id}", dataset_users(session, dataset_id, prefix))
+    delete_row_then_objects(session, store, dataset, [prefix])
+    return Response(status_code=204)
 
 
 @router.get("/{dataset_id}/images", response_model=ImagePage)

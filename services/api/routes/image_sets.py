@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi import APIRouter, File, HTTPException, Path, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.api.deps import SettingsDep, StoreDep
+from services.api.deletions import jobs_using, refuse_if_used, rows_using_objects
+from services.api.deps import SessionDep, SettingsDep, StoreDep
 from services.api.uploads import read_capped
 from services.common.core import keys
 from services.common.core.archives import ArchiveError, iter_images
@@ -76,3 +78,18 @@ def upload_image_set(
     """Every image is decoded (pixel cap) before it is kept; a bad member refuses the whole archive."""
     data = read_capped(archive, settings.max_upload_bytes, "archive")
     return _store_archive(data, store, settings, new_id())
+
+
+@router.delete("/{set_id}", status_code=204)
+def delete_image_set(
+    set_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the set's id")],
+    session: SessionDep,
+    store: StoreDep,
+) -> Response:
+    """The set's images; 409 while a job trains on it or a kept model uses its images as style images."""
+    prefix = keys.image_set_prefix(set_id)
+    if next(iter(store.list(prefix)), None) is None:
+        raise HTTPException(404, f"no image set with id {set_id!r}")
+    refuse_if_used(f"image set {set_id}", jobs_using(session, prefix) + rows_using_objects(session, prefix))
+    store.delete_prefix(prefix)
+    return Response(status_code=204)

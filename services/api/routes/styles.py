@@ -6,9 +6,11 @@ import random
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from services.api.deletions import delete_row_then_objects, jobs_using, refuse_if_used
 from services.api.deps import SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
 from services.api.submit import save_with_objects
@@ -115,3 +117,13 @@ def list_styles(session: SessionDep) -> list[Style]:
 @router.get("/{style_id}", response_model=StyleOut)
 def get_style(style_id: str, session: SessionDep) -> Style:
     return get_or_404(session, Style, style_id, "style")
+
+
+@router.delete("/{style_id}", status_code=204)
+def delete_style(style_id: str, session: SessionDep, store: StoreDep) -> Response:
+    """The style and the images uploaded for it (a style sampled from a dataset keeps the dataset's images);
+    409 while a job uses it."""
+    style = get_or_404(session, Style, style_id, "style")
+    refuse_if_used(f"style {style_id}", jobs_using(session, style_id))
+    delete_row_then_objects(session, store, style, [keys.style_prefix(style_id)])
+    return Response(status_code=204)

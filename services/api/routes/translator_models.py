@@ -10,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from services.api.deletions import delete_row_then_objects, jobs_using, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
@@ -188,6 +189,15 @@ def list_models(session: SessionDep) -> list[TranslatorModelOut]:
 @router.get("/{model_id}", response_model=TranslatorModelOut)
 def get_model(model_id: str, session: SessionDep) -> TranslatorModelOut:
     return _out(get_or_404(session, TranslatorModel, model_id, "translator model"))
+
+
+@router.delete("/{model_id}", status_code=204)
+def delete_model(model_id: str, session: SessionDep, store: StoreDep) -> Response:
+    """The model and its weights, checkpoints and samples; 409 while a job uses it."""
+    model = get_or_404(session, TranslatorModel, model_id, "translator model")
+    refuse_if_used(f"translator model {model_id}", jobs_using(session, model_id))
+    delete_row_then_objects(session, store, model, [keys.translator_prefix(model_id)])
+    return Response(status_code=204)
 
 
 @router.get(
