@@ -60,7 +60,20 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 @pytest.fixture
 def server_settings(make_settings, pg_url: str, redis_prefix: str) -> Settings:
-    """Postgres + Redis + a local store folder: the server configuration minus MinIO."""
+    """Postgres + Redis + a local store folder: the server configuration minus MinIO.
+
+    Each test has its own store, so the one table describing stored files shared by all (operator weights'
+    versions) starts empty too."""
+    from sqlalchemy import delete
+
+    from services.common.core.db.migrate import upgrade
+    from services.common.core.db.models import OperatorWeights
+    from services.common.core.db.session import session_scope
+
+    upgrade(pg_url)
+    with session_scope(pg_url) as s:
+        s.execute(delete(OperatorWeights))
+        s.commit()
     return make_settings(database_url=pg_url, broker_url=REDIS_URL, broker_key_prefix=redis_prefix)
 
 

@@ -32,6 +32,7 @@ from services.common.core.db.migrate import upgrade
 from services.common.core.queue import make_celery
 from services.common.core.settings import Settings, get_settings
 from services.common.core.storage import ObjectNotFound, StoreUnavailable, make_store
+from services.common.core.weights import publish_configured
 from services.common.methods import MethodError
 
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         upgrade(settings.resolved_database_url)
+        publish_configured(settings, app.state.store)
         yield
 
     # With an API key, the schema and docs need it too (every route but health does).

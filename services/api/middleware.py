@@ -11,6 +11,7 @@ import json
 import secrets
 
 from fastapi import HTTPException
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.json_bodies import JSONRejected, loads_strict
@@ -18,8 +19,10 @@ from services.common.core.settings import Settings
 
 # Paths that never need the key: load balancers probe them.
 PUBLIC_PATHS = ("/healthz", "/readyz")
-# Operator weights are larger than any user upload; their route caps them itself.
+# Operator weights are larger than any user upload (their route caps them itself), and only the operator
+# key changes them.
 LARGE_BODY_PREFIXES = ("/v1/weights/",)
+OPERATOR_PREFIXES = ("/v1/weights/",)
 
 
 class BodyTooLarge(HTTPException):
@@ -31,16 +34,39 @@ class BodyTooLarge(HTTPException):
         )
 
 
-def api_key_problem(settings: Settings, authorization: str) -> str | None:
-    """Why a request's Authorization header does not carry the API key, or None when it does."""
+def _matches(token: str, key: SecretStr | None) -> bool:
+    return key is not None and secrets.compare_digest(token.encode(), key.get_secret_value().encode())
+
+
+def api_key_problem(
+    settings: Settings, authorization: str, operator_only: bool = False
+) -> tuple[int, str] | None:
+    """(status, why) when the Authorization header does not open the route, else None. The operator key
+    opens every route; routes that change shared weights open only to it once any key is set."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    if operator_only:
+        if settings.admin_api_key is None:
+            if settings.api_key is None:
+                return None  # embedded mode: no keys at all
+            return (
+                403,
+                "changing shared weights needs the operator key: set SIM2REAL_ADMIN_API_KEY and send it",
+            )
+        if not token:
+            return 401, "missing operator key: send 'Authorization: Bearer <SIM2REAL_ADMIN_API_KEY>'"
+        return (
+            None
+            if _matches(token, settings.admin_api_key)
+            else (403, "only the operator key may change shared weights")
+        )
     if settings.api_key is None:
         return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return "missing API key: send 'Authorization: Bearer <key>'"
-    if not secrets.compare_digest(token.strip().encode(), settings.api_key.get_secret_value().encode()):
-        return "invalid API key"
-    return None
+    if not token:
+        return 401, "missing API key: send 'Authorization: Bearer <key>'"
+    if _matches(token, settings.api_key) or _matches(token, settings.admin_api_key):
+        return None
+    return 401, "invalid API key"
 
 
 class RequestGuard:
@@ -96,9 +122,14 @@ class RequestGuard:
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         if path not in PUBLIC_PATHS:
-            problem = api_key_problem(self.settings, headers.get("authorization", ""))
+            operator_only = path.startswith(OPERATOR_PREFIXES) and scope.get("method") in (
+                "POST",
+                "PUT",
+                "DELETE",
+            )
+            problem = api_key_problem(self.settings, headers.get("authorization", ""), operator_only)
             if problem:
-                await self._refuse(send, 401, problem, {"WWW-Authenticate": "Bearer"})
+                await self._refuse(send, problem[0], problem[1], {"WWW-Authenticate": "Bearer"})
                 return
         if path.startswith(LARGE_BODY_PREFIXES):
             await self.app(scope, receive, send)

@@ -15,7 +15,7 @@ from services.common import methods
 from services.common.core.db.models import Style, TranslatorModel
 from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
-from services.common.core.weights import missing_weights
+from services.common.core.weights import current_versions, missing_weights
 from services.common.methods.translation import Translation
 
 
@@ -69,7 +69,7 @@ def resolve_translation(
         if message.startswith("weather:"):
             message = where + message
         raise HTTPException(exc.status, message) from exc
-    missing = missing_weights(spec.weights, settings, store)
+    missing = missing_weights(session, spec.weights)
     if missing:
         raise HTTPException(409, missing)
     model = (
@@ -102,4 +102,5 @@ def resolve_translation(
         model_id=model.id if model else None,
         style_id=style.id if style else None,
         params=parsed.model_dump(mode="json"),
+        weights=current_versions(session, spec.weights),
     )

@@ -12,7 +12,7 @@ from services.common.core.db.session import session_scope
 from services.common.core.images import decode_depth_png, decode_image
 from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
-from services.common.core.weights import vgg19_local_path
+from services.common.core.weights import local_path
 from services.common.methods.translation import Translation
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext
@@ -71,14 +71,14 @@ def depth_metres(ctx: JobContext, key: str | None):  # noqa: ANN202
 _VGG = None  # the per-process VGG-19 cache, created on first use
 
 
-def vgg_features(store: ObjectStore, settings: Settings):  # noqa: ANN201
-    """VGG-19 features on this worker's device, from the operator-supplied weights (loaded once)."""
+def vgg_features(store: ObjectStore, settings: Settings, version: int):  # noqa: ANN201
+    """VGG-19 features on this worker's device, from that version of the operator's weights (loaded once)."""
     from services.translator.vgg.weights import VGGCache
 
     global _VGG
     if _VGG is None:
         _VGG = VGGCache()
-    return _VGG.get(vgg19_local_path(settings, store), device_for(settings))
+    return _VGG.get(local_path(settings, store, "vgg19", version), device_for(settings))
 
 
 def style_images(store: ObjectStore, settings: Settings, keys: list[str]) -> list[np.ndarray]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from services.common.core.settings import Settings
-from services.common.core.weights import publish_configured_vgg19
+from services.common.core.weights import publish_configured
 from services.common.runtime.worker import WorkerRuntime, celery_entry
 
 
 def make_runtime(settings: Settings | None = None) -> WorkerRuntime:
     runtime = WorkerRuntime("translator", settings)
-    publish_configured_vgg19(runtime.settings, runtime.store)
+    publish_configured(runtime.settings, runtime.store)
     runtime.register_jobs()
     return runtime
 

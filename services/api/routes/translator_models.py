@@ -22,7 +22,7 @@ from services.common.contracts.train_translator import DomainSpec, TrainTranslat
 from services.common.core import keys
 from services.common.core.checkpoints import CheckpointError
 from services.common.core.db.models import Dataset, DatasetImage, TranslatorModel, new_id
-from services.common.core.weights import missing_weights
+from services.common.core.weights import current_versions, missing_weights
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
 
@@ -110,7 +110,7 @@ def train_model(
         options = spec.parse_training_options(body.options)
     except methods.MethodError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    missing = missing_weights(spec.weights, settings, store)
+    missing = missing_weights(session, spec.weights)
     if missing:
         raise HTTPException(409, missing)
     _check_domain(session, store, body.domain_a, "domain_a")
@@ -119,6 +119,7 @@ def train_model(
         **body.model_dump(exclude={"method", "options"}),
         method=spec.name,
         options=options.model_dump(mode="json"),
+        weights=current_versions(session, spec.weights),
     )
     return submit(session, celery, settings, "train_translator", payload)
 

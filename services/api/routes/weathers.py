@@ -33,7 +33,7 @@ def list_weathers(session: SessionDep, store: StoreDep, settings: SettingsDep) -
     per trained model and per style; `available` is false (with `needs`) where operator weights are missing.
     `params_schema` is the JSON schema of the row's `params` (units, ranges, defaults)."""
     registry = methods.registry()
-    needs = {name: missing_weights(spec.weights, settings, store) for name, spec in registry.items()}
+    needs = {name: missing_weights(session, spec.weights) for name, spec in registry.items()}
     out: list[dict[str, Any]] = []
     for spec in registry.values():
         for weather, model in spec.weather_params.items():

@@ -1,36 +1,85 @@
-"""Operator-supplied weights that cannot be downloaded at run time (VGG-19 for style transfer)."""
+"""Operator-supplied weights that cannot be downloaded at run time: what is present, in which versions, what
+each method needs, and uploading a new version (operator key)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi import APIRouter, File, HTTPException, Path, UploadFile
+from pydantic import BaseModel, ConfigDict
 
-from services.api.deps import SettingsDep, StoreDep
+from services.api.deps import SessionDep, SettingsDep, StoreDep
 from services.api.uploads import read_capped
+from services.common import methods
+from services.common.core import weights
 from services.common.core.checkpoints import CheckpointError
-from services.common.core.weights import VGG19_KEY, store_vgg19, vgg19_available
 
 router = APIRouter(prefix="/v1/weights", tags=["weights"])
+WeightsName = Annotated[str, Path(max_length=64, description="e.g. vgg19 (GET /v1/weights lists them)")]
 
-VGG19_MAX_BYTES = 700 * 1024 * 1024  # torchvision's vgg19 state_dict is ~548 MB
+
+class WeightsVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    version: int
+    key: str
+    sha256: str
+    bytes: int
+    source: str
+    created_at: datetime
 
 
-@router.post("/vgg19", status_code=201)
-def upload_vgg19(
+def _spec(name: str) -> weights.WeightsSpec:
+    try:
+        return weights.spec(name)
+    except KeyError as exc:
+        raise HTTPException(404, str(exc.args[0])) from exc
+
+
+@router.get("")
+def list_weights(session: SessionDep) -> dict[str, Any]:
+    """Every operator weights file: its versions (the newest is used by new jobs), and which methods need it."""
+    return {
+        "weights": [
+            {
+                "name": w.name,
+                "description": w.description,
+                "available": weights.current(session, w.name) is not None,
+                "needed_by": methods.needing_weights(w.name),
+                "versions": [
+                    WeightsVersionOut.model_validate(v).model_dump(mode="json")
+                    for v in weights.versions(session, w.name)
+                ],
+            }
+            for w in weights.OPERATOR_WEIGHTS.values()
+        ]
+    }
+
+
+@router.post("/{name}", status_code=201)
+def upload_weights(
+    name: WeightsName,
+    session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="torchvision vgg19 state_dict (.pth)")],
-) -> dict:
-    """Checked layer by layer against torchvision's VGG-19 (features.0.weight 64×3×3×3 …) before it is kept."""
-    data = read_capped(file, max(settings.max_upload_bytes, VGG19_MAX_BYTES), "file")
+    file: Annotated[
+        UploadFile, File(description="the weights file (.pth), e.g. torchvision's vgg19 state_dict")
+    ],
+) -> dict[str, Any]:
+    """Checked (architecture, finite values, no constant layer) before it is kept as a new version; needs the
+    operator key (SIM2REAL_ADMIN_API_KEY) when keys are set."""
+    spec = _spec(name)
+    data = read_capped(file, max(settings.max_upload_bytes, spec.max_bytes), "file")
     try:
-        digest = store_vgg19(store, data)
+        row = weights.add_version(session, store, name, data, "upload")
     except CheckpointError as exc:
         raise HTTPException(422, f"file: {exc}") from exc
-    return {"key": VGG19_KEY, "sha256": digest, "bytes": len(data)}
+    return {"key": row.key, "sha256": row.sha256, "bytes": row.bytes, "version": row.version}
 
 
-@router.get("/vgg19")
-def vgg19_status(store: StoreDep, settings: SettingsDep) -> dict:
-    return {"available": vgg19_available(settings, store)}
+@router.get("/{name}")
+def weights_status(name: WeightsName, session: SessionDep) -> dict[str, bool]:
+    _spec(name)
+    return {"available": weights.current(session, name) is not None}

@@ -39,6 +39,8 @@ class TrainTranslatorPayload(Payload):
     domain_b: DomainSpec
     # Validated and completed with defaults by the method's training-options model at submit.
     options: dict[str, Any] = Field(default_factory=dict)
+    # The operator weights' versions it uses, fixed at submit (e.g. {"vgg19": 2}).
+    weights: dict[str, int] = Field(default_factory=dict)
 
 
 class TrainTranslatorResult(BaseModel):

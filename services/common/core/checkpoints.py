@@ -14,25 +14,44 @@ import zipfile
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
+
 
 class CheckpointError(ValueError):
     """The file is not a state_dict of the expected architecture; the message says what it is."""
 
 
+class _StorageType:
+    """What `torch.FloatStorage` & co. stand for in a pickle: a dtype name, nothing callable."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 class _Storage:
-    def __init__(self, dtype: str) -> None:
+    def __init__(self, dtype: str, key: str = "", numel: int = 0) -> None:
         self.dtype = dtype
+        self.key = key
+        self.numel = numel
 
 
 class TensorInfo(tuple):
-    """A tensor's shape (a tuple of ints) with its storage type name."""
+    """A tensor's shape (a tuple of ints) with where its values are: storage type, key, offset, strides."""
 
     dtype: str
+    storage_key: str
+    offset: int
+    stride: tuple[int, ...]
 
 
-def _rebuild_tensor(storage: Any, _offset: int, size: tuple[int, ...], *_: Any) -> TensorInfo:
+def _rebuild_tensor(
+    storage: Any, offset: int, size: tuple[int, ...], stride: Any = (), *_: Any
+) -> TensorInfo:
     info = TensorInfo(int(s) for s in size)
     info.dtype = getattr(storage, "dtype", "unknown")
+    info.storage_key = getattr(storage, "key", "")
+    info.offset = int(offset)
+    info.stride = tuple(int(s) for s in stride) if isinstance(stride, tuple | list) else ()
     return info
 
 
@@ -53,7 +72,7 @@ class _ShapeUnpickler(pickle.Unpickler):
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
         if module == "torch" and name.endswith("Storage"):
-            return lambda *a, _n=name: _Storage(_n)
+            return _StorageType(name)
         raise CheckpointError(
             f"the file contains a Python object ({module}.{name}), not only tensors; "
             "upload a plain state_dict saved with torch.save(model.state_dict(), path)"
@@ -61,9 +80,9 @@ class _ShapeUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> _Storage:
         # ('storage', storage_type, key, location, numel)
-        if isinstance(pid, tuple) and pid and pid[0] == "storage":
-            kind = pid[1]
-            return kind if isinstance(kind, _Storage) else _Storage(str(kind))
+        if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+            kind = pid[1].name if isinstance(pid[1], _StorageType) else str(pid[1])
+            return _Storage(kind, str(pid[2]), int(pid[4]))
         raise CheckpointError("unsupported tensor storage record in the checkpoint")
 
 
@@ -78,10 +97,16 @@ def read_capped_member(archive: zipfile.ZipFile, name: str) -> bytes:
     return archive.read(name)
 
 
-def read_tensor_shapes(data: bytes) -> dict[str, TensorInfo]:
-    """Flat `name -> shape` of a state_dict file; a `state_dict` wrapper dict is unwrapped."""
+def open_checkpoint(data: bytes) -> tuple[zipfile.ZipFile, str]:
+    """The archive torch.save writes and the name of its pickle. Anything before the archive (a PNG with
+    a checkpoint appended, say) is refused: torch.load would refuse it on every later use."""
     if not data:
         raise CheckpointError("the file is empty")
+    if not data.startswith(b"PK\x03\x04"):
+        raise CheckpointError(
+            "not a PyTorch checkpoint in the zip format torch.save writes: the archive must start at the "
+            "first byte, and this file starts with something else; upload the .pth file itself"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -92,8 +117,14 @@ def read_tensor_shapes(data: bytes) -> dict[str, TensorInfo]:
     pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
     if len(pickles) != 1:
         raise CheckpointError("not a PyTorch checkpoint: no data.pkl inside the archive")
+    return archive, pickles[0]
+
+
+def read_tensor_shapes(data: bytes) -> dict[str, TensorInfo]:
+    """Flat `name -> shape` of a state_dict file; a `state_dict` wrapper dict is unwrapped."""
+    archive, pkl = open_checkpoint(data)
     try:
-        obj = _ShapeUnpickler(io.BytesIO(read_capped_member(archive, pickles[0]))).load()
+        obj = _ShapeUnpickler(io.BytesIO(read_capped_member(archive, pkl))).load()
     except CheckpointError:
         raise
     except Exception as exc:
@@ -110,6 +141,69 @@ def read_tensor_shapes(data: bytes) -> dict[str, TensorInfo]:
             )
         shapes[key] = value
     return shapes
+
+
+# Storage types torch pickles, as numpy dtypes (bfloat16 is widened from its upper 16 bits).
+_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": np.uint16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+
+def read_tensor_values(data: bytes, shapes: dict[str, TensorInfo] | None = None) -> dict[str, np.ndarray]:
+    """The tensors of a state_dict as numpy arrays (float tensors as float32), without torch."""
+    archive, pkl = open_checkpoint(data)
+    shapes = shapes if shapes is not None else read_tensor_shapes(data)
+    base = pkl.rpartition("/")[0]
+    storages: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}
+    for name, info in shapes.items():
+        dtype = _DTYPES.get(info.dtype)
+        if dtype is None:
+            raise CheckpointError(f"{name}: unsupported tensor type {info.dtype}")
+        if info.storage_key not in storages:
+            member = f"{base}/data/{info.storage_key}" if base else f"data/{info.storage_key}"
+            try:
+                storages[info.storage_key] = np.frombuffer(archive.read(member), dtype=dtype)
+            except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+                raise CheckpointError(f"{name}: its values are missing or damaged ({exc})") from exc
+        flat = storages[info.storage_key]
+        count = int(np.prod(info)) if len(info) else 1
+        stride = info.stride or tuple(int(np.prod(info[i + 1 :])) for i in range(len(info)))
+        span = 1 + sum((s - 1) * st for s, st in zip(info, stride, strict=True)) if count else 0
+        if info.offset < 0 or info.offset + span > flat.size:
+            raise CheckpointError(f"{name}: its shape does not fit its stored values")
+        array = np.lib.stride_tricks.as_strided(
+            flat[info.offset :], shape=tuple(info), strides=tuple(s * flat.itemsize for s in stride)
+        )
+        if info.dtype == "BFloat16Storage":
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        values[name] = array.astype(np.float32) if array.dtype.kind == "f" else array
+    return values
+
+
+def check_trained_values(values: dict[str, np.ndarray], what: str) -> None:
+    """Refuse weights no training produces: non-finite values, or a layer (a weight of 2+ dimensions) whose
+    values are all equal, as in an all-zero file. Randomly initialised weights pass."""
+    for name, array in values.items():
+        if array.dtype.kind != "f" or array.size == 0:
+            continue
+        if not np.isfinite(array).all():
+            bad = int(array.size - np.isfinite(array).sum())
+            raise CheckpointError(f"{what}: {name} holds {bad} NaN or infinite values; upload intact weights")
+        if array.ndim >= 2 and array.size > 1 and float(array.max()) == float(array.min()):
+            raise CheckpointError(
+                f"{what}: {name} is constant (every value {float(array.flat[0])!r}); these are not trained "
+                "weights: upload the real file"
+            )
 
 
 # --- VGG-19 (torchvision layout) -------------------------------------------------------------------
@@ -159,7 +253,40 @@ def check_vgg19(shapes: dict[str, Any]) -> None:
 
 # --- ultralytics detector checkpoints -----------------------------------------------------------------
 
-STUB_MODULE_PREFIXES = ("torch.nn.modules.", "ultralytics.")
+# The globals an ultralytics detection checkpoint may name (the classes ultralytics' own restricted loader
+# accepts): network classes, a few data types. Anything else (a function, `os`, an attribute path) is how a
+# pickle runs code, and the file is refused.
+CLASS_MODULES = ("torch.nn.modules", "ultralytics.nn.modules", "ultralytics.nn.tasks")
+CLASS_PACKAGES = ("torch.nn.modules.", "ultralytics.nn.modules.")
+DATA_MODULES = ("ultralytics.nn.distill_model", "ultralytics.utils.loss", "ultralytics.utils.tal")
+DATA_GLOBALS = {
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("ultralytics.utils", "IterableSimpleNamespace"),
+    ("ultralytics.yolo.utils", "IterableSimpleNamespace"),
+    ("pathlib", "PosixPath"),
+    ("pathlib", "WindowsPath"),
+    ("pathlib._local", "PosixPath"),
+    ("pathlib._local", "WindowsPath"),
+}
+
+
+def detector_global_allowed(module: str, name: str) -> bool:
+    """Whether a detector checkpoint may name `module.name` (a class, never a function or a module)."""
+    if (module, name) in DATA_GLOBALS:
+        return True
+    if not name.isidentifier() or not name[:1].isupper():
+        return False
+    return (
+        module in CLASS_MODULES
+        or module in DATA_MODULES
+        or (
+            module.startswith(CLASS_PACKAGES)
+            and module.count(".") == 3
+            and module.rsplit(".", 1)[1].isidentifier()
+        )
+    )
 
 
 class _Stub:
@@ -175,15 +302,29 @@ class _Stub:
             self.__dict__.update(state)
 
 
+def _stub_getattr(obj: Any, name: str) -> Any:
+    """Checkpoints pickle bound methods (`Detect.forward`) as getattr on a class: allowed on stubs only."""
+    if isinstance(obj, _Stub) or (isinstance(obj, type) and issubclass(obj, _Stub)):
+        return type(str(name), (_Stub,), {"__module__": "sim2real.stub"})
+    raise CheckpointError(f"the checkpoint calls getattr on {type(obj).__name__}; it was not stored")
+
+
 class _DetectorUnpickler(_ShapeUnpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in (("builtins", "set"), ("__builtin__", "set")):
             return set
         if (module, name) in (("builtins", "frozenset"), ("__builtin__", "frozenset")):
             return frozenset
-        if module.startswith(STUB_MODULE_PREFIXES):
+        if (module, name) in (("builtins", "getattr"), ("__builtin__", "getattr")):
+            return _stub_getattr
+        if detector_global_allowed(module, name):
             return type(name, (_Stub,), {"__module__": "sim2real.stub"})
-        return super().find_class(module, name)
+        if (module, name) in _ALLOWED or (module == "torch" and name.endswith("Storage")):
+            return super().find_class(module, name)
+        raise CheckpointError(
+            f"the checkpoint names {module}.{name}, which no ultralytics detection checkpoint holds (a way "
+            "for a file to run code); it was not stored: upload the .pt that ultralytics training wrote"
+        )
 
 
 def read_detector_checkpoint(data: bytes) -> dict[str, Any]:

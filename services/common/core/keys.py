@@ -8,7 +8,7 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     styles/{style_id}/{n:03d}.png             a style's reference images
     models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
     models/detector/{model_id}/...            best.pt, last.pt, history
-    models/{name}/{name}.pth                  operator-supplied weights (e.g. vgg19)
+    models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19)
     evaluations/{evaluation_id}/...           detections, predictions, plot
     experiments/{experiment_id}/plot.png
 """
@@ -98,8 +98,11 @@ def detector_file(model_id: str, name: str) -> str:
     return detector_prefix(model_id) + name
 
 
-def operator_weights(name: str) -> str:
-    return f"models/{name}/{name}.pth"
+def operator_weights(name: str, version: int | None = None) -> str:
+    """Version n of operator weights; without a version, where one was kept before versions existed."""
+    if version is None:
+        return f"models/{name}/{name}.pth"
+    return f"models/{name}/v{version}/{name}.pth"
 
 
 def evaluation_prefix(evaluation_id: str) -> str:

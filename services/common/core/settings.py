@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     # With a key set every route but the health checks needs `Authorization: Bearer <key>`.
     api_key: SecretStr | None = None
+    # The operator's key: also needed to change shared weights (POST /v1/weights/{name}).
+    admin_api_key: SecretStr | None = None
     # Folders a `file://` dataset URI may point into, separated by ':' like PATH.
     data_roots: str = ""
     # Buckets an s3:// dataset URI may name (':'-separated); by default only SIM2REAL_STORE_BUCKET.
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
         "vgg19_weights",
         "store_path",
         "api_key",
+        "admin_api_key",
         mode="before",
     )
     @classmethod

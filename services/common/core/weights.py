@@ -1,76 +1,178 @@
-"""Where operator-supplied weights live: the object store is the one place every process can see."""
+"""Operator-supplied weights (VGG-19 today; depth, Inception and detector weights join the same way).
+
+Nothing downloads them. Each has a name and arrives either by `POST /v1/weights/{name}` (operator key) or
+from the `SIM2REAL_<NAME>_WEIGHTS` path at start-up. Its content is checked without torch (architecture,
+finite values, no constant layer), then stored under a versioned key: replacing it adds a version, and a job
+records the version it used, so a translation can be reproduced after the weights change.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from services.common.core import keys
-from services.common.core.checkpoints import check_vgg19, read_tensor_shapes
+from services.common.core.checkpoints import (
+    check_trained_values,
+    check_vgg19,
+    read_tensor_shapes,
+    read_tensor_values,
+)
+from services.common.core.db.models import OperatorWeights
+from services.common.core.db.session import session_scope
 from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
 
 log = logging.getLogger("sim2real.weights")
 
-VGG19_KEY = keys.operator_weights("vgg19")
 
-VGG_MISSING = (
-    "neural style transfer needs VGG-19 ImageNet weights, which are not downloaded at run time: upload "
-    "torchvision's vgg19 state_dict with `curl -F file=@vgg19.pth .../v1/weights/vgg19`, or set "
-    "SIM2REAL_VGG19_WEIGHTS to that file on the translator (or bake it into the image, see docs/deploy.md)"
-)
+@dataclass(frozen=True)
+class WeightsSpec:
+    name: str
+    description: str
+    setting: str  # the Settings field with a local path (SIM2REAL_<NAME>_WEIGHTS)
+    check: Callable[[bytes], None]  # raises CheckpointError; torch-free
+    max_bytes: int
+
+    @property
+    def missing(self) -> str:
+        """What to do when no version is present."""
+        return (
+            f"{self.description} are needed and are not downloaded at run time: upload the file with "
+            f"`curl -H 'Authorization: Bearer $SIM2REAL_ADMIN_API_KEY' -F file=@{self.name}.pth "
+            f".../v1/weights/{self.name}`, or set SIM2REAL_{self.name.upper()}_WEIGHTS to that file on a worker "
+            "(or bake it into the image, see docs/deploy.md)"
+        )
 
 
-def missing_weights(names: tuple[str, ...], settings: Settings, store: ObjectStore) -> str | None:
-    """Instructions for the first operator-supplied weights file in `names` that is not present, else None."""
-    available = {"vgg19": vgg19_available}
+def _check_vgg19(data: bytes) -> None:
+    shapes = read_tensor_shapes(data)
+    check_vgg19(shapes)
+    check_trained_values(read_tensor_values(data, shapes), "vgg19")
+
+
+OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
+    "vgg19": WeightsSpec(
+        "vgg19",
+        "VGG-19 ImageNet weights (torchvision's vgg19 state_dict, for neural style transfer)",
+        "vgg19_weights",
+        _check_vgg19,
+        700 * 1024 * 1024,  # torchvision's is ~548 MB
+    ),
+}
+
+
+def spec(name: str) -> WeightsSpec:
+    if name not in OPERATOR_WEIGHTS:
+        raise KeyError(f"no operator weights named {name!r}; known: {', '.join(OPERATOR_WEIGHTS)}")
+    return OPERATOR_WEIGHTS[name]
+
+
+def current(session: Session, name: str) -> OperatorWeights | None:
+    """The newest version of `name`, if any was supplied."""
+    return session.scalars(
+        select(OperatorWeights).where(OperatorWeights.name == name).order_by(OperatorWeights.version.desc())
+    ).first()
+
+
+def versions(session: Session, name: str | None = None) -> list[OperatorWeights]:
+    query = select(OperatorWeights).order_by(OperatorWeights.name, OperatorWeights.version)
+    if name is not None:
+        query = query.where(OperatorWeights.name == name)
+    return list(session.scalars(query))
+
+
+def current_versions(session: Session, names: tuple[str, ...]) -> dict[str, int]:
+    """{name: newest version} for the present ones among `names` (what a job records)."""
+    out = {}
     for name in names:
-        if name not in available:
-            return f"operator weights {name!r} are not supported by this service"
-        if not available[name](settings, store):
-            return VGG_MISSING
+        row = current(session, name)
+        if row is not None:
+            out[name] = row.version
+    return out
+
+
+def missing_weights(session: Session, names: tuple[str, ...]) -> str | None:
+    """Instructions for the first of `names` with no version, else None."""
+    for name in names:
+        if current(session, name) is None:
+            return spec(name).missing
     return None
 
 
-def vgg19_available(settings: Settings, store: ObjectStore) -> bool:
-    """Uploaded through the API, or published by a translator that has SIM2REAL_VGG19_WEIGHTS."""
-    if store.exists(VGG19_KEY):
-        return True
-    path = settings.vgg19_weights
-    return bool(path and path.is_file())
+def add_version(session: Session, store: ObjectStore, name: str, data: bytes, source: str) -> OperatorWeights:
+    """Check `data` and keep it as the next version of `name` (the current one again if the bytes are the
+    same). CheckpointError (a ValueError) says what is wrong with the file."""
+    weights = spec(name)
+    weights.check(data)
+    digest = hashlib.sha256(data).hexdigest()
+    for _ in range(3):  # two uploads at once: the second takes the next version number
+        latest = current(session, name)
+        if latest is not None and latest.sha256 == digest:
+            return latest
+        version = (latest.version if latest is not None else 0) + 1
+        key = keys.operator_weights(name, version)
+        store.put_bytes(key, data, "application/octet-stream")
+        row = OperatorWeights(
+            name=name, version=version, key=key, sha256=digest, bytes=len(data), source=source
+        )
+        session.add(row)
+        try:
+            session.commit()
+            return row
+        except IntegrityError:
+            session.rollback()
+    raise RuntimeError(f"could not record a new version of {name}: too many concurrent uploads")
 
 
-def store_vgg19(store: ObjectStore, data: bytes) -> str:
-    """Verify the architecture (no unpickling) and store; returns the file's sha256."""
-    check_vgg19(read_tensor_shapes(data))
-    store.put_bytes(VGG19_KEY, data, "application/octet-stream")
-    return hashlib.sha256(data).hexdigest()
+def publish_configured(settings: Settings, store: ObjectStore) -> None:
+    """At start-up: weights given as SIM2REAL_<NAME>_WEIGHTS become a version (if new), and a file stored
+    before versions existed becomes version 1. A bad file is logged, not fatal: only jobs needing it fail."""
+    with session_scope(settings.resolved_database_url) as session:
+        for name, weights in OPERATOR_WEIGHTS.items():
+            try:
+                legacy = keys.operator_weights(name)
+                if current(session, name) is None and store.exists(legacy):
+                    add_version(session, store, name, store.get_bytes(legacy), "legacy")
+                path: Path | None = getattr(settings, weights.setting, None)
+                if path is None:
+                    continue
+                if not path.is_file():
+                    log.error(
+                        "SIM2REAL_%s_WEIGHTS=%s does not exist: mount the file or bake it in",
+                        name.upper(),
+                        path,
+                    )
+                    continue
+                row = add_version(session, store, name, path.read_bytes(), "path")
+                log.info("operator weights %s: version %d from %s", name, row.version, path)
+            except Exception:
+                session.rollback()
+                log.exception("could not publish the operator weights %s", name)
 
 
-def publish_configured_vgg19(settings: Settings, store: ObjectStore) -> None:
-    """A translator started with SIM2REAL_VGG19_WEIGHTS makes them visible to the API and other workers."""
-    path = settings.vgg19_weights
-    if path is None:
-        return
-    if not path.is_file():
-        log.error("SIM2REAL_VGG19_WEIGHTS=%s does not exist: bake the file into the image or mount it", path)
-        return
-    try:
-        if not store.exists(VGG19_KEY):
-            store_vgg19(store, path.read_bytes())
-    except Exception:
-        log.exception("could not publish the VGG-19 weights from %s", path)
-
-
-def vgg19_local_path(settings: Settings, store: ObjectStore) -> Path:
-    """A local file with the VGG-19 weights (downloaded once per worker), or ValueError saying how to add them."""
-    if store.exists(VGG19_KEY):
-        path = settings.home / "cache" / "weights" / "vgg19.pth"
-        if not path.exists() or path.stat().st_size != store.size(VGG19_KEY):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            store.download_file(VGG19_KEY, path)
-        return path
-    if settings.vgg19_weights and settings.vgg19_weights.is_file():
-        return settings.vgg19_weights
-    raise ValueError(VGG_MISSING)
+def local_path(settings: Settings, store: ObjectStore, name: str, version: int) -> Path:
+    """A local file with that version (downloaded once per worker); ValueError saying how to add it."""
+    with session_scope(settings.resolved_database_url) as session:
+        row = session.scalars(
+            select(OperatorWeights).where(OperatorWeights.name == name, OperatorWeights.version == version)
+        ).first()
+        if row is None:
+            raise ValueError(
+                spec(name).missing
+                if version == 0
+                else f"{name} version {version} is gone; {spec(name).missing}"
+            )
+        key, size = row.key, row.bytes
+    path = settings.home / "cache" / "weights" / name / f"v{version}.pth"
+    if not path.exists() or path.stat().st_size != size:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.download_file(key, path)
+    return path

@@ -9,7 +9,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.common.core.checkpoints import CheckpointError, read_tensor_shapes
+from services.common.core.checkpoints import (
+    CheckpointError,
+    check_trained_values,
+    read_tensor_shapes,
+    read_tensor_values,
+)
 from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
@@ -135,7 +140,9 @@ def check_generator(shapes: dict[str, Any], ngf: int, n_blocks: int) -> dict[str
 
 def import_generator(data: bytes, options: CycleGANImportOptions) -> dict[str, Any]:
     """The model config of an uploaded generator whose tensors are exactly that architecture."""
-    check_generator(read_tensor_shapes(data), options.ngf, options.n_blocks)
+    shapes = read_tensor_shapes(data)
+    check_generator(shapes, options.ngf, options.n_blocks)
+    check_trained_values(read_tensor_values(data, shapes), "generator")
     return {"ngf": options.ngf, "n_blocks": options.n_blocks, "input_nc": 3, "output_nc": 3}
 
 

@@ -19,3 +19,5 @@ class Translation(BaseModel):
     model_id: str | None = None
     style_id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # The operator weights' versions it uses, fixed at submit (e.g. {"vgg19": 2}).
+    weights: dict[str, int] = Field(default_factory=dict)

@@ -17,7 +17,7 @@ def build(params: AdaINParams, context: BuildContext) -> ImageTranslator:
 
     model, store, settings = context.model, context.store, context.settings
     assert model is not None, "the spec requires a model"
-    features = vgg_features(store, settings)
+    features = vgg_features(store, settings, context.translation.weights.get("vgg19", 0))
 
     def load() -> AdaINTranslator:
         state = torch.load(

@@ -22,7 +22,7 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: AdaINTrainOptions
     from services.translator.adain.network import AdaINTrainConfig, train_adain
 
     store = ctx.store
-    features = vgg_features(store, ctx.settings)
+    features = vgg_features(store, ctx.settings, p.weights.get("vgg19", 0))
     run = prepare_run(
         ctx, p, AdaINTrainConfig(**options.model_dump(exclude={"max_images"})), options.max_images
     )

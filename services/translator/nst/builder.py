@@ -14,7 +14,7 @@ def build(params: NSTParams, context: BuildContext) -> ImageTranslator:
 
     assert context.style is not None, "the spec requires a style"
     cfg = GatysConfig(**params.model_dump())
-    features = vgg_features(context.store, context.settings)
+    features = vgg_features(context.store, context.settings, context.translation.weights.get("vgg19", 0))
     styles = style_images(context.store, context.settings, context.style["image_keys"])
     ctx = context.ctx
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -97,6 +97,24 @@ class DatasetImage(Base):
     label_key: Mapped[str | None] = mapped_column(Text, default=None)
     depth_key: Mapped[str | None] = mapped_column(Text, default=None)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OperatorWeights(Base):
+    """One version of an operator-supplied weights file (VGG-19, ...): replacing it adds a version, and jobs
+    record the version they used."""
+
+    __tablename__ = "operator_weights"
+    __table_args__ = (Index("ix_operator_weights_name_version", "name", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    # "upload", "path" (SIM2REAL_<NAME>_WEIGHTS at start-up) or "legacy" (stored before versions existed)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Style(Base):
