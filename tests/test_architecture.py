@@ -11,8 +11,6 @@ import sys
 import tokenize
 from pathlib import Path
 
-import pytest
-
 from services.common import methods
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +54,6 @@ def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="evaluator: evaluate <-> bootstrap, being split")
 def test_no_import_cycles() -> None:
     modules = all_modules()
     graph = {name: imports_of(path, modules) for name, path in modules.items()}
@@ -95,7 +92,6 @@ def test_no_import_cycles() -> None:
     assert not cycles, f"import cycles: {cycles}"
 
 
-@pytest.mark.xfail(strict=True, reason="evaluations/detectors routes, being moved to common")
 def test_the_api_imports_no_worker_package() -> None:
     modules = all_modules()
     offenders = {

@@ -13,41 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.detector.architectures import get_architecture
+from services.common.detectors import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS, get_architecture
 from services.detector.weights import WeightsError, inspect_weights
 
-# ultralytics train arguments a user may set through `hyperparameters`. The ones the config owns
-# (model, epochs, imgsz, batch, seed, device, workers, optimizer, lr0, patience, deterministic, amp)
-# and the ones this module owns (data, output folders, resume, saving) are not in this set.
-PASSTHROUGH_TRAIN_ARGS = frozenset(
-    {
-        # schedule and optimisation
-        "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr", "cos_lr",
-        "nbs", "time", "close_mosaic", "freeze", "dropout", "fraction", "single_cls", "rect", "multi_scale",
-        "cache", "compile", "channels_last", "val", "plots",
-        # loss gains
-        "box", "cls", "dfl",
-        # augmentation
-        "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud",
-        "fliplr", "bgr", "mosaic", "mixup", "cutmix", "copy_paste", "copy_paste_mode", "auto_augment",
-        "erasing",
-        # validation during training
-        "iou", "max_det",
-    }
-)  # fmt: skip
-OWN_TRAIN_ARGS = {
-    "model",
-    "epochs",
-    "imgsz",
-    "batch",
-    "seed",
-    "device",
-    "workers",
-    "optimizer",
-    "lr0",
-    "patience",
-}
-OWN_TRAIN_ARGS |= {"deterministic", "amp"}
 _OPTIMIZERS = ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp", "Adamax")
 
 

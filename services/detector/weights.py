@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.detector.architectures import get_architecture
+from services.common.detectors import get_architecture
 
 
 class WeightsError(ValueError):

@@ -25,14 +25,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from services.evaluator.ap import ap_fast
+from services.evaluator.slices import Slice
 
-if TYPE_CHECKING:
-    from services.evaluator.evaluate import Evaluation
+
+class Paired(Protocol):
+    """What a paired comparison reads of an evaluation (`services.evaluator.evaluate.Evaluation`)."""
+
+    slices: list[Slice]
+    streams: list[SliceStreams]
+    n_images: int
+
+    def map50(self, slice_name: str) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ def paired_samples(
 
 
 def paired_difference(
-    eval_a: Evaluation, eval_b: Evaluation, n_boot: int = 200, seed: int = 0, level: float = 0.95
+    eval_a: Paired, eval_b: Paired, n_boot: int = 200, seed: int = 0, level: float = 0.95
 ) -> list[dict]:
     """mAP50(b) - mAP50(a) per slice with a paired percentile bootstrap interval.
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.common.evaluation import DEFAULT_BUCKETS
 from services.evaluator.ap import ap_per_class_ranked, rank_by_confidence
 from services.evaluator.bootstrap import SliceStreams, bootstrap_ap50, percentile_interval, slice_streams
 from services.evaluator.matching import MatchResult, match_detections
-from services.evaluator.slices import DEFAULT_BUCKETS, ImageMeta, Slice, build_slices
+from services.evaluator.slices import ImageMeta, Slice, build_slices
 
 ALL_CLASSES = "all"
 

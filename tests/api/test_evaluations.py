@@ -33,6 +33,15 @@ def evaluate(api, run_queued, settings, **body) -> dict:  # noqa: ANN001
     return api.get(f"/v1/evaluations/{job.id}").json()
 
 
+def compare(api, run_queued, settings, **body):  # noqa: ANN001, ANN201
+    """POST a comparison, run its job, GET the stored comparison."""
+    r = api.post("/v1/evaluations/compare", json=body)
+    assert r.status_code == 202, r.text
+    job = run_one(run_queued, settings, "compare_evaluations", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    return api.get(f"/v1/evaluations/comparisons/{job.id}")
+
+
 def test_perfect_prediction_files_score_ultralytics_maximum(
     api, run_queued, settings, data_root, bdd
 ) -> None:
@@ -79,14 +88,69 @@ def test_paired_comparison(api, run_queued, settings, data_root, bdd) -> None:
         predictions_uri=f"file://{data_root}/worse",
         n_boot=0,
     )
-    r = api.get("/v1/evaluations/compare", params={"a": good["id"], "b": worse["id"], "n_boot": 50})
+    r = compare(api, run_queued, settings, a=good["id"], b=worse["id"], n_boot=50)
     assert r.status_code == 200, r.text
     diff = {row["slice"]: row for row in r.json()["rows"]}
     # Missing every truck halves the mean over (car, truck): 0.995 -> 0.4975.
     assert diff["all"]["diff"] == pytest.approx(-0.4975)
     assert diff["all"]["diff_low"] <= diff["all"]["diff"] <= diff["all"]["diff_high"]
-    same = api.get("/v1/evaluations/compare", params={"a": good["id"], "b": good["id"], "n_boot": 20}).json()
+    same = compare(api, run_queued, settings, a=good["id"], b=good["id"], n_boot=20).json()
     assert all(row["diff"] == 0 and row["diff_low"] == 0 == row["diff_high"] for row in same["rows"])
+
+
+def test_a_comparison_is_a_job_whose_result_is_stored(api, run_queued, settings, data_root, bdd) -> None:
+    dataset_id, frames = bdd
+    write_predictions(data_root / "good", frames, 320, 192)
+    write_predictions(data_root / "worse", frames, 320, 192, drop_trucks=True)
+    good, worse = (
+        evaluate(api, run_queued, settings, dataset_id=dataset_id, predictions_uri=f"file://{data_root}/{n}")
+        for n in ("good", "worse")
+    )
+    # Nothing stored yet: the old GET says how to make one.
+    r = api.get("/v1/evaluations/compare", params={"a": good["id"], "b": worse["id"]})
+    assert r.status_code == 404 and "POST /v1/evaluations/compare" in r.text, r.text
+    r = api.post("/v1/evaluations/compare", json={"a": good["id"], "b": worse["id"], "n_boot": 30, "seed": 2})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["kind"] == "compare_evaluations" and job["status"] == "queued"
+    assert job["params"] == {"a": good["id"], "b": worse["id"], "n_boot": 30, "seed": 2}
+    # Before the job ran: a 409 that says to poll the job.
+    r = api.get(f"/v1/evaluations/comparisons/{job['id']}")
+    assert r.status_code == 409 and "queued" in r.text and f"/v1/jobs/{job['id']}" in r.text, r.text
+    done = run_one(run_queued, settings, "compare_evaluations", job["id"])
+    assert done.status == "succeeded", done.error
+    assert done.result["comparison_id"] == job["id"] and done.result["dataset_id"] == dataset_id
+    assert done.result["diff"]["all"] == pytest.approx(-0.4975)
+    stored = api.get(f"/v1/evaluations/comparisons/{job['id']}").json()
+    assert (stored["a"], stored["b"], stored["dataset_id"], stored["n_boot"]) == (
+        good["id"],
+        worse["id"],
+        dataset_id,
+        30,
+    )
+    assert {row["slice"] for row in stored["rows"]} == set(done.result["diff"])
+    # The old GET now answers with the newest stored comparison of that pair (and only of that order).
+    latest = api.get("/v1/evaluations/compare", params={"a": good["id"], "b": worse["id"]}).json()
+    assert latest == stored
+    assert api.get("/v1/evaluations/compare", params={"a": worse["id"], "b": good["id"]}).status_code == 404
+    assert api.get("/v1/evaluations/comparisons/nope").status_code == 404
+
+
+def test_bad_comparison_requests(api, run_queued, settings, data_root, bdd) -> None:
+    dataset_id, frames = bdd
+    write_predictions(data_root / "pred", frames, 320, 192)
+    uri = f"file://{data_root}/pred"
+    ev = evaluate(api, run_queued, settings, dataset_id=dataset_id, predictions_uri=uri, n_boot=0)
+    other = evaluate(api, run_queued, settings, dataset_id=dataset_id, predictions_uri=uri, buckets=[3, None])
+    cases = [
+        ({"a": "nope", "b": ev["id"]}, 404, "a: no evaluation"),
+        ({"a": ev["id"], "b": "nope"}, 404, "b: no evaluation"),
+        ({"a": ev["id"], "b": other["id"]}, 422, "buckets"),
+        ({"a": ev["id"], "b": ev["id"], "n_boot": 0}, 422, "n_boot"),
+    ]
+    for body, code, words in cases:
+        r = api.post("/v1/evaluations/compare", json=body)
+        assert r.status_code == code and words in r.text, (body, r.text)
 
 
 def test_bad_evaluation_requests(api, run_queued, settings, data_root, bdd) -> None:

@@ -88,13 +88,23 @@ def test_api_image_installs_no_torch() -> None:
     assert any(d.startswith("torch==") for d in project["optional-dependencies"]["worker"])
 
 
-@pytest.mark.parametrize("name", WORKERS)
+@pytest.mark.parametrize("name", ("translator", "detector"))
 def test_worker_images_install_worker_extra(name: str) -> None:
     runs = " ".join(args for kw, args in instructions(name) if kw == "RUN")
     assert 'pip install ".[worker]"' in runs
     # Headless OpenCV only: the slim base has no libGL for opencv-python's cv2.
     assert "pip uninstall -y opencv-python opencv-python-headless" in runs
     assert 'pip install --no-deps "opencv-python-headless==' in runs
+
+
+def test_evaluator_image_installs_only_the_evaluator_extra() -> None:
+    runs = " ".join(args for kw, args in instructions("evaluator") if kw == "RUN")
+    assert 'pip install ".[evaluator]"' in runs
+    assert "[worker]" not in runs and "torch" not in runs.lower() and "opencv" not in runs.lower()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert not [d for d in extras["evaluator"] if re.match(r"(torch|torchvision|ultralytics|opencv)", d)]
+    # The full worker set includes the evaluator's, so `make test` (.[worker,dev]) has everything.
+    assert "sim2real[evaluator]" in extras["worker"]
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -137,7 +147,7 @@ def test_worker_command_names_its_queue_and_module(name: str) -> None:
     assert (ROOT / "services" / name / "worker.py").exists()
 
 
-@pytest.mark.parametrize("name", WORKERS)
+@pytest.mark.parametrize("name", ("translator", "detector"))
 def test_worker_images_set_up_ultralytics_offline(name: str) -> None:
     env = " ".join(args for kw, args in final_stage(name) if kw == "ENV")
     assert "YOLO_OFFLINE=1" in env
@@ -145,7 +155,15 @@ def test_worker_images_set_up_ultralytics_offline(name: str) -> None:
     assert "MPLCONFIGDIR=/var/lib/sim2real/" in env
 
 
-@pytest.mark.parametrize("name", ("detector", "evaluator"))
+def test_evaluator_image_gives_matplotlib_a_writable_config_folder() -> None:
+    stage = final_stage("evaluator")
+    env = " ".join(args for kw, args in stage if kw == "ENV")
+    assert "MPLCONFIGDIR=/var/lib/sim2real/matplotlib" in env and "YOLO_" not in env
+    runs = " ".join(args for kw, args in stage if kw == "RUN")
+    assert "/var/lib/sim2real/matplotlib" in runs
+
+
+@pytest.mark.parametrize("name", ("detector",))
 def test_ultralytics_fonts_are_baked_in(name: str) -> None:
     runs = " ".join(args for kw, args in final_stage(name) if kw == "RUN")
     assert "DejaVuSans.ttf" in runs

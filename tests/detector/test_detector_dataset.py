@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from services.detector.architectures import ARCHITECTURES, get_architecture
+from services.common.detectors import ARCHITECTURES, OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS, get_architecture
 from services.detector.offline import prepare_ultralytics
 from services.detector.yolo_dataset import write_yolo_dataset
 
@@ -38,6 +38,16 @@ def test_unknown_architecture_is_refused_with_the_allowed_names() -> None:
     with pytest.raises(ValueError, match="yolov5n, yolov5s") as err:
         get_architecture("yolov8n")
     assert "yolov5x6" in str(err.value)
+
+
+def test_the_frozen_training_arguments_are_ultralytics_train_arguments() -> None:
+    """The API validates hyperparameters against lists frozen in common (no ultralytics there); the installed
+    ultralytics must know every one of them, and a user-settable one is never one the service owns."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    assert not PASSTHROUGH_TRAIN_ARGS - set(DEFAULT_CFG_DICT), "ultralytics no longer knows these"
+    assert not OWN_TRAIN_ARGS - set(DEFAULT_CFG_DICT), "ultralytics no longer knows these"
+    assert not PASSTHROUGH_TRAIN_ARGS & OWN_TRAIN_ARGS
 
 
 @pytest.mark.parametrize("name, stride", [("yolov5n", 32), ("yolov5n6", 64)])

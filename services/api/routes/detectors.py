@@ -7,40 +7,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
 from services.api.submit import Submission, save_with_objects, submit
 from services.api.uploads import image_http_error, read_capped
+from services.common.contracts.detect import DetectPayload
+from services.common.contracts.train_detector import TrainDetectorPayload
 from services.common.core import keys
 from services.common.core.checkpoints import CheckpointError, read_detector_checkpoint
 from services.common.core.db.models import Dataset, DetectorModel, Job, new_id
 from services.common.core.db.session import session_scope
 from services.common.core.images import ImageError, decode_image, encode_png
-from services.detector.architectures import ARCHITECTURES, get_architecture
-from services.detector.training import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS
+from services.common.detectors import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS, get_architecture
 
 router = APIRouter(tags=["detectors"])
-
-
-class DetectorTrainingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    dataset_id: str
-    val_dataset_id: str | None = Field(None, description="else the dataset's own validation split")
-    model: str = Field("yolov5s", description=", ".join(ARCHITECTURES))
-    imgsz: int = Field(640, ge=32, le=4096)
-    epochs: int = Field(100, ge=1, le=10_000)
-    batch: int = Field(16, ge=1, le=1024)
-    seed: int = 0
-    weights_id: str | None = Field(
-        None, description="an uploaded detector (POST /v1/detector-weights) to start from"
-    )
-    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="ultralytics train arguments")
-    name: str | None = Field(None, min_length=1, max_length=255)
 
 
 class DetectorModelOut(BaseModel):
@@ -59,19 +44,16 @@ class DetectorModelOut(BaseModel):
     job_id: str | None
 
 
-def validate_training(session, body: DetectorTrainingCreate) -> dict[str, Any]:  # noqa: ANN001
-    """Everything a user can get wrong is refused here, before GPU time is spent."""
+def validate_training(session: Session, body: TrainDetectorPayload) -> TrainDetectorPayload:
+    """Everything a user can get wrong is refused here, before GPU time is spent; the payload to submit
+    (with the architecture's canonical name)."""
     try:
         get_architecture(body.model)
     except ValueError as exc:
         raise HTTPException(422, f"model: {exc}") from exc
-    dataset = session.get(Dataset, body.dataset_id)
-    if dataset is None:
-        raise HTTPException(404, f"no dataset with id {body.dataset_id!r}")
+    dataset = get_or_404(session, Dataset, body.dataset_id, "dataset")
     if body.val_dataset_id:
-        val = session.get(Dataset, body.val_dataset_id)
-        if val is None:
-            raise HTTPException(404, f"no dataset with id {body.val_dataset_id!r} (val_dataset_id)")
+        val = get_or_404(session, Dataset, body.val_dataset_id, "dataset", field="val_dataset_id")
         if list(val.class_names) != list(dataset.class_names):
             raise HTTPException(
                 422,
@@ -81,9 +63,7 @@ def validate_training(session, body: DetectorTrainingCreate) -> dict[str, Any]: 
     elif not (dataset.stats or {}).get("splits", {}).get("val"):
         raise HTTPException(422, f"dataset {dataset.id} has no validation split; pass val_dataset_id")
     if body.weights_id:
-        start = session.get(DetectorModel, body.weights_id)
-        if start is None:
-            raise HTTPException(404, f"no detector weights with id {body.weights_id!r}")
+        start = get_or_404(session, DetectorModel, body.weights_id, "detector weights", field="weights_id")
         if get_architecture(start.architecture).name != get_architecture(body.model).name:
             raise HTTPException(422, f"weights {body.weights_id} are a {start.architecture}; set model to it")
     own = sorted(k for k in body.hyperparameters if k in OWN_TRAIN_ARGS)
@@ -96,14 +76,12 @@ def validate_training(session, body: DetectorTrainingCreate) -> dict[str, Any]: 
             f"hyperparameters: unknown {', '.join(unknown)}; valid ones include "
             f"{', '.join(sorted(PASSTHROUGH_TRAIN_ARGS)[:10])}, …",
         )
-    params = body.model_dump()
-    params["model"] = get_architecture(body.model).name
-    return params
+    return body.model_copy(update={"model": get_architecture(body.model).name})
 
 
 @router.post("/v1/detector-trainings", status_code=202, response_model=JobOut)
 def create_training(
-    body: DetectorTrainingCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep
+    body: TrainDetectorPayload, session: SessionDep, celery: CeleryDep, settings: SettingsDep
 ):
     """Train a YOLOv5 detector; the model appears in GET /v1/detector-models when the job succeeds."""
     return submit(session, celery, settings, "train_detector", validate_training(session, body))
@@ -146,11 +124,8 @@ def list_models(session: SessionDep) -> list[DetectorModel]:
     return list(session.scalars(select(DetectorModel).order_by(DetectorModel.created_at.desc())))
 
 
-def get_model_or_404(session, model_id: str) -> DetectorModel:  # noqa: ANN001
-    model = session.get(DetectorModel, model_id)
-    if model is None:
-        raise HTTPException(404, f"no detector model with id {model_id!r}")
-    return model
+def get_model_or_404(session: Session, model_id: str, field: str = "") -> DetectorModel:
+    return get_or_404(session, DetectorModel, model_id, "detector model", field=field)
 
 
 @router.get("/v1/detector-models/{model_id}", response_model=DetectorModelOut)
@@ -207,7 +182,7 @@ def create_detection(
     ] = 0,
 ):
     """Boxes with class names and confidences; with `wait`, the answer carries them when they are ready."""
-    get_model_or_404(session, model_id)
+    get_model_or_404(session, model_id, field="model_id")
     data = read_capped(image, settings.max_upload_bytes, "image")
     try:
         pixels = decode_image(data, settings.max_image_pixels)
@@ -215,15 +190,10 @@ def create_detection(
         raise image_http_error("image", exc) from exc
     sub = Submission(store)
     key = sub.put("image.png", encode_png(pixels), "image/png")
-    params = {
-        "model_id": model_id,
-        "image_key": key,
-        "conf": conf,
-        "iou": iou,
-        "imgsz": imgsz,
-        "annotate": annotate,
-    }
-    job = submit(session, celery, settings, "detect", params, sub)
+    payload = DetectPayload(
+        model_id=model_id, image_key=key, conf=conf, iou=iou, imgsz=imgsz, annotate=annotate
+    )
+    job = submit(session, celery, settings, "detect", payload, sub)
     # Poll with a short session each time, so a waiting request holds no database connection.
     session.close()
     deadline = time.monotonic() + wait

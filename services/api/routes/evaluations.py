@@ -2,88 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
+from services.api.routes.detectors import validate_training
 from services.api.schemas import JobOut
 from services.api.submit import submit
+from services.common.contracts.common import EvaluationSettings
+from services.common.contracts.compare_evaluations import CompareEvaluationsPayload
+from services.common.contracts.evaluate import EvaluatePayload, EvaluationCreate
+from services.common.contracts.experiment import ExperimentPayload
+from services.common.contracts.train_detector import TrainDetectorPayload
 from services.common.core import keys
 from services.common.core.db.models import (
     Dataset,
     DetectorModel,
     Evaluation,
+    EvaluationComparison,
     EvaluationMetric,
     Experiment,
     Job,
     new_id,
 )
 from services.common.core.paths import PathNotAllowed, parse_data_uri
-from services.common.runtime import lifecycle as jobs
-from services.evaluator.slices import SLICE_KINDS, validate_buckets
+from services.common.evaluation import PAIRED_SETTINGS, SLICE_KINDS, validate_buckets
 
 router = APIRouter(tags=["evaluations"])
 
-SliceKind = Literal["occlusion", "weather", "timeofday", "scene"]
+EVALUATION_HINT = " (it appears when its job succeeds)"
 
 
-class EvaluationSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    buckets: list[int | None] = Field(
-        [5, 10, None], description="cumulative upper bounds on occluded vehicles"
-    )
-    slice_by: list[SliceKind] = ["occlusion"]
-    classes: list[str] | None = Field(None, description="default: every class of the dataset")
-    imgsz: int | None = Field(None, ge=32, le=4096, description="default: the detector's training size")
-    conf: float = Field(0.001, ge=0, le=1)
-    iou: float = Field(0.6, gt=0, le=1, description="NMS IoU")
-    n_boot: int = Field(200, ge=0, le=10_000, description="bootstrap resamples over images (0: no intervals)")
-
-
-class EvaluationCreate(EvaluationSettings):
-    dataset_id: str
-    detector_model_id: str | None = None
-    predictions_uri: str | None = Field(None, description="folder of YOLO `class cx cy w h conf` .txt files")
-    split: Literal["train", "val"] | None = Field(None, description="default: every image of the dataset")
-
-
-class ExperimentArm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=100)
-    train_dataset_id: str
-
-
-class ExperimentModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = "yolov5s"
-    imgsz: int = Field(640, ge=32, le=4096)
-    epochs: int = Field(100, ge=1, le=10_000)
-    batch: int = Field(16, ge=1, le=1024)
-    val_dataset_id: str | None = None
-    weights_id: str | None = None
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-
-
-class ExperimentCreate(EvaluationSettings):
-    name: str = Field(min_length=1, max_length=255)
-    arms: list[ExperimentArm] = Field(min_length=1)
-    eval_dataset_id: str
-    model: ExperimentModel = Field(default_factory=ExperimentModel)
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
-
-
-def _check_settings(session, body: EvaluationSettings, dataset_id: str, what: str = "dataset_id") -> Dataset:  # noqa: ANN001
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise HTTPException(404, f"{what}: no dataset with id {dataset_id!r}")
+def _check_settings(
+    session: Session, body: EvaluationSettings, dataset_id: str, what: str = "dataset_id"
+) -> Dataset:
+    dataset = get_or_404(session, Dataset, dataset_id, "dataset", field=what)
     try:
         validate_buckets(body.buckets)
     except ValueError as exc:
@@ -106,8 +64,8 @@ def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: Celer
     _check_settings(session, body, body.dataset_id)
     if bool(body.detector_model_id) == bool(body.predictions_uri):
         raise HTTPException(422, "give exactly one of detector_model_id or predictions_uri")
-    if body.detector_model_id and session.get(DetectorModel, body.detector_model_id) is None:
-        raise HTTPException(404, f"no detector model with id {body.detector_model_id!r}")
+    if body.detector_model_id:
+        get_or_404(session, DetectorModel, body.detector_model_id, "detector model")
     if body.predictions_uri:
         try:
             parse_data_uri(body.predictions_uri, settings.allowed_data_roots, settings.allowed_data_buckets)
@@ -115,26 +73,11 @@ def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: Celer
             raise HTTPException(403, str(exc)) from exc
         except (FileNotFoundError, ValueError) as exc:
             raise HTTPException(422, f"predictions_uri: {exc}") from exc
-    params = {
-        **_settings(body),
-        "dataset_id": body.dataset_id,
-        "detector_model_id": body.detector_model_id,
-        "predictions_uri": body.predictions_uri,
-        "split": body.split,
-    }
-    return submit(session, celery, settings, "evaluate", params)
+    payload = EvaluatePayload(**body.model_dump())
+    return submit(session, celery, settings, "evaluate", payload)
 
 
-def _evaluation_or_404(session, evaluation_id: str) -> Evaluation:  # noqa: ANN001
-    evaluation = session.get(Evaluation, evaluation_id)
-    if evaluation is None:
-        raise HTTPException(
-            404, f"no evaluation with id {evaluation_id!r} (it appears when its job succeeds)"
-        )
-    return evaluation
-
-
-def _rows(session, evaluation_id: str) -> list[dict[str, Any]]:  # noqa: ANN001
+def _rows(session: Session, evaluation_id: str) -> list[dict[str, Any]]:
     metrics = session.scalars(
         select(EvaluationMetric)
         .where(EvaluationMetric.evaluation_id == evaluation_id)
@@ -157,43 +100,87 @@ def _rows(session, evaluation_id: str) -> list[dict[str, Any]]:  # noqa: ANN001
     ]
 
 
-@router.get("/v1/evaluations/compare")
-def compare(
-    session: SessionDep,
-    store: StoreDep,
-    a: Annotated[str, Query(description="evaluation id of the reference")],
-    b: Annotated[str, Query(description="evaluation id compared with it")],
-    n_boot: Annotated[int, Query(ge=1, le=10_000)] = 200,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """mAP50(b) − mAP50(a) per slice, with a paired bootstrap interval over the same resampled images."""
-    ea, eb = _evaluation_or_404(session, a), _evaluation_or_404(session, b)
+def _comparison_out(c: EvaluationComparison) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "a": c.evaluation_a_id,
+        "b": c.evaluation_b_id,
+        "dataset_id": c.dataset_id,
+        "n_boot": c.n_boot,
+        "seed": c.seed,
+        "job_id": c.job_id,
+        "rows": c.rows,
+    }
+
+
+@router.post("/v1/evaluations/compare", status_code=202, response_model=JobOut)
+def create_comparison(
+    body: CompareEvaluationsPayload, session: SessionDep, celery: CeleryDep, settings: SettingsDep
+):
+    """mAP50(b) − mAP50(a) per slice, with a paired bootstrap interval over the same resampled images, as
+    a job; the comparison is at GET /v1/evaluations/comparisons/{job id} when it succeeds."""
+    ea = get_or_404(session, Evaluation, body.a, "evaluation", field="a", hint=EVALUATION_HINT)
+    eb = get_or_404(session, Evaluation, body.b, "evaluation", field="b", hint=EVALUATION_HINT)
     if ea.dataset_id != eb.dataset_id:
         raise HTTPException(
             422,
-            f"evaluations {a} and {b} are on different datasets; a paired comparison needs the same images",
+            f"evaluations {body.a} and {body.b} are on different datasets; a paired comparison needs the "
+            "same images",
         )
-    keys = ("buckets", "slice_by", "classes", "split")
-    differing = [k for k in keys if ea.settings.get(k) != eb.settings.get(k)]
+    differing = [k for k in PAIRED_SETTINGS if ea.settings.get(k) != eb.settings.get(k)]
     if differing:
         raise HTTPException(422, f"evaluations differ in {differing}; evaluate both with the same settings")
+    return submit(session, celery, settings, "compare_evaluations", body)
 
-    def run() -> list[dict[str, Any]]:
-        from services.evaluator.bootstrap import paired_difference
-        from services.evaluator.evaluate import evaluate
-        from services.evaluator.persist import load_detection_set
 
-        s = ea.settings
-        ev_a = evaluate(load_detection_set(store, ea.matches_key), s["buckets"], s["slice_by"], n_boot=0)
-        ev_b = evaluate(load_detection_set(store, eb.matches_key), s["buckets"], s["slice_by"], n_boot=0)
-        return paired_difference(ev_a, ev_b, n_boot=n_boot, seed=seed)
+@router.get("/v1/evaluations/compare")
+def latest_comparison(
+    session: SessionDep,
+    a: Annotated[str, Query(description="evaluation id of the reference")],
+    b: Annotated[str, Query(description="evaluation id compared with it")],
+    n_boot: Annotated[int | None, Query(ge=1, le=10_000, description="only comparisons with these")] = None,
+    seed: Annotated[int | None, Query(description="only comparisons with this seed")] = None,
+) -> dict[str, Any]:
+    """The newest stored comparison of a with b (POST /v1/evaluations/compare makes one)."""
+    query = select(EvaluationComparison).where(
+        EvaluationComparison.evaluation_a_id == a, EvaluationComparison.evaluation_b_id == b
+    )
+    if n_boot is not None:
+        query = query.where(EvaluationComparison.n_boot == n_boot)
+    if seed is not None:
+        query = query.where(EvaluationComparison.seed == seed)
+    found = session.scalars(query.order_by(EvaluationComparison.created_at.desc()).limit(1)).first()
+    if found is None:
+        raise HTTPException(
+            404,
+            f"no stored comparison of evaluation {a} with {b}; comparisons run as jobs: POST "
+            "/v1/evaluations/compare {a, b, n_boot, seed}, then GET /v1/evaluations/comparisons/{job id} "
+            "when the job succeeds",
+        )
+    return _comparison_out(found)
 
-    return {"a": a, "b": b, "dataset_id": ea.dataset_id, "n_boot": n_boot, "rows": run()}
+
+@router.get("/v1/evaluations/comparisons/{comparison_id}")
+def get_comparison(comparison_id: str, session: SessionDep) -> dict[str, Any]:
+    found = session.get(EvaluationComparison, comparison_id)
+    if found is not None:
+        return _comparison_out(found)
+    job = session.get(Job, comparison_id)
+    if job is None or job.kind != "compare_evaluations":
+        raise HTTPException(
+            404, f"no comparison with id {comparison_id!r}; POST /v1/evaluations/compare starts one"
+        )
+    hint = {
+        "failed": f"its job failed: {job.error}",
+        "cancelled": "its job was cancelled; POST /v1/evaluations/compare again",
+        "succeeded": "its evaluations were deleted since",
+    }.get(job.status, f"its job is {job.status} ({job.progress:.0%}); poll GET /v1/jobs/{job.id}")
+    raise HTTPException(409, f"comparison {comparison_id} is not available: {hint}")
 
 
 @router.get("/v1/evaluations/{evaluation_id}")
 def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
-    ev = _evaluation_or_404(session, evaluation_id)
+    ev = get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
     return {
         "id": ev.id,
         "dataset_id": ev.dataset_id,
@@ -212,15 +199,13 @@ def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
     responses={200: {"content": {"image/png": {}}}},
 )
 def evaluation_plot(evaluation_id: str, session: SessionDep, store: StoreDep) -> Response:
-    _evaluation_or_404(session, evaluation_id)
+    get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
     return Response(store.get_bytes(keys.evaluation_file(evaluation_id, "plot.png")), media_type="image/png")
 
 
 @router.post("/v1/experiments", status_code=202, response_model=JobOut)
-def create_experiment(body: ExperimentCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
+def create_experiment(body: ExperimentPayload, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
     """Train every arm × seed, evaluate each on the evaluation set with identical settings, tabulate."""
-    from services.api.routes.detectors import DetectorTrainingCreate, validate_training
-
     eval_ds = _check_settings(session, body, body.eval_dataset_id, "eval_dataset_id")
     names = [a.name for a in body.arms]
     if len(set(names)) != len(names):
@@ -241,10 +226,9 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, celery: Celer
                 f"arm {arm.name!r}: classes {ds.class_names} differ from the evaluation "
                 f"dataset's {eval_ds.class_names}",
             )
-        model = body.model.model_dump()
-        validate_training(session, DetectorTrainingCreate(dataset_id=arm.train_dataset_id, **model))
-    params = body.model_dump()
-    params["buckets"] = body.buckets
+        validate_training(
+            session, TrainDetectorPayload(**body.model.model_dump(), dataset_id=arm.train_dataset_id)
+        )
     job_id = new_id()
     experiment = Experiment(
         id=job_id,
@@ -254,33 +238,14 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, celery: Celer
         seeds=body.seeds,
         settings={**_settings(body), "model": body.model.model_dump()},
         status="queued",
-        job_id=None,
+        job_id=job_id,
     )
-    session.add(experiment)
-    session.flush()
-    job = jobs.create_job(session, "experiment", params, max_attempts=settings.max_attempts, job_id=job_id)
-    experiment.job_id = job.id
-    session.commit()
-    from services.common.core.queue import send_job
-
-    try:
-        send_job(celery, "experiment", job.id)
-    except Exception as exc:
-        session.delete(experiment)
-        session.delete(job)
-        session.commit()
-        raise HTTPException(
-            503, f"the job queue is unreachable ({type(exc).__name__}); nothing was stored"
-        ) from exc
-    session.refresh(job)
-    return job
+    return submit(session, celery, settings, "experiment", body, rows=[experiment], job_id=job_id)
 
 
 @router.get("/v1/experiments/{experiment_id}")
 def get_experiment(experiment_id: str, session: SessionDep) -> dict[str, Any]:
-    exp = session.get(Experiment, experiment_id)
-    if exp is None:
-        raise HTTPException(404, f"no experiment with id {experiment_id!r}")
+    exp = get_or_404(session, Experiment, experiment_id, "experiment")
     job = get_or_404(session, Job, exp.job_id, "job") if exp.job_id else None
     status = (
         job.status if job is not None and job.status in ("failed", "cancelled", "succeeded") else exp.status
@@ -308,7 +273,7 @@ def get_experiment(experiment_id: str, session: SessionDep) -> dict[str, Any]:
     responses={200: {"content": {"image/png": {}}}},
 )
 def experiment_plot(experiment_id: str, session: SessionDep, store: StoreDep) -> Response:
-    exp = session.get(Experiment, experiment_id)
-    if exp is None or not exp.table:
-        raise HTTPException(404 if exp is None else 409, "no experiment table yet")
+    exp = get_or_404(session, Experiment, experiment_id, "experiment")
+    if not exp.table:
+        raise HTTPException(409, "no experiment table yet")
     return Response(store.get_bytes(keys.experiment_file(experiment_id, "plot.png")), media_type="image/png")

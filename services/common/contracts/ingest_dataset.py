@@ -1,18 +1,30 @@
-"""`ingest_dataset`: interim contract (payload fields still read as a dict by its body)."""
+"""`ingest_dataset`: read a dataset in its original layout, store it in canonical form, index it."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any, Literal
 
-from services.common.contracts import JobKind, Payload, register
+from pydantic import Field
+
+from services.common.contracts import JobKind, Payload, Result, register
+from services.common.datasets.readers import READERS
+
+DatasetFormat = Literal[tuple(READERS)]  # type: ignore[valid-type]
 
 
 class IngestDatasetPayload(Payload):
-    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1, max_length=255)
+    format: DatasetFormat
+    uri: str
+    # `reader` (format options), `taxonomy`, `split`: checked by the route, read by the job.
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
-class IngestDatasetResult(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class IngestDatasetResult(Result):
+    dataset_id: str
+    images: int
+    boxes: int
+    skipped: dict[str, int]
 
 
 KIND = register(

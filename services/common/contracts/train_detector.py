@@ -1,18 +1,28 @@
-"""`train_detector`: interim contract (payload fields still read as a dict by its body)."""
+"""`train_detector`: YOLOv5 on a dataset's train split, checkpointed and resumable; the model row appears
+with the job's success."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
-from services.common.contracts import JobKind, Payload, register
+from pydantic import Field
+
+from services.common.contracts import JobKind, Payload, Result, register
+from services.common.contracts.common import DetectorTrainingSettings
 
 
-class TrainDetectorPayload(Payload):
-    model_config = ConfigDict(extra="allow")
+class TrainDetectorPayload(DetectorTrainingSettings, Payload):
+    """Also the body of POST /v1/detector-trainings (the route stores the architecture's canonical name)."""
+
+    dataset_id: str
+    seed: int = 0
+    name: str | None = Field(None, min_length=1, max_length=255)
 
 
-class TrainDetectorResult(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class TrainDetectorResult(Result):
+    model_id: str
+    resumed_from_epoch: int
+    final: dict[str, Any]
 
 
 KIND = register(JobKind("train_detector", "detector", "detector", TrainDetectorPayload, TrainDetectorResult))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
-from services.common.contracts import Payload
+from services.common.contracts.detect import DatasetPredictions, DetectPayload, ImageDetections
 from services.common.core import keys
 from services.common.core.images import decode_image, encode_png
 from services.common.datasets import store as ds
@@ -13,41 +12,43 @@ from services.common.runtime.worker import JobContext
 from services.detector.loaded_models import load_detector, weights_key_of
 
 
-def run(ctx: JobContext, payload: Payload) -> dict[str, Any]:
+def run(ctx: JobContext, p: DetectPayload) -> ImageDetections | DatasetPredictions:
     """One uploaded image, or (with `dataset_id`) every image of a dataset for an evaluation."""
-    if ctx.params.get("dataset_id"):
-        return detect_dataset(ctx)
+    if p.on_dataset:
+        return detect_dataset(ctx, p)
     from services.detector.inference import annotate
 
-    p = ctx.params
-    weights_key = weights_key_of(ctx, p["model_id"])
-    image = decode_image(ctx.store.get_bytes(p["image_key"]), ctx.settings.max_image_pixels)
+    assert p.image_key is not None
+    weights_key = weights_key_of(ctx, p.model_id)
+    image = decode_image(ctx.store.get_bytes(p.image_key), ctx.settings.max_image_pixels)
     detector = load_detector(ctx.store, ctx.settings, weights_key)
-    (found,) = detector.predict([image], conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"))
-    result: dict[str, Any] = {
-        "detections": [d.to_dict() for d in found],
-        "width": image.shape[1],
-        "height": image.shape[0],
-    }
-    if p.get("annotate"):
+    (found,) = detector.predict([image], conf=p.conf, iou=p.iou, imgsz=p.imgsz)
+    annotated_key = None
+    if p.annotate:
         ctx.outputs(keys.detection_prefix(ctx.job_id))
-        key = keys.detection_annotated(ctx.job_id)
-        ctx.store.put_bytes(key, encode_png(annotate(image, found)), "image/png")
-        result["annotated_key"] = key
-    return result
+        annotated_key = keys.detection_annotated(ctx.job_id)
+        ctx.store.put_bytes(annotated_key, encode_png(annotate(image, found)), "image/png")
+    return ImageDetections.model_validate(
+        {
+            "detections": [d.to_dict() for d in found],
+            "width": image.shape[1],
+            "height": image.shape[0],
+            "annotated_key": annotated_key,
+        }
+    )
 
 
-def detect_dataset(ctx: JobContext) -> dict[str, Any]:
+def detect_dataset(ctx: JobContext, p: DetectPayload) -> DatasetPredictions:
     """Predictions for every image (of a split) with pixels, on this (GPU) worker, stored as arrays at
     `output_key` for the evaluation that asked: image ids, model class names, boxes in pixels."""
     import numpy as np
 
-    p = ctx.params
-    weights_key = weights_key_of(ctx, p["model_id"])
+    assert p.dataset_id is not None and p.output_key is not None
+    weights_key = weights_key_of(ctx, p.model_id)
     items = [
         i
-        for i in ds.load_items(ctx.store, p["dataset_id"])
-        if i.image_key and (not p.get("split") or i.split == p["split"])
+        for i in ds.load_items(ctx.store, p.dataset_id)
+        if i.image_key and (not p.split or i.split == p.split)
     ]
     detector = load_detector(ctx.store, ctx.settings, weights_key)
     # Batches of one image size: ultralytics letterboxes a mixed batch differently (square), which would
@@ -56,7 +57,7 @@ def detect_dataset(ctx: JobContext) -> dict[str, Any]:
     for n, item in enumerate(items):
         groups.setdefault((item.record.height, item.record.width), []).append(n)
     parts: list[tuple[np.ndarray, ...]] = []
-    done, batch = 0, int(p.get("batch", 8))
+    done, batch = 0, p.batch
     for members in groups.values():
         for start in range(0, len(members), batch):
             chunk = members[start : start + batch]
@@ -66,7 +67,7 @@ def detect_dataset(ctx: JobContext) -> dict[str, Any]:
                 )
                 for n in chunk
             ]
-            found = detector.predict(pixels, conf=p["conf"], iou=p["iou"], imgsz=p.get("imgsz"), max_det=300)
+            found = detector.predict(pixels, conf=p.conf, iou=p.iou, imgsz=p.imgsz, max_det=300)
             # Arrays per batch: millions of predictions must not live as Python objects.
             flat = [(n, d) for n, dets in zip(chunk, found, strict=True) for d in dets]
             parts.append(
@@ -101,5 +102,7 @@ def detect_dataset(ctx: JobContext) -> dict[str, Any]:
         conf=arrays[2],
         boxes=arrays[3],
     )
-    ctx.store.put_bytes(p["output_key"], buf.getvalue(), "application/octet-stream")
-    return {"predictions_key": p["output_key"], "images": len(items), "predictions": int(len(arrays[0]))}
+    ctx.store.put_bytes(p.output_key, buf.getvalue(), "application/octet-stream")
+    return DatasetPredictions(
+        predictions_key=p.output_key, images=len(items), predictions=int(len(arrays[0]))
+    )

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from services.common.contracts import Payload
+from services.common.contracts.train_detector import TrainDetectorPayload, TrainDetectorResult
 from services.common.core import keys
 from services.common.core.db.models import Dataset, DetectorModel
 from services.common.core.db.session import session_scope
@@ -35,26 +35,27 @@ def fetch_split(
     return samples
 
 
-def prepare_training_data(ctx: JobContext, root: Path) -> tuple[Path, list[str], dict[str, int]]:
+def prepare_training_data(
+    ctx: JobContext, p: TrainDetectorPayload, root: Path
+) -> tuple[Path, list[str], dict[str, int]]:
     """The training dataset's train split, validated on its val split or on another dataset."""
     from services.detector.yolo_dataset import write_yolo_dataset
 
-    p = ctx.params
     with session_scope(ctx.db_url) as s:
-        dataset = s.get(Dataset, p["dataset_id"])
+        dataset = s.get(Dataset, p.dataset_id)
         if dataset is None:
-            raise JobError(f"dataset {p['dataset_id']} no longer exists")
+            raise JobError(f"dataset {p.dataset_id} no longer exists")
         class_names = list(dataset.class_names)
-    items = ds.load_items(ctx.store, p["dataset_id"])
+    items = ds.load_items(ctx.store, p.dataset_id)
     train = [i for i in items if i.split == "train"]
-    if p.get("val_dataset_id"):
-        val = ds.load_items(ctx.store, p["val_dataset_id"])
+    if p.val_dataset_id:
+        val = ds.load_items(ctx.store, p.val_dataset_id)
         val = [i for i in val if i.split == "val"] or val
     else:
         val = [i for i in items if i.split == "val"]
     if not val:
         raise JobError(
-            f"dataset {p['dataset_id']} has no validation split (a single scene cannot be split without "
+            f"dataset {p.dataset_id} has no validation split (a single scene cannot be split without "
             "leaking frames); pass val_dataset_id"
         )
     train_samples = fetch_split(ctx, train, class_names, root / "staging" / "train")
@@ -67,11 +68,10 @@ def prepare_training_data(ctx: JobContext, root: Path) -> tuple[Path, list[str],
     return data_yaml, class_names, counts
 
 
-def run(ctx: JobContext, payload: Payload) -> JobOutcome:
+def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
     from services.detector.training import DetectorTrainConfig, TrainingStopped
     from services.detector.training import train_detector as run_training
 
-    p = ctx.params
     model_id = ctx.job_id
     ctx.outputs(keys.detector_prefix(model_id))
     store = ctx.store
@@ -79,14 +79,14 @@ def run(ctx: JobContext, payload: Payload) -> JobOutcome:
     shutil.rmtree(work, ignore_errors=True)
     try:
         ctx.progress(0.0, "downloading the dataset")
-        data_yaml, class_names, counts = prepare_training_data(ctx, work / "data")
+        data_yaml, class_names, counts = prepare_training_data(ctx, p, work / "data")
         cfg = DetectorTrainConfig(
-            model=p["model"],
-            imgsz=p["imgsz"],
-            epochs=p["epochs"],
-            batch=p["batch"],
-            seed=p["seed"],
-            hyperparameters=dict(p.get("hyperparameters") or {}),
+            model=p.model,
+            imgsz=p.imgsz,
+            epochs=p.epochs,
+            batch=p.batch,
+            seed=p.seed,
+            hyperparameters=dict(p.hyperparameters),
             device=ctx.settings.device,
         )
         resume_from = None
@@ -100,8 +100,8 @@ def run(ctx: JobContext, payload: Payload) -> JobOutcome:
             if store.exists(keys.detector_file(model_id, "history.json")):
                 history = json.loads(store.get_bytes(keys.detector_file(model_id, "history.json")))
         weights = None
-        if p.get("weights_id") and resume_from is None:  # a resumed run's checkpoint already holds them
-            start_key = weights_key_of(ctx, p["weights_id"])
+        if p.weights_id and resume_from is None:  # a resumed run's checkpoint already holds them
+            start_key = weights_key_of(ctx, p.weights_id)
             weights = work / "start.pt"
             store.download_file(start_key, weights)
 
@@ -140,20 +140,22 @@ def run(ctx: JobContext, payload: Payload) -> JobOutcome:
     metrics = {"epochs": history, "final": result.final_metrics, "images": counts}
     model = DetectorModel(
         id=model_id,
-        name=p.get("name") or f"{p['model']} on {p['dataset_id'][:8]}",
+        name=p.name or f"{p.model} on {p.dataset_id[:8]}",
         origin="trained",
         architecture=result.architecture,
-        imgsz=p["imgsz"],
+        imgsz=p.imgsz,
         class_names=class_names,
-        dataset_id=p["dataset_id"],
-        val_dataset_id=p.get("val_dataset_id"),
+        dataset_id=p.dataset_id,
+        val_dataset_id=p.val_dataset_id,
         weights_key=keys.detector_file(model_id, "best.pt"),
         last_key=keys.detector_file(model_id, "last.pt"),
         metrics=metrics,
-        options={k: p[k] for k in ("epochs", "batch", "seed", "hyperparameters") if k in p},
+        options=p.model_dump(mode="json", include={"epochs", "batch", "seed", "hyperparameters"}),
         job_id=ctx.job_id,
     )
     return JobOutcome(
-        {"model_id": model_id, "resumed_from_epoch": result.start_epoch - 1, "final": result.final_metrics},
+        TrainDetectorResult(
+            model_id=model_id, resumed_from_epoch=result.start_epoch - 1, final=result.final_metrics
+        ),
         rows=[model],
     )

@@ -7,11 +7,11 @@ import io
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from services.common.contracts import Payload
+from services.common.contracts.detect import DetectPayload
+from services.common.contracts.evaluate import EvaluatePayload, EvaluateResult
 from services.common.core import keys
 from services.common.core.db.models import Dataset, Evaluation, EvaluationMetric
 from services.common.core.db.session import session_scope
@@ -24,10 +24,6 @@ from services.evaluator.evaluate import DetectionSet, evaluate
 from services.evaluator.persist import save_detection_set
 from services.evaluator.predictions import read_yolo_predictions
 from services.evaluator.slices import ImageMeta
-
-
-def evaluation_prefix(evaluation_id: str) -> str:
-    return keys.evaluation_prefix(evaluation_id)
 
 
 def ground_truth(items: list[ds.StoredImage], keep: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,7 +48,7 @@ DETECT_NAMESPACE = uuid.UUID("0b7c7d9e-51c4-4f7a-8a43-2f6d1d9a7e15")
 
 def model_predictions(
     ctx: JobContext,
-    params: dict[str, Any],
+    p: EvaluatePayload,
     evaluation_id: str,
     items: list[ds.StoredImage],
     class_names: list[str],
@@ -60,17 +56,18 @@ def model_predictions(
 ) -> tuple[np.ndarray, ...]:
     """The detector runs as a child `detect` job on the detector (GPU) queue; this job waits for it."""
     key = keys.evaluation_file(evaluation_id, "predictions.npz")
+    assert p.detector_model_id is not None
     child = ctx.submit_child(
         "detect",
-        {
-            "model_id": params["detector_model_id"],
-            "dataset_id": params["dataset_id"],
-            "split": params.get("split"),
-            "conf": params["conf"],
-            "iou": params["iou"],
-            "imgsz": params.get("imgsz"),
-            "output_key": key,
-        },
+        DetectPayload(
+            model_id=p.detector_model_id,
+            dataset_id=p.dataset_id,
+            split=p.split,
+            conf=p.conf,
+            iou=p.iou,
+            imgsz=p.imgsz,
+            output_key=key,
+        ),
         uuid.uuid5(DETECT_NAMESPACE, evaluation_id).hex,
     )
     if child.status in ("failed", "cancelled"):
@@ -99,11 +96,11 @@ def model_predictions(
     return img_map[image[mask]], cls_map[cls[mask]], conf[mask], boxes[mask]
 
 
-def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: int, keep: list[int]) -> tuple:
+def file_predictions(
+    ctx: JobContext, uri: str, items: list[ds.StoredImage], n_classes: int, keep: list[int]
+) -> tuple:
     try:
-        loc = parse_data_uri(
-            ctx.params["predictions_uri"], ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets
-        )
+        loc = parse_data_uri(uri, ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets)
     except (PathNotAllowed, FileNotFoundError) as exc:
         raise JobError(str(exc)) from exc
     stems = [ds.flat_name(i.record.image_id) for i in items]
@@ -126,30 +123,31 @@ def file_predictions(ctx: JobContext, items: list[ds.StoredImage], n_classes: in
 
 
 def run_evaluation(
-    ctx: JobContext, params: dict[str, Any], evaluation_id: str
-) -> tuple[Evaluation, list, dict]:
-    """Evaluate and return the (not yet added) rows; shared by the evaluate and experiment jobs."""
+    ctx: JobContext, p: EvaluatePayload, evaluation_id: str
+) -> tuple[Evaluation, list[EvaluationMetric], EvaluateResult]:
+    """Evaluate and return the (not yet added) rows and the job's result."""
     from services.evaluator.plot import plot_rows
 
     with session_scope(ctx.db_url) as s:
-        dataset = s.get(Dataset, params["dataset_id"])
+        dataset = s.get(Dataset, p.dataset_id)
         if dataset is None:
-            raise JobError(f"dataset {params['dataset_id']} no longer exists")
+            raise JobError(f"dataset {p.dataset_id} no longer exists")
         class_names = list(dataset.class_names)
-    classes = params.get("classes") or class_names
+    classes = p.classes or class_names
     keep = [class_names.index(c) for c in classes]
-    all_items = ds.load_items(ctx.store, params["dataset_id"])
-    items = [i for i in all_items if i.split == params["split"]] if params.get("split") else all_items
-    if params.get("detector_model_id"):
+    all_items = ds.load_items(ctx.store, p.dataset_id)
+    items = [i for i in all_items if i.split == p.split] if p.split else all_items
+    if p.detector_model_id:
         missing = sum(1 for i in items if not i.image_key)
         items = [i for i in items if i.image_key]
         if not items:
             raise JobError("the evaluation dataset has no images with pixels to run the detector on")
-        pred = model_predictions(ctx, params, evaluation_id, items, class_names, keep)
+        pred = model_predictions(ctx, p, evaluation_id, items, class_names, keep)
     else:
         missing = 0
         # Files may cover the whole dataset: read them against every image, then keep the split's.
-        image, cls, conf, boxes = file_predictions(ctx, all_items, len(class_names), keep)
+        assert p.predictions_uri is not None
+        image, cls, conf, boxes = file_predictions(ctx, p.predictions_uri, all_items, len(class_names), keep)
         position = np.full(len(all_items), -1, np.int64)
         ids = {i.record.image_id for i in items}
         members = [n for n, i in enumerate(all_items) if i.record.image_id in ids]
@@ -165,19 +163,17 @@ def run_evaluation(
     )
     detections = DetectionSet.create(classes, meta, *ground_truth(items, keep), *pred)
     ctx.progress(0.85, f"matching {len(pred[0])} predictions against {len(detections.gt_cls)} boxes")
-    result = evaluate(
-        detections, params["buckets"], params["slice_by"], n_boot=params["n_boot"], seed=params.get("seed", 0)
-    )
-    prefix = evaluation_prefix(evaluation_id)
-    save_detection_set(ctx.store, prefix + "detections.npz", detections)
-    ctx.store.put_bytes(prefix + "plot.png", plot_rows(result.rows), "image/png")
+    result = evaluate(detections, p.buckets, p.slice_by, n_boot=p.n_boot, seed=p.seed)
+    matches_key = keys.evaluation_file(evaluation_id, "detections.npz")
+    save_detection_set(ctx.store, matches_key, detections)
+    ctx.store.put_bytes(keys.evaluation_file(evaluation_id, "plot.png"), plot_rows(result.rows), "image/png")
     evaluation = Evaluation(
         id=evaluation_id,
-        dataset_id=params["dataset_id"],
-        detector_model_id=params.get("detector_model_id"),
-        predictions_uri=params.get("predictions_uri"),
-        settings={k: params.get(k) for k in SETTINGS_KEYS},
-        matches_key=prefix + "detections.npz",
+        dataset_id=p.dataset_id,
+        detector_model_id=p.detector_model_id,
+        predictions_uri=p.predictions_uri,
+        settings=p.model_dump(mode="json", include=set(SETTINGS_KEYS)),
+        matches_key=matches_key,
         job_id=ctx.job_id,
     )
     rows = [
@@ -196,19 +192,21 @@ def run_evaluation(
         )
         for r in result.rows
     ]
-    summary = {
-        "images": len(items),
-        "images_without_pixels": missing,
-        "predictions": int(len(pred[0])),
-        "map50": {r["slice"]: r["ap50"] for r in result.rows if r["class"] == "all"},
-    }
+    summary = EvaluateResult(
+        evaluation_id=evaluation_id,
+        images=len(items),
+        images_without_pixels=missing,
+        predictions=int(len(pred[0])),
+        map50={r["slice"]: r["ap50"] for r in result.rows if r["class"] == "all"},
+    )
     return evaluation, rows, summary
 
 
+# What an evaluation records as its settings (what a comparison checks is services.common.evaluation's).
 SETTINGS_KEYS = ("buckets", "slice_by", "classes", "imgsz", "conf", "iou", "n_boot", "seed", "split")
 
 
-def run(ctx: JobContext, payload: Payload) -> JobOutcome:
-    ctx.outputs(evaluation_prefix(ctx.job_id))
-    evaluation, rows, summary = run_evaluation(ctx, ctx.params, ctx.job_id)
-    return JobOutcome({"evaluation_id": ctx.job_id, **summary}, rows=[evaluation, *rows])
+def run(ctx: JobContext, payload: EvaluatePayload) -> JobOutcome:
+    ctx.outputs(keys.evaluation_prefix(ctx.job_id))
+    evaluation, rows, summary = run_evaluation(ctx, payload, ctx.job_id)
+    return JobOutcome(summary, rows=[evaluation, *rows])

@@ -13,7 +13,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from services.common.contracts import Payload
+from services.common.contracts.common import EvaluationSettings
+from services.common.contracts.evaluate import EvaluatePayload
+from services.common.contracts.experiment import ExperimentPayload, ExperimentResult
+from services.common.contracts.train_detector import TrainDetectorPayload
 from services.common.core import keys
 from services.common.core.db.models import EvaluationMetric, Experiment, Job, utcnow
 from services.common.core.db.session import session_scope
@@ -21,7 +24,6 @@ from services.common.runtime.lifecycle import JobError, JobWaiting, cancel, chil
 from services.common.runtime.worker import JobContext, JobOutcome
 
 NAMESPACE = uuid.UUID("6f1c5a8e-3d4b-4c2a-9e8f-5b7a1d2c3e4f")
-EVAL_KEYS = ("buckets", "slice_by", "classes", "imgsz", "conf", "iou", "n_boot")
 
 
 def child_id(experiment_id: str, role: str, arm: int, seed: int) -> str:
@@ -50,33 +52,26 @@ def t_interval(values: list[float], level: float = 0.95) -> tuple[float | None, 
     return mean - half, mean + half
 
 
-def run(ctx: JobContext, payload: Payload) -> JobOutcome:
-    p = ctx.params
+def run(ctx: JobContext, p: ExperimentPayload) -> JobOutcome:
     exp_id = ctx.job_id
     runs: list[dict[str, Any]] = []
-    model = p["model"]
-    for a, arm in enumerate(p["arms"]):
-        for seed in p["seeds"]:
-            what = f"arm {arm['name']!r} seed {seed}"
+    settings = p.model_dump(include=set(EvaluationSettings.model_fields))
+    for a, arm in enumerate(p.arms):
+        for seed in p.seeds:
+            what = f"arm {arm.name!r} seed {seed}"
             train = ctx.submit_child(
                 "train_detector",
-                {
-                    "dataset_id": arm["train_dataset_id"],
-                    "val_dataset_id": model.get("val_dataset_id"),
-                    "model": model["model"],
-                    "imgsz": model["imgsz"],
-                    "epochs": model["epochs"],
-                    "batch": model["batch"],
-                    "seed": seed,
-                    "hyperparameters": model.get("hyperparameters") or {},
-                    "weights_id": model.get("weights_id"),
-                    "name": f"{p['name']} / {arm['name']} / seed {seed}"[:255],
-                },
+                TrainDetectorPayload(
+                    **p.model.model_dump(),
+                    dataset_id=arm.train_dataset_id,
+                    seed=seed,
+                    name=f"{p.name} / {arm.name} / seed {seed}"[:255],
+                ),
                 child_id(exp_id, "train", a, seed),
             )
             _check(ctx, train, f"training of {what}")
             run = {
-                "arm": arm["name"],
+                "arm": arm.name,
                 "seed": seed,
                 "train_job": train.id,
                 "train_status": train.status,
@@ -87,12 +82,9 @@ def run(ctx: JobContext, payload: Payload) -> JobOutcome:
             if train.status == "succeeded":
                 ev = ctx.submit_child(
                     "evaluate",
-                    {
-                        "dataset_id": p["eval_dataset_id"],
-                        "detector_model_id": train.id,
-                        **{k: p[k] for k in EVAL_KEYS},
-                        "seed": 0,
-                    },
+                    EvaluatePayload(
+                        **settings, dataset_id=p.eval_dataset_id, detector_model_id=train.id, seed=0
+                    ),
                     child_id(exp_id, "eval", a, seed),
                 )
                 _check(ctx, ev, f"evaluation of {what}")
@@ -133,15 +125,13 @@ def run(ctx: JobContext, payload: Payload) -> JobOutcome:
             .values(status="succeeded", runs=runs, table=table)
         )
 
-    return JobOutcome({"experiment_id": exp_id, "runs": len(runs)}, write=write)
+    return JobOutcome(ExperimentResult(experiment_id=exp_id, runs=len(runs)), write=write)
 
 
-def build_table(ctx: JobContext, p: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+def build_table(ctx: JobContext, p: ExperimentPayload, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """mean ± std over seeds of mAP50 per arm and slice, the mean bootstrap interval, and the paired
     bootstrap difference to the first arm (same seed, same evaluation images), averaged over seeds."""
-    from services.evaluator.bootstrap import paired_difference
-    from services.evaluator.evaluate import evaluate
-    from services.evaluator.persist import load_detection_set
+    from services.evaluator.compare import compare_stored
 
     with session_scope(ctx.db_url) as s:
         metrics = {}
@@ -152,28 +142,23 @@ def build_table(ctx: JobContext, p: dict[str, Any], runs: list[dict[str, Any]]) 
                 )
             )
             metrics[(r["arm"], r["seed"])] = {m.slice: (m.ap50, m.ap50_low, m.ap50_high) for m in rows}
-    arms = [a["name"] for a in p["arms"]]
-    seeds = list(p["seeds"])
+    arms = [a.name for a in p.arms]
+    seeds = list(p.seeds)
     slices = list(metrics[(arms[0], seeds[0])])
     evals = {(r["arm"], r["seed"]): r["evaluation_id"] for r in runs}
     diffs: dict[tuple[str, int], dict[str, dict]] = {}
     for arm in arms[1:]:
         for seed in seeds:
-            base = evaluate(
-                load_detection_set(ctx.store, keys.evaluation_file(evals[(arms[0], seed)], "detections.npz")),
-                p["buckets"],
-                p["slice_by"],
-                n_boot=0,
+            paired = compare_stored(
+                ctx.store,
+                keys.evaluation_file(evals[(arms[0], seed)], "detections.npz"),
+                keys.evaluation_file(evals[(arm, seed)], "detections.npz"),
+                p.buckets,
+                p.slice_by,
+                n_boot=p.n_boot,
+                seed=seed,
             )
-            other = evaluate(
-                load_detection_set(ctx.store, keys.evaluation_file(evals[(arm, seed)], "detections.npz")),
-                p["buckets"],
-                p["slice_by"],
-                n_boot=0,
-            )
-            diffs[(arm, seed)] = {
-                d["slice"]: d for d in paired_difference(base, other, n_boot=p["n_boot"], seed=seed)
-            }
+            diffs[(arm, seed)] = {d["slice"]: d for d in paired}
     rows = []
     for arm in arms:
         for sl in slices:

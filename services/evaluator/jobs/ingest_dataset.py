@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from services.common.contracts import Payload
+from services.common.contracts.ingest_dataset import IngestDatasetPayload, IngestDatasetResult
 from services.common.core.db.models import Dataset
 from services.common.core.paths import DataLocation, PathNotAllowed, inside, parse_data_uri
 from services.common.core.storage import make_source_store
@@ -95,11 +95,10 @@ def unique(records: Iterable[ImageRecord], report: ReadReport, seen: dict[str, s
     return out
 
 
-def run(ctx: JobContext, payload: Payload) -> JobOutcome:
-    p = ctx.params
-    fmt, options = p["format"], p.get("options") or {}
+def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
+    fmt, options = p.format, p.options
     try:
-        loc = parse_data_uri(p["uri"], ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets)
+        loc = parse_data_uri(p.uri, ctx.settings.allowed_data_roots, ctx.settings.allowed_data_buckets)
     except (PathNotAllowed, FileNotFoundError) as exc:
         raise JobError(str(exc)) from exc
     taxonomy = make_taxonomy(options.get("taxonomy") or {})
@@ -130,26 +129,23 @@ def run(ctx: JobContext, payload: Payload) -> JobOutcome:
             if n % 100 == 0:
                 ctx.progress(0.3 + 0.6 * n / max(len(records), 1), f"stored {n}/{len(records)} images")
     if not items:
-        raise JobError(f"no images found in {p['uri']} as {fmt}; reader report: {report.to_dict()}")
+        raise JobError(f"no images found in {p.uri} as {fmt}; reader report: {report.to_dict()}")
     ds.write_meta(ctx.store, dataset_id, items, report.to_dict())
     stats = compute_stats([i.record for i in items], taxonomy.classes, report).to_dict()
     stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
     dataset = Dataset(
         id=dataset_id,
-        name=p["name"],
+        name=p.name,
         format=fmt,
-        uri=p["uri"],
+        uri=p.uri,
         options={**options, "taxonomy": taxonomy.to_dict()},
         class_names=list(taxonomy.classes),
         stats=stats,
         job_id=ctx.job_id,
     )
-    result = {
-        "dataset_id": dataset_id,
-        "images": len(items),
-        "boxes": report.boxes,
-        "skipped": dict(report.skipped),
-    }
+    result = IngestDatasetResult(
+        dataset_id=dataset_id, images=len(items), boxes=report.boxes, skipped=dict(report.skipped)
+    )
     return JobOutcome(result, write=lambda s: ds.save_index(s, dataset, items))
 
 

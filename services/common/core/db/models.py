@@ -204,6 +204,25 @@ class EvaluationMetric(Base):
     ap50_high: Mapped[float | None] = mapped_column(Float, default=None)
 
 
+class EvaluationComparison(Base):
+    """mAP50(b) − mAP50(a) per slice of two evaluations on the same images, with paired bootstrap intervals."""
+
+    __tablename__ = "evaluation_comparisons"
+    __table_args__ = (
+        Index("ix_evaluation_comparisons_pair", "evaluation_a_id", "evaluation_b_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    evaluation_a_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    evaluation_b_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    n_boot: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[list[Any]] = mapped_column(default=list)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Experiment(Base):
     __tablename__ = "experiments"
 

@@ -1,0 +1,43 @@
+"""Request schemas shared by several job contracts (and by the routes that submit them): what an
+evaluation measures, and what a detector training chooses. Each exists once, here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.detectors import ARCHITECTURES
+from services.common.evaluation import SliceKind
+
+
+class EvaluationSettings(BaseModel):
+    """How detections are scored: identical settings make two evaluations comparable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    buckets: list[int | None] = Field(
+        [5, 10, None], description="cumulative upper bounds on occluded vehicles"
+    )
+    slice_by: list[SliceKind] = ["occlusion"]
+    classes: list[str] | None = Field(None, description="default: every class of the dataset")
+    imgsz: int | None = Field(None, ge=32, le=4096, description="default: the detector's training size")
+    conf: float = Field(0.001, ge=0, le=1)
+    iou: float = Field(0.6, gt=0, le=1, description="NMS IoU")
+    n_boot: int = Field(200, ge=0, le=10_000, description="bootstrap resamples over images (0: no intervals)")
+
+
+class DetectorTrainingSettings(BaseModel):
+    """What a detector training chooses besides its data and seed (an experiment trains every arm with it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("yolov5s", description=", ".join(ARCHITECTURES))
+    imgsz: int = Field(640, ge=32, le=4096)
+    epochs: int = Field(100, ge=1, le=10_000)
+    batch: int = Field(16, ge=1, le=1024)
+    val_dataset_id: str | None = Field(None, description="else the dataset's own validation split")
+    weights_id: str | None = Field(
+        None, description="an uploaded detector (POST /v1/detector-weights) to start from"
+    )
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="ultralytics train arguments")
