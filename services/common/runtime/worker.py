@@ -33,8 +33,6 @@ from services.common.core.storage import ObjectStore, make_store
 from services.common.runtime import lifecycle as jobs
 
 log = logging.getLogger("sim2real.worker")
-# Longer than any orchestrator's park delay: a parked job untouched for this long lost its wake-up.
-PARK_TIMEOUT_S = 300
 
 
 @dataclass
@@ -171,11 +169,13 @@ class WorkerRuntime:
             self._stop.wait(self.settings.heartbeat_interval_s)
 
     def recover(self) -> int:
-        """Re-queue jobs of this queue whose worker stopped heart-beating (killed, OOM, node lost)."""
+        """One sweep: re-queue jobs of this service's queues whose worker stopped heart-beating (killed,
+        OOM, node lost), re-send queued jobs whose message may be lost, and cancel the unfinished children
+        of cancelled jobs. Returns how many dead workers' jobs were re-queued."""
         cutoff = jobs.stale_cutoff(self.settings.heartbeat_timeout_s)
         requeued = 0
+        known = contracts.kinds()
         with session_scope(self.settings.resolved_database_url) as s:
-            known = contracts.kinds()
             for job in (j for q in self.queues for j in jobs.stale_running(s, q, cutoff)):
                 if job.kind not in known:
                     # A kind this deployment no longer runs: no worker would ever take it again.
@@ -190,12 +190,25 @@ class WorkerRuntime:
                     log.warning(
                         "re-queued job %s (attempt %d): worker %s died", job.id, job.attempts, job.worker_id
                     )
-            # A parked orchestrator whose wake-up message was lost (with its worker, say) is woken again.
-            waiting_cutoff = jobs.stale_cutoff(PARK_TIMEOUT_S)
-            for job in (j for q in self.queues for j in jobs.stale_waiting(s, q, waiting_cutoff)):
-                send_job(self.celery, job.kind, job.id)
-                jobs.touch(s, job.id)
+            self._resend_queued(s, known)
+            cancelled = jobs.cascade_cancels(s)
+            if cancelled:
+                log.info("cancelled %d unfinished children of cancelled jobs", cancelled)
         return requeued
+
+    def _resend_queued(self, s: Session, known: dict[str, contracts.JobKind]) -> None:
+        """A queued job untouched for SIM2REAL_REQUEUE_AFTER_S may have lost its message (the API died
+        between commit and send, the broker lost its data, a parked orchestrator's wake-up went with its
+        worker): send it again. The touch makes it once per period however many workers sweep; a job that
+        was only waiting its turn gets a duplicate the conditional claim skips."""
+        before = jobs.stale_cutoff(self.settings.requeue_after_s)
+        for job in (j for q in self.queues for j in jobs.stale_queued(s, q, before)):
+            if job.kind not in known:
+                jobs.abandon(s, job.id, f"job kind {job.kind!r} is not run by this deployment")
+                continue
+            if jobs.touch(s, job.id, before):
+                send_job(self.celery, job.kind, job.id)
+                log.info("re-sent queued job %s (%s): untouched since %s", job.id, job.kind, job.updated_at)
 
     def register_jobs(self) -> None:
         """Register the body of every job kind this service runs (`services/<service>/jobs/<kind>.py`)."""
