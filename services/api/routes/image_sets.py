@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, UploadFile
 from pydantic import BaseModel
 
-from services.api.deps import SettingsDep, StoreDep
+from services.api.deps import SessionDep, SettingsDep, StoreDep
 from services.api.uploads import read_capped
 from services.common.core import keys
 from services.common.core.archives import ArchiveError, iter_images
-from services.common.core.db.models import new_id
+from services.common.core.db.models import ImageSet, new_id
 from services.common.core.images import ImageError, decode_image
 from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
@@ -56,10 +56,22 @@ def _store_archive(data: bytes, store: ObjectStore, settings: Settings, set_id: 
 
 @router.post("", status_code=201, response_model=ImageSetOut)
 def upload_image_set(
+    session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
     archive: Annotated[UploadFile, File(description="zip or tar(.gz) of PNG/JPEG images")],
 ) -> ImageSetOut:
-    """Every image is decoded (pixel cap) before it is kept; a bad member refuses the whole archive."""
+    """Every image is decoded (pixel cap) before it is kept; a bad member refuses the whole archive.
+
+    The set is recorded as a row so retention can find it (SIM2REAL_RETENTION_DAYS after its upload,
+    when no job, model or style names it)."""
     data = read_capped(archive, settings.max_upload_bytes, "archive")
-    return _store_archive(data, store, settings, new_id())
+    out = _store_archive(data, store, settings, new_id())
+    try:
+        session.add(ImageSet(id=out.id, prefix=out.prefix, images=out.images))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        store.delete_prefix(out.prefix)
+        raise
+    return out

@@ -49,6 +49,20 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When retention removed the inputs (uploads/{id}/) of this failed or cancelled job.
+    inputs_removed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ImageSet(Base):
+    """An uploaded archive of images (POST /v1/image-sets) under `prefix`; retention removes the set
+    when it is old and nothing names it."""
+
+    __tablename__ = "image_sets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    prefix: Mapped[str] = mapped_column(Text)
+    images: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Dataset(Base):
