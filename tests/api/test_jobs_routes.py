@@ -131,3 +131,63 @@ def test_a_result_missing_from_the_store_is_404_not_500(client, server_settings)
         assert jobs.finish(s, job["id"], "w:1", {"image_key": f"translations/{job['id']}/result.png"})
     r = client.get(f"/v1/translations/{job['id']}/image")
     assert r.status_code == 404 and "object store" in r.json()["detail"]
+
+
+def test_cancelling_a_parent_of_thousands_returns_at_once_and_the_sweep_cancels_the_children(
+    client, server_settings
+) -> None:
+    """DELETE is one UPDATE whatever the tree's size; one sweep then cancels every unfinished child in
+    bulk and leaves finished ones as they were."""
+    import time
+    from datetime import timedelta
+
+    from sqlalchemy import event, func, insert, select
+
+    from services.common.core.db.models import Job, new_id
+    from services.common.core.db.session import get_engine
+    from services.common.runtime.worker import WorkerRuntime
+
+    url = server_settings.resolved_database_url
+    long_ago = jobs.utcnow() - timedelta(days=1)
+    parent = new_id()
+    base = {"queue": "evaluator", "task_name": "x", "params": {}, "message": "", "progress": 0.0}
+    rows = [
+        {**base, "id": new_id(), "kind": "train_detector", "status": status, "parent_id": parent}
+        for status in ["queued"] * 1500 + ["running"] * 300 + ["succeeded"] * 150 + ["failed"] * 50
+    ]
+    for row in rows:
+        if row["status"] in jobs.TERMINAL:
+            row["finished_at"] = long_ago
+    with session_scope(url) as s:
+        s.execute(insert(Job), [{**base, "id": parent, "kind": "experiment", "status": "queued"}])
+        s.execute(insert(Job), rows)
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    event.listen(get_engine(url), "before_cursor_execute", count)
+    try:
+        started = time.perf_counter()
+        r = client.delete(f"/v1/jobs/{parent}")
+        elapsed = time.perf_counter() - started
+    finally:
+        event.remove(get_engine(url), "before_cursor_execute", count)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert elapsed < 1.0
+    assert sum(s.lstrip().upper().startswith("UPDATE") for s in statements) == 1
+
+    def by_status() -> dict[str, int]:
+        with session_scope(url) as s:
+            query = select(Job.status, func.count()).where(Job.parent_id == parent).group_by(Job.status)
+            return dict(s.execute(query).all())
+
+    assert by_status() == {"queued": 1500, "running": 300, "succeeded": 150, "failed": 50}
+    WorkerRuntime("evaluator", server_settings).recover()
+    assert by_status() == {"cancelled": 1800, "succeeded": 150, "failed": 50}
+    with session_scope(url) as s:
+        finished = s.scalars(
+            select(Job.finished_at).where(Job.parent_id == parent, Job.status.in_(("succeeded", "failed")))
+        ).all()
+    assert set(finished) == {long_ago}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 
 import pytest
+import redis
 from pydantic import BaseModel, ConfigDict
 
 from services.common import contracts
@@ -222,6 +225,9 @@ def test_cancel_reaches_the_children_of_an_orchestrator(runtime: WorkerRuntime) 
         done.status = "succeeded"
     with session_scope(url) as s:
         assert jobs.cancel(s, parent)
+    # The cancel is one UPDATE; the sweeper cancels the children, outside the request.
+    assert [_job(url, k).status for k in kids] == ["queued", "queued"]
+    runtime.recover()
     assert [_job(url, k).status for k in kids] == ["cancelled", "cancelled"]
     assert _job(url, done.id).status == "succeeded"
 
@@ -246,3 +252,151 @@ def test_sweeper_wakes_a_parked_orchestrator_whose_message_was_lost(
     sent.clear()
     runtime.recover()  # just woken: not again at the next pass
     assert job_id not in sent
+
+
+# --- Recovery of jobs whose message never reached the broker, through the real Redis broker ---
+
+
+def _broker(runtime: WorkerRuntime) -> redis.Redis:
+    return redis.Redis.from_url(runtime.settings.broker_url)
+
+
+def _flush_broker(runtime: WorkerRuntime) -> int:
+    """What a broker that lost its data leaves: nothing under this test's own key prefix."""
+    client = _broker(runtime)
+    found = list(client.scan_iter(f"{runtime.settings.broker_key_prefix}*"))
+    return client.delete(*found) if found else 0
+
+
+def _queued_messages(runtime: WorkerRuntime, job_id: str, queue: str = "translator") -> int:
+    """How many messages for this job wait in the Redis queue (other tests' jobs share the database)."""
+    raw = _broker(runtime).lrange(f"{runtime.settings.broker_key_prefix}{queue}", 0, -1)
+    bodies = [json.loads(base64.b64decode(json.loads(item)["body"])) for item in raw]
+    return sum(1 for args, _kwargs, _embed in bodies if args == [job_id])
+
+
+def _drain(runtime: WorkerRuntime, job_id: str, handler, queue: str = "translator") -> list[str]:  # noqa: ANN001
+    """Deliver every message waiting in the Redis queue to the runtime, as a worker would, and return the
+    outcome for each message of this job (other tests' jobs are dropped)."""
+    outcomes = []
+    with runtime.celery.connection_for_read() as conn:
+        channel = conn.default_channel
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            args, _kwargs, _embed = message.decode()
+            if args == [job_id]:
+                outcomes.append(runtime.run_job(job_id, handler))
+    return outcomes
+
+
+def _counting_handler(calls: list[str]):  # noqa: ANN202
+    def handler(ctx, payload):  # noqa: ANN001, ANN202
+        calls.append(ctx.job_id)
+        return {"ok": True}
+
+    return handler
+
+
+@pytest.fixture
+def quick_requeue(server_settings) -> WorkerRuntime:
+    upgrade(server_settings.resolved_database_url)
+    return WorkerRuntime("translator", server_settings.model_copy(update={"requeue_after_s": 0.3}))
+
+
+def test_a_job_whose_broker_lost_its_message_is_re_sent_and_runs_once(quick_requeue: WorkerRuntime) -> None:
+    from services.api.submit import submit
+
+    runtime = quick_requeue
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:
+        job_id = submit(s, runtime.celery, runtime.settings, "test_job", AnyPayload(x=1)).id
+    assert _queued_messages(runtime, job_id) == 1
+    assert _flush_broker(runtime) >= 1 and _queued_messages(runtime, job_id) == 0
+    runtime.recover()  # not yet: the job was touched less than requeue_after_s ago
+    assert _queued_messages(runtime, job_id) == 0
+    time.sleep(0.4)
+    runtime.recover()
+    calls: list[str] = []
+    assert _drain(runtime, job_id, _counting_handler(calls)) == ["succeeded"]
+    assert calls == [job_id] and _job(url, job_id).attempts == 1
+    time.sleep(0.4)
+    runtime.recover()  # finished: never re-sent again
+    assert _queued_messages(runtime, job_id) == 0
+
+
+def test_a_row_committed_by_an_api_that_died_before_sending_is_recovered(
+    quick_requeue: WorkerRuntime,
+) -> None:
+    runtime = quick_requeue
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:  # the API's commit, then nothing: it died before send_job
+        job_id = jobs.create_job(s, "test_job", {"x": 1}).id
+        s.commit()
+    time.sleep(0.4)
+    runtime.recover()
+    runtime.recover()  # several sweeps (or workers) within one period send it once
+    WorkerRuntime("translator", runtime.settings).recover()
+    assert _queued_messages(runtime, job_id) == 1
+    calls: list[str] = []
+    assert _drain(runtime, job_id, _counting_handler(calls)) == ["succeeded"]
+    assert calls == [job_id] and _job(url, job_id).status == "succeeded"
+
+
+def test_a_job_waiting_its_turn_gets_one_duplicate_per_period_and_still_runs_once(
+    quick_requeue: WorkerRuntime,
+) -> None:
+    from services.api.submit import submit
+
+    runtime = quick_requeue
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:
+        job_id = submit(s, runtime.celery, runtime.settings, "test_job", AnyPayload(x=1)).id
+    for expected in (2, 3):  # a busy queue: the first message is still there, unread
+        time.sleep(0.4)
+        for _ in range(3):
+            runtime.recover()
+        assert _queued_messages(runtime, job_id) == expected
+    calls: list[str] = []
+    assert _drain(runtime, job_id, _counting_handler(calls)) == ["succeeded", "skipped", "skipped"]
+    assert calls == [job_id] and _job(url, job_id).attempts == 1
+
+
+def test_a_parked_orchestrator_is_not_re_sent_while_its_timer_runs(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:
+        parent_id = jobs.create_job(s, "test_parent", {}).id
+
+    def park(ctx, payload):  # noqa: ANN001, ANN202
+        raise jobs.JobWaiting("waiting for children", 0.1, delay_s=60)
+
+    assert runtime.run_job(parent_id, park) == "waiting"
+    assert _queued_messages(runtime, parent_id) == 1  # its own countdown message
+    for _ in range(3):
+        runtime.recover()  # parked just now: well within SIM2REAL_REQUEUE_AFTER_S
+    assert _queued_messages(runtime, parent_id) == 1
+
+
+def test_a_cancelled_job_whose_message_is_still_queued_is_skipped(runtime: WorkerRuntime) -> None:
+    from services.api.submit import submit
+
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:
+        job_id = submit(s, runtime.celery, runtime.settings, "test_job", AnyPayload(x=1)).id
+        assert jobs.cancel(s, job_id)
+    calls: list[str] = []
+    assert _drain(runtime, job_id, _counting_handler(calls)) == ["skipped"]
+    job = _job(url, job_id)
+    assert calls == [] and (job.status, job.attempts) == ("cancelled", 0)
+
+
+def test_one_sweep_cancels_every_level_below_a_cancelled_job(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:
+        top = jobs.create_job(s, "test_parent", {}).id
+        middle = jobs.create_job(s, "test_parent", {}, parent_id=top).id
+        leaves = [jobs.create_job(s, "test_job", {}, parent_id=middle).id for _ in range(3)]
+        other = jobs.create_job(s, "test_job", {}).id
+        s.commit()
+        assert jobs.cancel(s, top)
+    runtime.recover()
+    assert [_job(url, j).status for j in (middle, *leaves)] == ["cancelled"] * 4
+    assert _job(url, other).status == "queued"

@@ -14,7 +14,7 @@ from services.api.deps import SessionDep, SettingsDep, StoreDep
 from services.api.uploads import read_capped
 from services.common.core import keys
 from services.common.core.archives import ArchiveError, iter_images
-from services.common.core.db.models import new_id
+from services.common.core.db.models import ImageSet, new_id
 from services.common.core.images import ImageError, decode_image, image_size
 from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
@@ -71,13 +71,25 @@ def _store_archive(data: bytes, store: ObjectStore, settings: Settings, set_id: 
 
 @router.post("", status_code=201, response_model=ImageSetOut)
 def upload_image_set(
+    session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
     archive: Annotated[UploadFile, File(description="zip or tar(.gz) of PNG/JPEG images")],
 ) -> ImageSetOut:
-    """Every image is decoded (pixel cap) before it is kept; a bad member refuses the whole archive."""
+    """Every image is decoded (pixel cap) before it is kept; a bad member refuses the whole archive.
+
+    The set is recorded as a row so retention can find it (SIM2REAL_RETENTION_DAYS after its upload,
+    when no job, model or style names it)."""
     data = read_capped(archive, settings.max_upload_bytes, "archive")
-    return _store_archive(data, store, settings, new_id())
+    out = _store_archive(data, store, settings, new_id())
+    try:
+        session.add(ImageSet(id=out.id, prefix=out.prefix, images=out.images))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        store.delete_prefix(out.prefix)
+        raise
+    return out
 
 
 @router.delete("/{set_id}", status_code=204)
@@ -86,10 +98,14 @@ def delete_image_set(
     session: SessionDep,
     store: StoreDep,
 ) -> Response:
-    """The set's images; 409 while a job trains on it or a kept model uses its images as style images."""
+    """The set's images and its row; 409 while a job trains on it or a kept model or style uses its images."""
     prefix = keys.image_set_prefix(set_id)
-    if next(iter(store.list(prefix)), None) is None:
+    row = session.get(ImageSet, set_id)
+    if row is None and next(iter(store.list(prefix)), None) is None:
         raise HTTPException(404, f"no image set with id {set_id!r}")
     refuse_if_used(f"image set {set_id}", jobs_using(session, prefix) + rows_using_objects(session, prefix))
+    if row is not None:
+        session.delete(row)
+        session.commit()
     store.delete_prefix(prefix)
     return Response(status_code=204)

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     # Redis redelivers an unacknowledged message after this long; it must exceed the longest job.
     visibility_timeout_s: int = 7 * 24 * 3600
+    # A queued job nobody touched for this long may have lost its message (the API died between commit
+    # and send, the broker lost its data): the sweeper sends it again, at most once per period. Longer than
+    # an orchestrator's park delay (60 s); duplicates are harmless, the claim is conditional.
+    requeue_after_s: float = Field(300.0, gt=0)
+    # Inputs of failed and cancelled jobs, and image sets nothing names, are removed after this many days.
+    retention_days: float = Field(7.0, gt=0)
 
     # Operator-supplied VGG-19 ImageNet weights (torchvision state_dict) for neural style transfer.
     vgg19_weights: Path | None = None

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from services.common import contracts
 from services.common.core.db.models import Job, utcnow
@@ -207,8 +207,9 @@ def abandon(session: Session, job_id: str, error: str) -> bool:
 
 
 def cancel(session: Session, job_id: str) -> bool:
-    """Cancel a queued or running job and, recursively, its unfinished children (an experiment's
-    trainings and evaluations); a running worker notices at its next heartbeat or progress report."""
+    """Cancel a queued or running job: one UPDATE, whatever its size. A running worker notices at its next
+    heartbeat or progress report; a queued message is skipped by the claim; its unfinished children are
+    cancelled by the sweeper (`cascade_cancels`), outside the request."""
     now = utcnow()
     res = session.execute(
         update(Job)
@@ -217,10 +218,45 @@ def cancel(session: Session, job_id: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    for child in children(session, job_id):
-        if child.status in ("queued", "running"):
-            cancel(session, child.id)
     return res.rowcount == 1
+
+
+def cancel_children(session: Session, parent_id: str) -> int:
+    """Cancel every unfinished child of one job in one UPDATE (their own children follow at the next
+    sweep); returns how many."""
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(Job.parent_id == parent_id, Job.status.in_(("queued", "running")))
+        .values(status="cancelled", finished_at=now, updated_at=now, message="cancelled with its parent")
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount
+
+
+def cascade_cancels(session: Session, max_depth: int = 8) -> int:
+    """Cancel the unfinished children of cancelled jobs, one UPDATE per level of the tree (an experiment,
+    its trainings and evaluations, their detections); returns how many were cancelled."""
+    parent = aliased(Job)
+    total = 0
+    for _ in range(max_depth):
+        now = utcnow()
+        res = session.execute(
+            update(Job)
+            .where(
+                Job.status.in_(("queued", "running")),
+                Job.parent_id.is_not(None),
+                exists().where(parent.id == Job.parent_id, parent.status == "cancelled"),
+            )
+            .values(status="cancelled", finished_at=now, updated_at=now, message="cancelled with its parent")
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if not res.rowcount:
+            break
+        total += res.rowcount
+    return total
 
 
 def stale_running(session: Session, queue: str, stale_before: datetime) -> list[Job]:
@@ -294,26 +330,28 @@ def children(session: Session, parent_id: str) -> list[Job]:
     return list(session.scalars(select(Job).where(Job.parent_id == parent_id).order_by(Job.created_at)))
 
 
-def stale_waiting(session: Session, queue: str, before: datetime) -> list[Job]:
+def stale_queued(session: Session, queue: str, before: datetime, limit: int = 1000) -> list[Job]:
+    """Queued jobs nothing touched since `before`: a message lost (API died between commit and send,
+    broker data lost, a parked orchestrator's wake-up lost with its worker) or one still waiting its turn
+    in a busy queue. Either way re-sending is safe: the claim is conditional."""
     return list(
         session.scalars(
-            select(Job).where(
-                Job.queue == queue,
-                # Jobs that park while child jobs run (an evaluation waits for its detections).
-                Job.kind.in_([k.name for k in contracts.kinds().values() if k.orchestrator]),
-                Job.status == "queued",
-                Job.updated_at < before,
-            )
+            select(Job)
+            .where(Job.queue == queue, Job.status == "queued", Job.updated_at < before)
+            .order_by(Job.updated_at)
+            .limit(limit)
         )
     )
 
 
-def touch(session: Session, job_id: str) -> None:
-    """Mark a parked job as just woken, so the sweeper does not wake it again at every pass."""
-    session.execute(
+def touch(session: Session, job_id: str, before: datetime) -> bool:
+    """Mark a queued job as just re-sent, if nobody did since `before`: the sweeper that wins sends, so
+    each job gets at most one extra message per period however many workers sweep."""
+    res = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
+        .where(Job.id == job_id, Job.status == "queued", Job.updated_at < before)
         .values(updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    return res.rowcount == 1

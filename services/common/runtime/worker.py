@@ -12,9 +12,11 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -31,10 +33,12 @@ from services.common.core.queue import make_celery, send_job
 from services.common.core.settings import Settings, get_settings
 from services.common.core.storage import ObjectStore, make_store
 from services.common.runtime import lifecycle as jobs
+from services.common.runtime import retention
 
 log = logging.getLogger("sim2real.worker")
-# Longer than any orchestrator's park delay: a parked job untouched for this long lost its wake-up.
-PARK_TIMEOUT_S = 300
+# Retention runs at most this often per worker, removing at most this many things of each sort per pass.
+RETENTION_EVERY_S = 3600.0
+RETENTION_BATCH = 500
 
 
 @dataclass
@@ -149,6 +153,7 @@ class WorkerRuntime:
         self.celery: Celery = make_celery(self.settings, name=f"sim2real-{service}")
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._next_retention = 0.0  # time.monotonic() of the next retention pass
         self.handlers: dict[str, Handler] = {}
         worker_ready.connect(self._on_ready, weak=False)
         worker_shutdown.connect(lambda **_: self._stop.set(), weak=False)
@@ -164,18 +169,30 @@ class WorkerRuntime:
 
     def _sweep_forever(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.recover()
-            except Exception:  # a database blip must not kill the sweeper
-                log.exception("recovery sweep failed")
+            self.sweep()
             self._stop.wait(self.settings.heartbeat_interval_s)
 
+    def sweep(self) -> None:
+        """One pass of the sweeper thread: recovery every time, retention at most once per hour."""
+        try:
+            self.recover()
+        except Exception:  # a database blip must not kill the sweeper
+            log.exception("recovery sweep failed")
+        if time.monotonic() >= self._next_retention:
+            self._next_retention = time.monotonic() + RETENTION_EVERY_S
+            try:
+                self.expire()
+            except Exception:
+                log.exception("retention pass failed")
+
     def recover(self) -> int:
-        """Re-queue jobs of this queue whose worker stopped heart-beating (killed, OOM, node lost)."""
+        """One sweep: re-queue jobs of this service's queues whose worker stopped heart-beating (killed,
+        OOM, node lost), re-send queued jobs whose message may be lost, and cancel the unfinished children
+        of cancelled jobs. Returns how many dead workers' jobs were re-queued."""
         cutoff = jobs.stale_cutoff(self.settings.heartbeat_timeout_s)
         requeued = 0
+        known = contracts.kinds()
         with session_scope(self.settings.resolved_database_url) as s:
-            known = contracts.kinds()
             for job in (j for q in self.queues for j in jobs.stale_running(s, q, cutoff)):
                 if job.kind not in known:
                     # A kind this deployment no longer runs: no worker would ever take it again.
@@ -190,12 +207,44 @@ class WorkerRuntime:
                     log.warning(
                         "re-queued job %s (attempt %d): worker %s died", job.id, job.attempts, job.worker_id
                     )
-            # A parked orchestrator whose wake-up message was lost (with its worker, say) is woken again.
-            waiting_cutoff = jobs.stale_cutoff(PARK_TIMEOUT_S)
-            for job in (j for q in self.queues for j in jobs.stale_waiting(s, q, waiting_cutoff)):
-                send_job(self.celery, job.kind, job.id)
-                jobs.touch(s, job.id)
+            self._resend_queued(s, known)
+            cancelled = jobs.cascade_cancels(s)
+            if cancelled:
+                log.info("cancelled %d unfinished children of cancelled jobs", cancelled)
         return requeued
+
+    def _resend_queued(self, s: Session, known: dict[str, contracts.JobKind]) -> None:
+        """A queued job untouched for SIM2REAL_REQUEUE_AFTER_S may have lost its message (the API died
+        between commit and send, the broker lost its data, a parked orchestrator's wake-up went with its
+        worker): send it again. The touch makes it once per period however many workers sweep; a job that
+        was only waiting its turn gets a duplicate the conditional claim skips."""
+        before = jobs.stale_cutoff(self.settings.requeue_after_s)
+        for job in (j for q in self.queues for j in jobs.stale_queued(s, q, before)):
+            if job.kind not in known:
+                jobs.abandon(s, job.id, f"job kind {job.kind!r} is not run by this deployment")
+                continue
+            if jobs.touch(s, job.id, before):
+                send_job(self.celery, job.kind, job.id)
+                log.info("re-sent queued job %s (%s): untouched since %s", job.id, job.kind, job.updated_at)
+
+    def expire(self, limit: int = RETENTION_BATCH) -> retention.Removed:
+        """Retention: remove the inputs of this service's failed and cancelled jobs and the image sets
+        nothing names, SIM2REAL_RETENTION_DAYS after they finished or were uploaded (one bounded batch)."""
+        before = jobs.utcnow() - timedelta(days=self.settings.retention_days)
+        with session_scope(self.settings.resolved_database_url) as s:
+            removed = retention.expire(s, self.store, self.queues, before, limit)
+        if removed:
+            log.info(
+                "retention (older than %s): removed the inputs of %d jobs %s and %d image sets %s "
+                "(%d objects)",
+                before.isoformat(timespec="seconds"),
+                len(removed.job_inputs),
+                removed.job_inputs,
+                len(removed.image_sets),
+                removed.image_sets,
+                removed.objects,
+            )
+        return removed
 
     def register_jobs(self) -> None:
         """Register the body of every job kind this service runs (`services/<service>/jobs/<kind>.py`)."""
