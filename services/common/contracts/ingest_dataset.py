@@ -10,6 +10,8 @@ from services.common.contracts import JobKind, Payload, register
 class IngestDatasetPayload(Payload):
     model_config = ConfigDict(extra="allow")
 
+    strict: bool = False  # a data problem (a skipped file, an empty split) fails the job
+
 
 class IngestDatasetResult(BaseModel):
     model_config = ConfigDict(extra="allow")
