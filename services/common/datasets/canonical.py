@@ -156,7 +156,9 @@ def image_size(path: Path, name: str | None = None) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, SyntaxError, ValueError) as e:  # PIL raises these for truncated / unknown files
+    # PIL raises these for truncated / unknown files; ImportError when a process-wide Image.open patch
+    # (ultralytics tries pi_heif) falls back to a plugin that is not installed.
+    except (OSError, SyntaxError, ValueError, ImportError) as e:
         reason = str(e).replace(str(path), name or str(path))
         raise DatasetFormatError(name or path, None, f"cannot read the image header ({reason})") from e
 
