@@ -22,7 +22,7 @@ from services.api.submit import submit
 from services.api.translation_requests import method_spec, resolve_translation
 from services.common import methods
 from services.common.contracts.compose_dataset import ComposeDatasetPayload
-from services.common.contracts.ingest_dataset import IngestDatasetPayload
+from services.common.contracts.ingest_dataset import DatasetFormat, IngestDatasetPayload
 from services.common.contracts.translate_dataset import TranslateDatasetPayload
 from services.common.core import keys
 from services.common.core.db.models import Dataset, DatasetImage
@@ -32,15 +32,10 @@ from services.common.datasets import store as ds
 from services.common.datasets.compositions import TRANSLATED
 from services.common.datasets.filters import parse_filter
 from services.common.datasets.reader_options import validate_reader_options, validate_split_options
-from services.common.datasets.readers import READERS
 from services.common.datasets.taxonomy import make_taxonomy
 from services.common.methods.translation import Translation
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-
-
-# The formats a reader is registered for (services/common/datasets/readers.py).
-DatasetFormat = Literal[tuple(READERS)]  # type: ignore[valid-type]
 
 
 class DatasetCreate(BaseModel):
@@ -56,6 +51,12 @@ class DatasetCreate(BaseModel):
             'Virtual KITTI 2), `taxonomy` ({"merge_van_into_car": true, "include_bus": true, '
             '"min_box_height": 25} or a full mapping), `split` ({"val_fraction": 0.2, "seed": 0})'
         ),
+    )
+    strict: bool = Field(
+        False,
+        description="fail the ingest on the first data problem (a file skipped as malformed, unreadable or "
+        "leading outside the dataset folder; label-only images; a split without images) instead of "
+        "recording it in the job's and the dataset's `warnings`",
     )
 
 
@@ -112,6 +113,11 @@ class DatasetTranslationCreate(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     filter: str | list[str] | None = Field(default=None, description="e.g. 'variation=clone;camera=Camera_0'")
     name: str | None = Field(None, min_length=1, max_length=255)
+    strict: bool = Field(
+        False,
+        description="fail on an image or depth map that cannot be decoded instead of skipping it with a "
+        "warning",
+    )
 
 
 @router.post("", status_code=202, response_model=JobOut)
@@ -222,7 +228,10 @@ class _Pipe(io.RawIOBase):
     responses={200: {"content": {"application/zip": {}}}},
 )
 def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> StreamingResponse:
-    """The dataset as a YOLO folder (images/, labels/, data.yaml) in a zip, streamed file by file."""
+    """The dataset as a YOLO folder (images/, labels/, data.yaml) in a zip, streamed file by file.
+
+    Only images with pixels can be exported; label-only images are counted in data.yaml and the
+    `X-Label-Only-Images` header, and a dataset with none at all is refused (409)."""
     dataset = get_or_404(session, Dataset, dataset_id, "dataset")
     rows = list(
         session.execute(
@@ -231,10 +240,21 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
             .order_by(DatasetImage.image_id)
         )
     )
-    names = "\n".join(f"  {i}: {json.dumps(n)}" for i, n in enumerate(dataset.class_names))
-    splits = sorted({r.split for r in rows})
-    val = "val" if "val" in splits else "train"
-    data_yaml = f"path: .\ntrain: images/train\nval: images/{val}\nnames:\n{names}\n".encode()
+    label_only = (
+        session.scalar(
+            select(func.count()).where(
+                DatasetImage.dataset_id == dataset_id, DatasetImage.image_key.is_(None)
+            )
+        )
+        or 0
+    )
+    if not rows:
+        raise HTTPException(
+            409,
+            f"dataset {dataset_id} has no images with pixels ({label_only} label-only images); a YOLO "
+            "export needs image files: ingest the dataset with its images",
+        )
+    data_yaml = export_yaml(dataset.class_names, {r.split for r in rows}, label_only)
 
     def stream() -> Iterator[bytes]:
         pipe = _Pipe()
@@ -259,8 +279,26 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
     return StreamingResponse(
         stream(),
         media_type="application/zip",
-        headers={"Content-Disposition": attachment(f"{dataset.name}-{dataset_id[:8]}.zip")},
+        headers={
+            "Content-Disposition": attachment(f"{dataset.name}-{dataset_id[:8]}.zip"),
+            "X-Label-Only-Images": str(label_only),  # left out: YOLO needs image files
+        },
     )
+
+
+def export_yaml(class_names: list[Any], splits: set[str], label_only: int) -> bytes:
+    """The export's data.yaml: it names only folders the archive holds (a split without images falls
+    back to the other) and says how many label-only images were left out."""
+    train = "train" if "train" in splits else "val"
+    val = "val" if "val" in splits else train
+    names = "\n".join(f"  {i}: {json.dumps(n)}" for i, n in enumerate(class_names))
+    note = (
+        f"# {label_only} label-only images (no image file) are not in this export; "
+        "see the dataset's stats.label_only_images\n"
+        if label_only
+        else ""
+    )
+    return f"{note}path: .\ntrain: images/{train}\nval: images/{val}\nnames:\n{names}\n".encode()
 
 
 def attachment(filename: str) -> str:
@@ -312,6 +350,7 @@ def translate_dataset(
         translation=translation,
         name=(body.name or f"{dataset.name} -> {translation.method}:{translation.weather}")[:255],
         images=count,
+        strict=body.strict,
     )
     return submit(session, celery, settings, "translate_dataset", payload)
 
@@ -344,6 +383,11 @@ class CompositionCreate(BaseModel):
     )
     val_fraction: float = Field(0.2, ge=0, lt=1)
     seed: Seed = 0
+    strict: bool = Field(
+        False,
+        description="fail on a missing composition slot, a frame without pixels or an empty split instead "
+        "of recording it in the job's and the dataset's `warnings`",
+    )
 
 
 @router.post("/compositions", status_code=202, response_model=JobOut)

@@ -21,6 +21,7 @@ class ComposeDatasetPayload(Payload):
     translations: dict[str, Translation] = Field(default_factory=dict)
     val_fraction: float = Field(0.2, ge=0, lt=1)
     seed: Seed = 0
+    strict: bool = False  # a missing slot, a frame without pixels or an empty split fails the job
 
 
 class ComposeDatasetResult(Result):

@@ -18,11 +18,13 @@ class IngestDatasetPayload(Payload):
     uri: str
     # `reader` (format options), `taxonomy`, `split`: checked by the route, read by the job.
     options: dict[str, Any] = Field(default_factory=dict)
+    strict: bool = False  # a data problem (a skipped file, an empty split) fails the job
 
 
 class IngestDatasetResult(Result):
     dataset_id: str
     images: int
+    images_with_pixels: int
     boxes: int
     skipped: dict[str, int]
 

@@ -12,6 +12,7 @@ class TranslateDatasetPayload(Payload):
     translation: Translation
     name: str
     images: int  # selected at submit, for progress and ETA
+    strict: bool = False  # an image that cannot be translated fails the job instead of being skipped
 
 
 class TranslateDatasetResult(Result):

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from services.common.core.paths import DataRoot, PathNotAllowed
 from services.common.datasets.canonical import (
+    FILE_PROBLEMS,
     SIZE_FROM_DEFAULT,
     SIZE_FROM_HEADER,
     Box,
@@ -27,7 +29,6 @@ from services.common.datasets.canonical import (
     ImageRecord,
     ReadReport,
     image_size,
-    relpath,
 )
 from services.common.datasets.taxonomy import Taxonomy
 
@@ -35,39 +36,57 @@ DEFAULT_SIZE = (1280, 720)
 LABEL_FILE_PATTERNS = ("bdd100k_labels_images_{split}.json", "det_{split}.json")
 
 
-def find_label_file(root: Path, split: str) -> Path:
-    """The 2018 or 2020 label file for ``split`` under ``root`` (or ``root`` itself when it is a file)."""
-    if root.is_file():
-        return root
-    for pattern in LABEL_FILE_PATTERNS:
-        hits = sorted(root.rglob(pattern.format(split=split)))
-        if hits:
-            return hits[0]
-    names = [p.format(split=split) for p in LABEL_FILE_PATTERNS]
-    raise ValueError(f"{root}: no BDD100K label file {names} found; pass labels= or another split")
+def find_label_file(root: Path | DataRoot, split: str | None) -> tuple[Path, str]:
+    """The 2018 or 2020 label file and its split (``root`` itself when it is a file).
+
+    Without ``split``: the train file, or the only split present (a folder holding just ``val``).
+    """
+    files = DataRoot.of(root)
+    if not isinstance(root, DataRoot) and Path(root).is_file():
+        return files.path(root), split or "train"
+    for want in [split] if split is not None else ["train"]:
+        for pattern in LABEL_FILE_PATTERNS:
+            hits = files.rglob(pattern.format(split=want))
+            if hits:
+                return hits[0], want
+    found = sorted(
+        {
+            p.name[len(prefix) : -len(".json")]
+            for pattern in LABEL_FILE_PATTERNS
+            for prefix in [pattern.split("{split}")[0]]
+            for p in files.rglob(pattern.format(split="*"))
+        }
+    )
+    if split is None and len(found) == 1:
+        return find_label_file(files, found[0])
+    names = [p.format(split=split or "train") for p in LABEL_FILE_PATTERNS]
+    present = f"splits present: {found}" if found else "no BDD100K label file in the folder"
+    raise ValueError(
+        f"no BDD100K label file {names} found ({present}); set options.reader.split to a split present "
+        "or options.reader.labels to the label file's path inside the dataset folder"
+    )
 
 
-def find_image_dir(root: Path, split: str) -> Path | None:
-    """``images/100k/<split>`` (2018 and 2020 layouts) under root, if the images were unpacked."""
-    if root.is_file():
-        root = root.parent
-    for cand in (root / "images" / "100k" / split, root / "bdd100k" / "images" / "100k" / split):
-        if cand.is_dir():
-            return cand
-    hits = sorted(p for p in root.rglob(split) if p.is_dir() and p.parent.name == "100k")
+def find_image_dir(root: Path | DataRoot, split: str) -> Path | None:
+    """``images/100k/<split>`` (2018 and 2020 layouts) in the dataset folder, if the images were unpacked."""
+    files = DataRoot.of(root)
+    folder = files.folder
+    for cand in (folder / "images" / "100k" / split, folder / "bdd100k" / "images" / "100k" / split):
+        if files.contains(cand) and cand.is_dir():
+            return files.path(cand)
+    hits = [p for p in files.rglob(split) if p.is_dir() and p.parent.name == "100k"]
     return hits[0] if hits else None
 
 
-def _iter_frames(label_file: Path) -> Iterator[dict[str, Any]]:
+def _iter_frames(f: BinaryIO, name: str) -> Iterator[dict[str, Any]]:
     try:
         import ijson
     except ImportError as e:  # pragma: no cover - ijson is a declared dependency
         raise RuntimeError("reading BDD100K needs the 'ijson' package (pip install ijson)") from e
-    with open(label_file, "rb") as f:
-        try:
-            yield from ijson.items(f, "item", use_float=True)
-        except ijson.JSONError as e:
-            raise DatasetFormatError(label_file, None, f"invalid JSON ({e})") from e
+    try:
+        yield from ijson.items(f, "item", use_float=True)
+    except ijson.JSONError as e:
+        raise DatasetFormatError(name, None, f"invalid JSON ({e})") from e
 
 
 class _LabelFilter:
@@ -77,7 +96,7 @@ class _LabelFilter:
         self.taxonomy, self.report = taxonomy, report
         self.cls: dict[str, int | None] = {}
 
-    def boxes(self, labels: list[dict[str, Any]], file: Path, frame_no: int, name: str) -> list[Box]:
+    def boxes(self, labels: list[dict[str, Any]], file: str, frame_no: int, name: str) -> list[Box]:
         report, out = self.report, []
         min_h = self.taxonomy.min_box_height
         for label in labels:
@@ -130,52 +149,73 @@ def iter_records(
     taxonomy: Taxonomy | None = None,
     report: ReadReport | None = None,
     *,
-    split: str = "train",
+    split: str | None = None,
     labels: Path | None = None,
     images: Path | None = None,
 ) -> Iterator[ImageRecord]:
     """Stream records from one BDD100K label file.
 
-    ``labels`` defaults to the split's 2018 or 2020 file under ``root``; ``images`` to
+    ``labels`` defaults to the split's 2018 or 2020 file under ``root`` (without ``split``: train, or
+    the only split present); ``images`` to
     ``images/100k/<split>``. Sizes come from the image header when the file exists, else
     1280×720 with ``size_source='default'`` and ``notes['size_assumed_1280x720']``.
     JSON errors are reported with the frame's position (``frame #n``), as ijson has no line numbers.
+    A frame whose image name leads outside the dataset folder, or whose box is malformed, goes to
+    ``report.problem`` (raised, or skipped with a warning by the ingest job).
     """
-    root = Path(root)
+    files = DataRoot.of(root)
     taxonomy = taxonomy or Taxonomy()
     report = report if report is not None else ReadReport()
-    label_file = Path(labels) if labels is not None else find_label_file(root, split)
-    image_dir = Path(images) if images is not None else find_image_dir(root, split)
-    base = root if root.is_dir() else root.parent
+    if labels is not None:
+        label_file, split = files.path(labels, where="options.reader.labels"), split or "train"
+    else:
+        label_file, split = find_label_file(root, split)
+    if images is not None:
+        image_dir: Path | None = files.path(images, where="options.reader.images")
+    else:
+        image_dir = find_image_dir(files, split)
+    label_name = files.name(label_file)
     decide = _LabelFilter(taxonomy, report)
-    for frame_no, frame in enumerate(_iter_frames(label_file)):
-        if not isinstance(frame, dict) or not isinstance(frame.get("name"), str):
-            raise DatasetFormatError(label_file, None, f"frame #{frame_no} has no 'name' string")
-        name = frame["name"]
-        raw_labels = frame.get("labels")
-        if raw_labels is None:
-            report.notes["frame_without_labels"] += 1
-            raw_labels = []
-        boxes = decide.boxes(raw_labels, label_file, frame_no, name)
-        image = image_dir / name if image_dir is not None else None
-        if image is not None and image.is_file():
-            (width, height), size_source = image_size(image), SIZE_FROM_HEADER
-            image_path = relpath(image, base) if image.is_relative_to(base) else str(image)
-        else:
-            (width, height), size_source, image_path = DEFAULT_SIZE, SIZE_FROM_DEFAULT, None
-            report.notes["size_assumed_1280x720"] += 1
-        attrs = frame.get("attributes") or {}
-        record = ImageRecord(
-            image_id=name,
-            source="bdd100k",
-            image_path=image_path,
-            width=width,
-            height=height,
-            boxes=boxes,
-            scene=attrs.get("scene"),
-            weather=attrs.get("weather"),
-            timeofday=attrs.get("timeofday"),
-            size_source=size_source,
-        )
-        report.kept(record)
-        yield record
+    with open(label_file, "rb") as f:  # confined above
+        for frame_no, frame in enumerate(_iter_frames(f, label_name)):
+            if not isinstance(frame, dict) or not isinstance(frame.get("name"), str):
+                raise DatasetFormatError(label_name, None, f"frame #{frame_no} has no 'name' string")
+            name = frame["name"]
+            raw_labels = frame.get("labels")
+            if raw_labels is None:
+                report.notes["frame_without_labels"] += 1
+                raw_labels = []
+            try:
+                boxes = decide.boxes(raw_labels, label_name, frame_no, name)
+                image = (
+                    files.path(image_dir / name, where=f"{label_name}: frame #{frame_no} 'name'")
+                    if image_dir is not None
+                    else None
+                )
+                if image is not None and image.is_file():
+                    image_path = files.name(image)
+                    (width, height), size_source = image_size(image, image_path), SIZE_FROM_HEADER
+                else:
+                    (width, height), size_source, image_path = DEFAULT_SIZE, SIZE_FROM_DEFAULT, None
+                    report.notes["size_assumed_1280x720"] += 1
+            except PathNotAllowed as exc:
+                report.problem(exc, "outside_dataset_folder")
+                continue
+            except FILE_PROBLEMS as exc:
+                report.problem(exc, "unreadable_frame")
+                continue
+            attrs = frame.get("attributes") or {}
+            record = ImageRecord(
+                image_id=name,
+                source="bdd100k",
+                image_path=image_path,
+                width=width,
+                height=height,
+                boxes=boxes,
+                scene=attrs.get("scene"),
+                weather=attrs.get("weather"),
+                timeofday=attrs.get("timeofday"),
+                size_source=size_source,
+            )
+            report.kept(record)
+            yield record

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from services.common.core.paths import UnreadableFile
 
 SOURCES = ("kitti", "kitti_tracking", "vkitti2", "bdd100k", "yolo")
 
@@ -28,6 +30,10 @@ class DatasetFormatError(ValueError):
         self.line = line
         where = f"{self.file}:{line}" if line is not None else self.file
         super().__init__(f"{where}: {message}")
+
+
+# What a reader skips one file for (or raises without a problem handler): malformed or unreadable.
+FILE_PROBLEMS = (DatasetFormatError, UnreadableFile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +110,28 @@ class ReadReport:
     image-level reasons (``missing_image``). A box counts under the first reason that applies, in
     the order listed (label kind, class, geometry, vkitti2 ratios, height). ``notes`` counts facts
     that are not skips (``size_assumed_1280x720``, ``frame_without_labels``, ``rgb_missing`` …).
+
+    A file the reader cannot use (malformed labels, an unreadable image header, a link leading out of
+    the dataset folder) goes to ``problem``: without ``on_problem`` it is raised, as a library caller
+    expects; with it (the ingest job warns) the file is skipped under ``skipped[reason]`` and reading
+    goes on.
     """
 
     images: int = 0
     boxes: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)
+    on_problem: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] += n
+
+    def problem(self, exc: Exception, reason: str) -> None:
+        """A file skipped because of ``exc`` (its message names the file); raised if nobody handles it."""
+        if self.on_problem is None:
+            raise exc
+        self.skip(reason)
+        self.on_problem(f"skipped {exc}")
 
     def kept(self, record: ImageRecord) -> None:
         self.images += 1
@@ -127,15 +146,21 @@ class ReadReport:
         }
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header only; Pillow does not decode pixels for ``.size``."""
+def image_size(path: Path, name: str | None = None) -> tuple[int, int]:
+    """(width, height) from the image header only; Pillow does not decode pixels for ``.size``.
+
+    ``name`` is how errors call the file (its path inside the dataset); the default is ``path``.
+    """
     from PIL import Image  # lazy: only readers that see image files need Pillow
 
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, SyntaxError) as e:  # PIL raises these for truncated / unknown files
-        raise DatasetFormatError(path, None, f"cannot read the image header ({e})") from e
+    # PIL raises these for truncated / unknown files; ImportError when a process-wide Image.open patch
+    # (ultralytics tries pi_heif) falls back to a plugin that is not installed.
+    except (OSError, SyntaxError, ValueError, ImportError) as e:
+        reason = str(e).replace(str(path), name or str(path))
+        raise DatasetFormatError(name or path, None, f"cannot read the image header ({reason})") from e
 
 
 def _fmt(v: float) -> str:

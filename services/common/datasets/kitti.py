@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from services.common.core.paths import DataRoot, PathNotAllowed
 from services.common.datasets.canonical import (
+    FILE_PROBLEMS,
     Box,
     DatasetFormatError,
     ImageRecord,
     ReadReport,
     image_size,
-    relpath,
 )
 from services.common.datasets.taxonomy import Taxonomy
 
@@ -30,7 +31,7 @@ class ObjectParser:
     def __init__(self, source: str, taxonomy: Taxonomy, report: ReadReport) -> None:
         self.source, self.taxonomy, self.report = source, taxonomy, report
 
-    def parse(self, fields: list[str], file: Path, lineno: int, track_id: int | None = None) -> Box | None:
+    def parse(self, fields: list[str], file: str, lineno: int, track_id: int | None = None) -> Box | None:
         label = fields[0]
         try:  # every line is validated, also those skipped below: a broken file should not pass silently
             truncated = float(fields[1])
@@ -58,53 +59,66 @@ class ObjectParser:
         return Box(cls, x1, y1, x2, y2, occluded=occluded >= 1, truncated=truncated, track_id=track_id)
 
 
-def _find_split_dir(root: Path) -> Path:
-    for cand in (root / "training", root):
-        if (cand / "label_2").is_dir():
+def _find_split_dir(files: DataRoot) -> Path:
+    for cand in (files.folder / "training", files.folder):
+        if files.is_dir(cand / "label_2"):
             return cand
-    raise ValueError(f"{root}: no KITTI 'training/label_2' (or 'label_2') folder; point at the KITTI root")
+    raise ValueError("no KITTI 'training/label_2' (or 'label_2') folder; point at the KITTI root")
 
 
-def _find_image(image_dir: Path, stem: str) -> Path | None:
+def _find_image(files: DataRoot, image_dir: Path, stem: str) -> Path | None:
+    """The image of ``stem``; one that leads outside the dataset folder raises PathNotAllowed."""
     for ext in IMAGE_EXTS:
         p = image_dir / f"{stem}{ext}"
-        if p.is_file():
-            return p
+        if files.is_file(p):
+            return files.path(p)
     return None
+
+
+def read_lines(files: DataRoot, label_file: Path) -> list[str]:
+    """A label file's lines, read through the dataset folder (a link leading outside is refused)."""
+    return files.read_text(label_file).splitlines()
 
 
 def iter_records(
     root: Path, taxonomy: Taxonomy | None = None, report: ReadReport | None = None
 ) -> Iterator[ImageRecord]:
     """One record per label file whose image exists (others are skipped as ``missing_image``)."""
-    root = Path(root)
+    files = DataRoot.of(root)
     taxonomy = taxonomy or Taxonomy()
     report = report if report is not None else ReadReport()
-    split = _find_split_dir(root)
+    split = _find_split_dir(files)
     image_dir = split / "image_2"
     parser = ObjectParser("kitti", taxonomy, report)
-    for label_file in sorted((split / "label_2").glob("*.txt")):
+    for label_file in files.glob(split / "label_2", "*.txt"):
         stem = label_file.stem
-        image = _find_image(image_dir, stem)
-        if image is None:
-            report.skip("missing_image")
-            continue
-        boxes = []
-        with open(label_file, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
+        name = files.name(label_file)
+        try:
+            image = _find_image(files, image_dir, stem)
+            if image is None:
+                report.skip("missing_image")
+                continue
+            boxes = []
+            for lineno, line in enumerate(read_lines(files, label_file), start=1):
                 fields = line.split()
                 if not fields:
                     continue
                 if len(fields) not in (15, 16):  # 16 = with a detection score
-                    raise DatasetFormatError(label_file, lineno, f"expected 15 fields, got {len(fields)}")
-                box = parser.parse(fields, label_file, lineno)
+                    raise DatasetFormatError(name, lineno, f"expected 15 fields, got {len(fields)}")
+                box = parser.parse(fields, name, lineno)
                 if box is not None:
                     boxes.append(box)
-        width, height = image_size(image)
+            width, height = image_size(image, files.name(image))
+        except PathNotAllowed as exc:
+            report.problem(exc, "outside_dataset_folder")
+            continue
+        except FILE_PROBLEMS as exc:
+            report.problem(exc, "unreadable_file")
+            continue
         record = ImageRecord(
             image_id=stem,
             source="kitti",
-            image_path=relpath(image, root),
+            image_path=files.name(image),
             width=width,
             height=height,
             boxes=boxes,

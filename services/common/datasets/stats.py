@@ -4,13 +4,15 @@ The occluded-vehicles histogram has exact integer bins ``"0"`` … ``"<cap-1>"``
 bin ``"<cap>+"`` (default cap 20: BDD100K rarely has more than 20 occluded vehicles in a frame, and
 a fixed set of keys makes tables comparable across datasets). All bins are present, zeros included.
 Cumulative occlusion buckets (``<=5``, ``<=10``, ``all`` by default) match the evaluator's slices.
-Missing weather / time of day count under ``"unknown"``.
+Missing weather / time of day count under ``"unknown"``. ``images`` counts every record;
+``images_with_pixels`` those with an image file, ``label_only_images`` those with labels only (a
+BDD100K frame whose image is not on disk): evaluation and export can use only the former.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,8 @@ class DatasetStats:
     occluded_vehicles: dict[str, int]
     occlusion_buckets: dict[str, int]
     occluded_boxes: int
+    images_with_pixels: int = 0
+    label_only_images: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)
 
@@ -50,8 +54,12 @@ def compute_stats(
     *,
     occlusion_cap: int = DEFAULT_OCCLUSION_CAP,
     occlusion_buckets: Sequence[int] = DEFAULT_OCCLUSION_BUCKETS,
+    has_pixels: Callable[[ImageRecord], bool] | None = None,
 ) -> DatasetStats:
     """Counts over ``records``; pass the reader's ``report`` to include its skip reasons.
+
+    ``has_pixels`` says whether a record's image is stored (default: it has an ``image_path``); a
+    derived dataset passes its own rule, as its records may name no source file.
 
     The report is read after the records are consumed, so a streaming reader's report is complete.
     """
@@ -62,9 +70,11 @@ def compute_stats(
     timeofday: Counter[str] = Counter()
     sources: Counter[str] = Counter()
     occ_hist = [0] * (occlusion_cap + 1)
-    images = boxes = occluded_boxes = 0
+    pixels = has_pixels or (lambda r: r.image_path is not None)
+    images = boxes = occluded_boxes = with_pixels = 0
     for r in records:
         images += 1
+        with_pixels += bool(pixels(r))
         boxes += len(r.boxes)
         for b in r.boxes:
             per_class[b.cls] += 1
@@ -90,6 +100,8 @@ def compute_stats(
         occluded_vehicles=hist,
         occlusion_buckets=buckets,
         occluded_boxes=occluded_boxes,
+        images_with_pixels=with_pixels,
+        label_only_images=images - with_pixels,
         skipped=dict(sorted(report.skipped.items())) if report is not None else {},
         notes=dict(sorted(report.notes.items())) if report is not None else {},
     )

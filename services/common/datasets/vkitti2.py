@@ -25,7 +25,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from services.common.core.paths import DataRoot, PathNotAllowed
 from services.common.datasets.canonical import (
+    FILE_PROBLEMS,
     SIZE_FROM_DEFAULT,
     SIZE_FROM_HEADER,
     Box,
@@ -33,7 +35,6 @@ from services.common.datasets.canonical import (
     ImageRecord,
     ReadReport,
     image_size,
-    relpath,
 )
 from services.common.datasets.taxonomy import Taxonomy
 
@@ -96,10 +97,13 @@ def _scan(root: Path) -> tuple[list[Path], dict[tuple[str, str], list[Path]]]:
     return sorted(bboxes), frames
 
 
-def read_info(path: Path) -> dict[int, str]:
-    """trackID → label from one ``info.txt``."""
+def read_info(path: Path, files: DataRoot | None = None) -> dict[int, str]:
+    """trackID → label from one ``info.txt`` (read through ``files`` when given: errors name it inside)."""
     labels: dict[int, str] = {}
-    with open(path, encoding="utf-8") as f:
+    opener = files.open if files is not None else open
+    path_name = files.name(path) if files is not None else path
+    with opener(path, encoding="utf-8") as f:
+        path = path_name  # type: ignore[assignment]  # errors below name the file as the dataset does
         header = f.readline().split()
         if header[:2] != ["trackID", "label"]:
             raise DatasetFormatError(path, 1, f"expected header 'trackID label model color', got {header}")
@@ -120,11 +124,12 @@ def read_info(path: Path) -> dict[int, str]:
 
 
 def _read_bbox(
-    path: Path, info: dict[int, str], taxonomy: Taxonomy, report: ReadReport
+    files: DataRoot, path: Path, info: dict[int, str], taxonomy: Taxonomy, report: ReadReport
 ) -> dict[tuple[int, int], list[Box]]:
     """(camera, frame) → boxes kept, with every skip counted."""
     out: dict[tuple[int, int], list[Box]] = defaultdict(list)
-    with open(path, encoding="utf-8") as f:
+    with files.open(path, encoding="utf-8") as f:
+        path = files.name(path)  # type: ignore[assignment]  # errors below name the file inside the dataset
         header = f.readline().split()
         missing = [c for c in BBOX_COLUMNS if c not in header]
         if missing:
@@ -188,11 +193,14 @@ def _read_bbox(
     return out
 
 
-def _frame_files(frames_dirs: list[Path], kind: str, camera: str, prefix: str) -> dict[int, Path]:
+def _frame_files(
+    root: DataRoot, frames_dirs: list[Path], kind: str, camera: str, prefix: str
+) -> dict[int, Path]:
+    """Frame index → file; a frames folder linked outside the dataset folder is not listed."""
     files: dict[int, Path] = {}
     for fd in frames_dirs:
         d = fd / kind / camera
-        if d.is_dir():
+        if root.contains(d) and d.is_dir():
             for p in d.iterdir():
                 stem = p.stem
                 if stem.startswith(prefix) and stem[len(prefix) :].isdigit():
@@ -214,14 +222,12 @@ def iter_records(
     A frame whose rgb file is absent still yields a record (``image_path=None``, default size);
     ``report.notes['rgb_missing']`` counts them.
     """
-    root = Path(root)
+    files = DataRoot.of(root)
     taxonomy = taxonomy or Taxonomy()
     report = report if report is not None else ReadReport()
-    bbox_files, frames = _scan(root)
+    bbox_files, frames = _scan(files.folder)
     if not bbox_files:
-        raise ValueError(
-            f"{root}: no Virtual KITTI 2 'bbox.txt' found; point at the folder holding the textgt"
-        )
+        raise ValueError("no Virtual KITTI 2 'bbox.txt' found; point at the folder holding the textgt")
     for bbox in bbox_files:
         variation, scene = bbox.parent.name, bbox.parent.parent.name
         if (scenes is not None and scene not in scenes) or (
@@ -229,33 +235,52 @@ def iter_records(
         ):
             continue
         info_file = bbox.parent / "info.txt"
-        if not info_file.is_file():
-            raise DatasetFormatError(
-                bbox, None, "no info.txt next to this bbox.txt; the classes are unknowable"
-            )
-        boxes = _read_bbox(bbox, read_info(info_file), taxonomy, report)
+        try:
+            if not files.is_file(info_file):
+                raise DatasetFormatError(
+                    files.name(bbox), None, "no info.txt next to this bbox.txt; the classes are unknowable"
+                )
+            boxes = _read_bbox(files, bbox, read_info(info_file, files), taxonomy, report)
+        except PathNotAllowed as exc:
+            report.problem(exc, "outside_dataset_folder")
+            continue
+        except FILE_PROBLEMS as exc:
+            report.problem(exc, "unreadable_file")
+            continue
         weather, timeofday = weather_of(variation)
         frames_dirs = frames.get((scene, variation), [])
-        rgb_cams = {p.name[7:] for fd in frames_dirs for p in fd.glob("rgb/Camera_*")}
+        rgb_cams = {
+            p.name[7:] for fd in frames_dirs if files.contains(fd / "rgb") for p in fd.glob("rgb/Camera_*")
+        }
         cam_ids = sorted({c for c, _ in boxes} | {int(c) for c in rgb_cams if c.isdigit()})
         for cam_id in cam_ids:
             camera = f"Camera_{cam_id}"
             if cameras is not None and camera not in cameras:
                 continue
-            rgb = _frame_files(frames_dirs, "rgb", camera, "rgb_")
-            depth = _frame_files(frames_dirs, "depth", camera, "depth_")
+            rgb = _frame_files(files, frames_dirs, "rgb", camera, "rgb_")
+            depth = _frame_files(files, frames_dirs, "depth", camera, "depth_")
             cam_frames = {f for c, f in boxes if c == cam_id} | set(rgb)
             for frame in sorted(cam_frames):
                 image = rgb.get(frame)
-                if image is not None:
-                    (width, height), size_source = image_size(image), SIZE_FROM_HEADER
-                else:
-                    (width, height), size_source = DEFAULT_SIZE, SIZE_FROM_DEFAULT
-                    report.notes["rgb_missing"] += 1
+                try:
+                    if image is not None:
+                        size = image_size(files.path(image), files.name(image))
+                        (width, height), size_source = size, SIZE_FROM_HEADER
+                    else:
+                        (width, height), size_source = DEFAULT_SIZE, SIZE_FROM_DEFAULT
+                        report.notes["rgb_missing"] += 1
+                    depth_file = depth.get(frame)
+                    depth_path = files.name(files.path(depth_file)) if depth_file is not None else None
+                except PathNotAllowed as exc:
+                    report.problem(exc, "outside_dataset_folder")
+                    continue
+                except FILE_PROBLEMS as exc:
+                    report.problem(exc, "unreadable_file")
+                    continue
                 record = ImageRecord(
                     image_id=f"{scene}/{variation}/{camera}/{frame:05d}",
                     source="vkitti2",
-                    image_path=relpath(image, root) if image is not None else None,
+                    image_path=files.name(image) if image is not None else None,
                     width=width,
                     height=height,
                     boxes=boxes.get((cam_id, frame), []),
@@ -265,7 +290,7 @@ def iter_records(
                     frame=frame,
                     weather=weather,
                     timeofday=timeofday,
-                    depth_path=relpath(depth[frame], root) if frame in depth else None,
+                    depth_path=depth_path,
                     size_source=size_source,
                 )
                 report.kept(record)

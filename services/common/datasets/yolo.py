@@ -13,14 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from services.common.core.paths import DataRoot, PathNotAllowed
 from services.common.datasets.canonical import (
+    FILE_PROBLEMS,
     Box,
     DatasetFormatError,
     ImageRecord,
     ReadReport,
     from_yolo_lines,
     image_size,
-    relpath,
 )
 from services.common.datasets.taxonomy import Taxonomy
 
@@ -44,38 +45,47 @@ def read_names(data: dict[str, Any], file: Path) -> list[str]:
     raise DatasetFormatError(file, None, "data.yaml needs 'names' as a list or an {index: name} mapping")
 
 
-def load_data_yaml(path: Path) -> dict[str, Any]:
+def load_data_yaml(path: Path, name: str | None = None, text: str | None = None) -> dict[str, Any]:
     import yaml  # lazy: only YOLO folders need it
 
+    name = name or str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text if text is not None else path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise DatasetFormatError(path, None, f"invalid YAML ({e})") from e
+        raise DatasetFormatError(name, None, f"invalid YAML ({e})") from e
     if not isinstance(data, dict):
-        raise DatasetFormatError(path, None, "data.yaml must be a mapping")
+        raise DatasetFormatError(name, None, "data.yaml must be a mapping")
     return data
 
 
-def _split_images(base: Path, entry: Any, yaml_file: Path) -> list[Path]:
+def _split_images(
+    files: DataRoot, base: Path, entry: Any, where: str, report: ReadReport
+) -> list[Path | PathNotAllowed]:
+    """The images a split names: folders are searched, list files read line by line.
+
+    Each image is a path inside the dataset folder, or the refusal of an entry that leads outside
+    (reported when the split is read, so the message names the list file and line, never the target).
+    """
     entries = entry if isinstance(entry, list) else [entry]
-    images: list[Path] = []
+    images: list[Path | PathNotAllowed] = []
     for e in entries:
-        p = base / str(e)
+        p = files.path(base / str(e), where=f"{where} ({str(e)!r})")
         if p.is_dir():
             images.extend(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTS)
         elif p.is_file() and p.suffix == ".txt":
-            for line in p.read_text(encoding="utf-8").splitlines():
+            list_name = files.name(p)
+            for lineno, line in enumerate(files.read_text(p).splitlines(), start=1):
                 if line.strip():
-                    images.append(
-                        (p.parent / line.strip()).resolve()
-                        if not Path(line.strip()).is_absolute()
-                        else Path(line.strip())
-                    )
+                    try:
+                        images.append(files.path(p.parent / line.strip(), where=f"{list_name}:{lineno}"))
+                    except PathNotAllowed as exc:
+                        images.append(exc)
         else:
             raise DatasetFormatError(
-                yaml_file, None, f"split path {str(e)!r} ({p}) is neither a folder nor a list file"
+                where, None, f"split path {str(e)!r} is neither a folder nor a list file"
             )
-    return sorted(set(images))
+    paths = sorted({i for i in images if isinstance(i, Path)})
+    return [*paths, *(i for i in images if not isinstance(i, Path))]
 
 
 def label_path_for(image: Path) -> Path:
@@ -96,53 +106,69 @@ def iter_records(
     split: str | None = None,
     data_yaml: Path | None = None,
 ) -> Iterator[ImageRecord]:
-    """Records for one split (``train``/``val``/``test``) or, with ``split=None``, all listed splits."""
-    root = Path(root).resolve()
+    """Records for one split (``train``/``val``/``test``) or, with ``split=None``, all listed splits.
+
+    Everything opened stays inside the dataset folder: the yaml's ``path``, split folders, list-file
+    entries and label files that lead outside are refused (a list entry or a linked file is skipped
+    through ``report.problem``; the yaml's own paths stop the read).
+    """
+    files = DataRoot.of(root)
     taxonomy = taxonomy or Taxonomy()
     report = report if report is not None else ReadReport()
-    yaml_file = Path(data_yaml) if data_yaml is not None else root / "data.yaml"
+    yaml_file = files.path(data_yaml if data_yaml is not None else "data.yaml", where="data_yaml")
+    yaml_name = files.name(yaml_file)
     if not yaml_file.is_file():
-        raise ValueError(f"{root}: no data.yaml; pass data_yaml= or point at the YOLO dataset folder")
-    data = load_data_yaml(yaml_file)
-    names = read_names(data, yaml_file)
+        raise ValueError("no data.yaml; pass options.reader.data_yaml or point at the YOLO dataset folder")
+    data = load_data_yaml(yaml_file, yaml_name, files.read_text(yaml_file))
+    names = read_names(data, Path(yaml_name))
     to_cls = [taxonomy.class_index("yolo", n) for n in names]
-    base = (yaml_file.parent / str(data.get("path") or ".")).resolve()
+    base = files.path(yaml_file.parent / str(data.get("path") or "."), where=f"{yaml_name}: path")
     splits = [split] if split is not None else [s for s in SPLITS if data.get(s)]
     seen: set[Path] = set()
     for s in splits:
         if not data.get(s):
             raise ValueError(
-                f"{yaml_file}: no {s!r} entry; splits listed: {[k for k in SPLITS if data.get(k)]}"
+                f"{yaml_name}: no {s!r} entry; splits listed: {[k for k in SPLITS if data.get(k)]}"
             )
-        for image in _split_images(base, data[s], yaml_file):
+        for image in _split_images(files, base, data[s], f"{yaml_name}: {s}", report):
+            if isinstance(image, PathNotAllowed):
+                report.problem(image, "outside_dataset_folder")
+                continue
             if image in seen:
                 continue
             seen.add(image)
-            if not image.is_file():
-                report.skip("missing_image")
+            try:
+                if not files.is_file(image):
+                    report.skip("missing_image")
+                    continue
+                rel = files.name(image)
+                width, height = image_size(files.path(image), rel)
+                label_file = label_path_for(image)
+                boxes: list[Box] = []
+                if files.is_file(label_file):
+                    raw = from_yolo_lines(
+                        files.read_text(label_file).splitlines(),
+                        width,
+                        height,
+                        num_classes=len(names),
+                        file=files.name(label_file),
+                    )
+                    for b in raw:
+                        cls = to_cls[b.cls]
+                        if cls is None:
+                            report.skip(f"class_not_in_taxonomy:{names[b.cls]}")
+                        elif b.height < taxonomy.min_box_height:
+                            report.skip("box_too_small")
+                        else:
+                            boxes.append(Box(cls, b.x1, b.y1, b.x2, b.y2))
+                else:
+                    report.notes["no_label_file"] += 1
+            except PathNotAllowed as exc:
+                report.problem(exc, "outside_dataset_folder")
                 continue
-            width, height = image_size(image)
-            label_file = label_path_for(image)
-            boxes: list[Box] = []
-            if label_file.is_file():
-                raw = from_yolo_lines(
-                    label_file.read_text(encoding="utf-8").splitlines(),
-                    width,
-                    height,
-                    num_classes=len(names),
-                    file=label_file,
-                )
-                for b in raw:
-                    cls = to_cls[b.cls]
-                    if cls is None:
-                        report.skip(f"class_not_in_taxonomy:{names[b.cls]}")
-                    elif b.height < taxonomy.min_box_height:
-                        report.skip("box_too_small")
-                    else:
-                        boxes.append(Box(cls, b.x1, b.y1, b.x2, b.y2))
-            else:
-                report.notes["no_label_file"] += 1
-            rel = relpath(image, root) if image.is_relative_to(root) else str(image)
+            except FILE_PROBLEMS as exc:
+                report.problem(exc, "unreadable_file")
+                continue
             record = ImageRecord(
                 image_id=str(Path(rel).with_suffix("")),
                 source="yolo",

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from services.common.contracts.ingest_dataset import IngestDatasetPayload, IngestDatasetResult
 from services.common.core.db.models import Dataset
-from services.common.core.paths import DataLocation, PathNotAllowed, inside, parse_data_uri
+from services.common.core.paths import DataLocation, DataRoot, PathNotAllowed, inside, parse_data_uri
 from services.common.core.storage import make_source_store
 from services.common.datasets import store as ds
-from services.common.datasets.canonical import ImageRecord, ReadReport
+from services.common.datasets.canonical import DatasetFormatError, ImageRecord, ReadReport, image_size
+from services.common.datasets.checks import split_warnings
 from services.common.datasets.readers import iter_dataset
 from services.common.datasets.splits import assign_splits
 from services.common.datasets.stats import compute_stats
@@ -40,7 +41,11 @@ def local_root(ctx: JobContext, loc: DataLocation) -> Iterator[Path]:
         if not keys:
             raise JobError(f"s3://{loc.bucket}/{loc.prefix}: no objects under this prefix")
         for n, key in enumerate(keys):
-            target = folder / key[len(base) :]
+            relative = key[len(base) :]
+            if relative.startswith("/") or ".." in relative.split("/"):
+                ctx.warn(f"skipped the object {relative!r}: its key would lead out of the dataset folder")
+                continue
+            target = folder / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             source.download_file(key, target)
             if n % 200 == 0:
@@ -61,7 +66,10 @@ def read_records(
     options = dict(reader_options)
     for name in PATH_OPTIONS:
         if name in options and options[name] is not None:
-            options[name] = inside(root, options[name])
+            try:
+                options[name] = inside(root, options[name])
+            except PathNotAllowed as exc:
+                raise PathNotAllowed(f"options.reader: {name}: {exc}") from exc
     if fmt == "yolo" and "split" not in options:
         # A YOLO folder brings its own split.
         records, splits = [], {}
@@ -102,7 +110,8 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
     except (PathNotAllowed, FileNotFoundError) as exc:
         raise JobError(str(exc)) from exc
     taxonomy = make_taxonomy(options.get("taxonomy") or {})
-    report = ReadReport()
+    # A file the reader cannot use is skipped with a warning (under strict: the job fails).
+    report = ReadReport(on_problem=ctx.warn)
     dataset_id = ctx.job_id
     ctx.outputs(ds.prefix(dataset_id))
     with local_root(ctx, loc) as root:
@@ -112,27 +121,28 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
                 fmt, root, taxonomy, report, options.get("reader") or {}, options.get("split") or {}
             )
         except PathNotAllowed as exc:
-            raise JobError(f"options.reader: {exc}") from exc
+            raise JobError(str(exc)) from exc
+        files = DataRoot(root)
         items: list[ds.StoredImage] = []
         for n, record in enumerate(records):
             items.append(
-                store_record(
-                    ctx,
-                    dataset_id,
-                    root,
-                    record,
-                    splits.get(record.image_id, "train"),
-                    taxonomy.classes,
-                    report,
-                )
+                store_record(ctx, dataset_id, files, record, splits.get(record.image_id, "train"), taxonomy)
             )
             if n % 100 == 0:
                 ctx.progress(0.3 + 0.6 * n / max(len(records), 1), f"stored {n}/{len(records)} images")
     if not items:
         raise JobError(f"no images found in {p.uri} as {fmt}; reader report: {report.to_dict()}")
+    val_fraction = float((options.get("split") or {}).get("val_fraction", 0.2))
+    for warning in split_warnings(
+        ((i.split, i.image_key is not None) for i in items), val_expected=val_fraction > 0
+    ):
+        ctx.warn(warning)
     ds.write_meta(ctx.store, dataset_id, items, report.to_dict())
-    stats = compute_stats([i.record for i in items], taxonomy.classes, report).to_dict()
+    stats = compute_stats(
+        [i.record for i in items], taxonomy.classes, report, has_pixels=pixels_of(items)
+    ).to_dict()
     stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
+    stats["warnings"] = list(ctx.warnings)
     dataset = Dataset(
         id=dataset_id,
         name=p.name,
@@ -144,39 +154,50 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
         job_id=ctx.job_id,
     )
     result = IngestDatasetResult(
-        dataset_id=dataset_id, images=len(items), boxes=report.boxes, skipped=dict(report.skipped)
+        dataset_id=dataset_id,
+        images=len(items),
+        images_with_pixels=stats["images_with_pixels"],
+        boxes=report.boxes,
+        skipped=dict(report.skipped),
     )
     return JobOutcome(result, write=lambda s: ds.save_index(s, dataset, items))
+
+
+def pixels_of(items: list[ds.StoredImage]) -> Callable[[ImageRecord], bool]:
+    """The stats' rule for a stored dataset: an image has pixels when its image object was stored."""
+    stored = {i.record.image_id for i in items if i.image_key is not None}
+    return lambda r: r.image_id in stored
 
 
 def store_record(
     ctx: JobContext,
     dataset_id: str,
-    root: Path,
+    files: DataRoot,
     record: ImageRecord,
     split: str,
-    class_names: list[str],
-    report: ReadReport,
+    taxonomy: Taxonomy,
 ) -> ds.StoredImage:
+    """Copy the record's image (and depth map) into the store and write its labels.
+
+    Every source path goes through the dataset folder (`DataRoot`); a depth map whose header cannot be
+    read is left out with a warning naming it, so a translation later does not fail on it.
+    """
     store = ctx.store
     image_key = depth_key = None
     if record.image_path:
-        try:
-            src = inside(root, record.image_path)
-        except PathNotAllowed:
-            report.skip("image_symlink_escapes_root")
-            src = None
-        if src is not None and src.is_file():
+        src = files.path(record.image_path)  # the reader confined it; a second check costs nothing
+        if src.is_file():
             image_key = ds.image_key(dataset_id, record.image_id, src.suffix)
             store.put_file(image_key, src, "image/png" if src.suffix.lower() == ".png" else "image/jpeg")
     if record.depth_path:
         try:
-            dsrc = inside(root, record.depth_path)
-            if dsrc.is_file():
-                depth_key = ds.depth_key(dataset_id, record.image_id)
-                store.put_file(depth_key, dsrc, "image/png")
-        except PathNotAllowed:
-            report.skip("depth_symlink_escapes_root")
+            dsrc = files.path(record.depth_path)
+            image_size(dsrc, record.depth_path)
+        except (PathNotAllowed, DatasetFormatError) as exc:
+            ctx.warn(f"skipped the depth map of {record.image_id}: {exc}")
+        else:
+            depth_key = ds.depth_key(dataset_id, record.image_id)
+            store.put_file(depth_key, dsrc, "image/png")
     lkey = ds.label_key(dataset_id, record.image_id)
-    store.put_bytes(lkey, ds.label_text(record, class_names), "text/plain")
+    store.put_bytes(lkey, ds.label_text(record, taxonomy.classes), "text/plain")
     return ds.StoredImage(record, split, image_key, lkey, depth_key)

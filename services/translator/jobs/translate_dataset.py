@@ -4,16 +4,37 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from services.common.contracts.translate_dataset import TranslateDatasetPayload, TranslateDatasetResult
 from services.common.core.db.models import Dataset, DatasetImage
 from services.common.core.db.session import session_scope
-from services.common.core.images import decode_image, encode_png
+from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
 from services.common.datasets.stats import compute_stats
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
+
+
+def load_inputs(
+    ctx: JobContext, src: ds.StoredImage, uses_depth: bool, max_pixels: int
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The source image (and depth map) of one item, or None with a warning naming the file that failed
+    (under strict the warning fails the job): one bad file does not stop the others."""
+    image_id = src.record.image_id
+    try:
+        image = decode_image(ctx.store.get_bytes(src.image_key), max_pixels, orient=False)
+    except (ImageError, ValueError) as exc:  # this file's problem; a store outage is not
+        ctx.warn(f"skipped {image_id}: its image {src.record.image_path or ''} cannot be decoded ({exc})")
+        return None
+    try:
+        depth = depth_metres(ctx, src.depth_key) if uses_depth else None
+    except (ImageError, ValueError) as exc:
+        ctx.warn(f"skipped {image_id}: its depth map {src.record.depth_path or ''} cannot be decoded ({exc})")
+        return None
+    return image, depth
 
 
 def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
@@ -57,21 +78,31 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             if ctx.attempt == 1 or not (ctx.store.exists(dst.label_key) and ctx.store.exists(dst.image_key))
         ]
         if todo:
-            images = [
-                decode_image(ctx.store.get_bytes(s.image_key), max_pixels, orient=False) for s, _ in todo
+            loaded = [
+                (src, dst, load_inputs(ctx, src, translator.uses_depth, max_pixels)) for src, dst in todo
             ]
-            depths = [depth_metres(ctx, s.depth_key) if translator.uses_depth else None for s, _ in todo]
-            for (_, dst), out in zip(todo, translator.translate(images, depths), strict=True):
+            ready = [(dst, inputs) for _, dst, inputs in loaded if inputs is not None]
+            outs = (
+                translator.translate([i for _, (i, _) in ready], [d for _, (_, d) in ready]) if ready else []
+            )
+            for (dst, _), out in zip(ready, outs, strict=True):
                 ctx.store.put_bytes(dst.image_key, encode_png(out), "image/png")
                 # The label last: its presence marks the image as done.
                 ctx.store.put_bytes(dst.label_key, ds.label_text(dst.record, class_names), "text/plain")
+            failed = {src.record.image_id for src, _, inputs in loaded if inputs is None}
+            batch = [(src, dst) for src, dst in batch if src.record.image_id not in failed]
         out_items.extend(dst for _, dst in batch)
-        done = start + len(batch)
+        done = min(start + translator.batch_size, len(items))
         ctx.progress(done / len(items), f"translated {done}/{len(items)} images to {weather}")
+    if not out_items:
+        raise JobError(
+            f"none of the {len(items)} selected images could be translated: {'; '.join(ctx.warnings)}"
+        )
     lineage = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
     ds.write_meta(ctx.store, new_id, out_items, {"images": len(out_items), "translated_from": source_id})
-    stats = compute_stats([i.record for i in out_items], class_names).to_dict()
+    stats = compute_stats([i.record for i in out_items], class_names, has_pixels=lambda r: True).to_dict()
     stats["splits"] = {s: sum(1 for i in out_items if i.split == s) for s in ("train", "val")}
+    stats["warnings"] = list(ctx.warnings)
     dataset = Dataset(
         id=new_id,
         name=p.name,
