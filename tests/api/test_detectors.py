@@ -89,6 +89,16 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
     assert {row["class"] for row in rows} <= {"all", "car", "truck"}
     assert all(0 <= row["ap50"] <= 1 for row in rows)
 
+    # Deleting the model: refused while a detection waits for it; afterwards the evaluation keeps its rows.
+    r = api.post("/v1/detections", data={"model_id": job.id}, files={"image": ("f.png", png_bytes(rgb))})
+    refused = api.delete(f"/v1/detector-models/{job.id}")
+    assert refused.status_code == 409 and f"detect job {r.json()['id']}" in refused.json()["detail"]
+    run_one(run_queued, settings, "detect", r.json()["id"])
+    assert api.delete(f"/v1/detector-models/{job.id}").status_code == 204
+    assert list(store.list(f"models/detector/{job.id}/")) == []
+    assert api.get(f"/v1/detector-models/{job.id}").status_code == 404
+    assert api.get(f"/v1/evaluations/{ev.id}").json()["rows"] == rows
+
 
 def test_bad_training_requests(api, datasets) -> None:
     cases = [

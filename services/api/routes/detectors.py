@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.deletions import delete_row_then_objects, jobs_using, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
@@ -131,6 +132,16 @@ def get_model_or_404(session: Session, model_id: str, field: str = "") -> Detect
 @router.get("/v1/detector-models/{model_id}", response_model=DetectorModelOut)
 def get_model(model_id: str, session: SessionDep) -> DetectorModel:
     return get_model_or_404(session, model_id)
+
+
+@router.delete("/v1/detector-models/{model_id}", status_code=204)
+def delete_model(model_id: str, session: SessionDep, store: StoreDep) -> Response:
+    """The model and its checkpoints; 409 while a job (a detection, an evaluation, a training starting from
+    it) uses it. Evaluations made with it keep their numbers."""
+    model = get_model_or_404(session, model_id)
+    refuse_if_used(f"detector model {model_id}", jobs_using(session, model_id))
+    delete_row_then_objects(session, store, model, [keys.detector_prefix(model_id)])
+    return Response(status_code=204)
 
 
 @router.get(

@@ -57,7 +57,6 @@ class JobContext:
     ) -> None:
         self.job_id = job.id
         self.kind = job.kind
-        self.params: dict[str, Any] = dict(job.params or {})
         # The typed payload of the job's contract, validated when the job was submitted.
         self.payload: contracts.Payload = contracts.get(job.kind).parse(job.params)
         self.attempt = job.attempts
