@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +16,14 @@ import numpy as np
 
 from services.common.contracts.train_translator import DomainSpec, TrainTranslatorPayload
 from services.common.core import keys
-from services.common.core.db.models import DatasetImage
+from services.common.core.db.models import DatasetImage, TranslatorModel
 from services.common.core.db.session import session_scope
 from services.common.core.storage import ObjectStore
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext
+from services.translator.translators import device_for
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -110,6 +112,20 @@ class Run:
     b: list[Callable[[], np.ndarray]]
     state_key: str
 
+    def train(self, ctx: JobContext, trainer: Callable[..., Any], **callbacks: Any) -> Any:
+        """`trainer(cfg, a, b, ...)` with the job's cancel flag and device; the local image cache goes after."""
+        try:
+            return trainer(
+                self.cfg,
+                self.a,
+                self.b,
+                should_stop=ctx.cancelled.is_set,
+                device=device_for(ctx.settings),
+                **callbacks,
+            )
+        finally:
+            shutil.rmtree(self.cache, ignore_errors=True)
+
 
 def prepare_run(ctx: JobContext, payload: TrainTranslatorPayload, cfg: Any, max_images: int | None) -> Run:
     """`cfg`: the trainer's config (made from the method's training options); `max_images` caps each domain."""
@@ -125,3 +141,30 @@ def prepare_run(ctx: JobContext, payload: TrainTranslatorPayload, cfg: Any, max_
     b = cache_images(ctx.store, domains["b"], cache / "b", progress(len(domains["a"])))
     state_key = keys.translator_file(ctx.job_id, "checkpoint", "state.pt")
     return Run(cfg, ctx.job_id, domains, cache, a, b, state_key)
+
+
+def trained_model(
+    ctx: JobContext,
+    payload: TrainTranslatorPayload,
+    *,
+    options: dict[str, Any],
+    config: dict[str, Any],
+    checkpoint_key: str,
+    metrics: dict[str, Any],
+    sample_keys: list[str] | None = None,
+) -> TranslatorModel:
+    """The model row a training makes (its id is the job's), with the request's name, weather and domains."""
+    return TranslatorModel(
+        id=ctx.job_id,
+        name=payload.name,
+        method=payload.method,
+        weather=payload.weather,
+        domain_a=payload.domain_a.model_dump(),
+        domain_b=payload.domain_b.model_dump(),
+        options=options,
+        config=config,
+        checkpoint_key=checkpoint_key,
+        metrics=metrics,
+        sample_keys=sample_keys or [],
+        job_id=ctx.job_id,
+    )

@@ -40,3 +40,22 @@ def ingest(api, run_queued, settings, fmt: str, uri: str, name: str | None = Non
     job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     return api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
+
+
+@pytest.fixture(scope="session")
+def vgg_features_pth() -> bytes:
+    """Random VGG-19 weights in torchvision's layout (features only: what NST uses), written by the test."""
+    import io
+
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    sd = {
+        k: v
+        for k, v in torchvision.models.vgg19(weights=None).state_dict().items()
+        if k.startswith("features.")
+    }
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    return buf.getvalue()

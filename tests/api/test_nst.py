@@ -5,27 +5,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 import torch
-import torchvision
 from PIL import Image
 
 from tests.api.test_translator_models import upload_set
 from tests.scenes import png_bytes, road_scene
-
-
-@pytest.fixture(scope="module")
-def vgg_features_pth() -> bytes:
-    """Random VGG-19 weights in torchvision's layout (features only: what NST uses), written by the test."""
-    torch.manual_seed(0)
-    sd = {
-        k: v
-        for k, v in torchvision.models.vgg19(weights=None).state_dict().items()
-        if k.startswith("features.")
-    }
-    buf = io.BytesIO()
-    torch.save(sd, buf)
-    return buf.getvalue()
 
 
 def _style(client) -> dict:  # noqa: ANN001

@@ -19,29 +19,14 @@ from tests.api.test_nst import _style
 from tests.scenes import png_bytes, road_scene
 
 
-@pytest.fixture(scope="module")
-def vgg_pth() -> bytes:
-    import torchvision
-
-    torch.manual_seed(1)
-    sd = {
-        k: v
-        for k, v in torchvision.models.vgg19(weights=None).state_dict().items()
-        if k.startswith("features.")
-    }
-    buf = io.BytesIO()
-    torch.save(sd, buf)
-    return buf.getvalue()
-
-
 def _saved(sd: dict) -> bytes:
     buf = io.BytesIO()
     torch.save(sd, buf)
     return buf.getvalue()
 
 
-def test_weights_are_checked_for_content_not_only_shape(client, vgg_pth) -> None:
-    sd = torch.load(io.BytesIO(vgg_pth), weights_only=True)
+def test_weights_are_checked_for_content_not_only_shape(client, vgg_features_pth) -> None:
+    sd = torch.load(io.BytesIO(vgg_features_pth), weights_only=True)
     zero = _saved({k: torch.zeros_like(v) for k, v in sd.items()})
     r = client.post("/v1/weights/vgg19", files={"file": ("v.pth", zero)})
     assert (
@@ -54,16 +39,16 @@ def test_weights_are_checked_for_content_not_only_shape(client, vgg_pth) -> None
     nan["features.2.weight"][0, 0, 0, 0] = float("nan")
     r = client.post("/v1/weights/vgg19", files={"file": ("v.pth", _saved(nan))})
     assert r.status_code == 422 and "NaN" in r.json()["detail"]
-    png = png_bytes(road_scene(16, 8)[0]) + vgg_pth
+    png = png_bytes(road_scene(16, 8)[0]) + vgg_features_pth
     r = client.post("/v1/weights/vgg19", files={"file": ("v.pth", png)})
     assert r.status_code == 422 and "first byte" in r.json()["detail"]
     assert client.get("/v1/weights/vgg19").json() == {"available": False}
     assert list(client.app.state.store.list("models/vgg19/")) == []
 
 
-def test_replacing_weights_adds_a_version_and_jobs_record_theirs(client, vgg_pth) -> None:
-    first = client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_pth)}).json()
-    again = client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_pth)}).json()
+def test_replacing_weights_adds_a_version_and_jobs_record_theirs(client, vgg_features_pth) -> None:
+    first = client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_features_pth)}).json()
+    again = client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_features_pth)}).json()
     assert first["version"] == again["version"] == 1
     style = _style(client)
     image = png_bytes(road_scene(32, 16)[0])
@@ -72,7 +57,7 @@ def test_replacing_weights_adds_a_version_and_jobs_record_theirs(client, vgg_pth
     )
     assert r.status_code == 202 and r.json()["params"]["translation"]["weights"] == {"vgg19": 1}
 
-    sd = torch.load(io.BytesIO(vgg_pth), weights_only=True)
+    sd = torch.load(io.BytesIO(vgg_features_pth), weights_only=True)
     sd["features.0.bias"] = sd["features.0.bias"] + 0.5
     second = client.post("/v1/weights/vgg19", files={"file": ("v.pth", _saved(sd))}).json()
     assert second["version"] == 2 and second["key"] != first["key"]
@@ -84,26 +69,32 @@ def test_replacing_weights_adds_a_version_and_jobs_record_theirs(client, vgg_pth
         "/v1/translations", data={"method": "nst", "style_id": style["id"]}, files={"image": ("f.png", image)}
     )
     assert r.json()["params"]["translation"]["weights"] == {"vgg19": 2}
-    assert client.post("/v1/weights/nope", files={"file": ("v.pth", vgg_pth)}).status_code == 404
+    assert client.post("/v1/weights/nope", files={"file": ("v.pth", vgg_features_pth)}).status_code == 404
 
 
-def test_only_the_operator_key_changes_shared_weights(client_for, server_settings, vgg_pth) -> None:
+def test_only_the_operator_key_changes_shared_weights(client_for, server_settings, vgg_features_pth) -> None:
     keyed = server_settings.model_copy(
         update={"api_key": SecretStr("user"), "admin_api_key": SecretStr("root")}
     )
     client = client_for(keyed)
     user, root = {"Authorization": "Bearer user"}, {"Authorization": "Bearer root"}
     assert (
-        client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_pth)}, headers=user).status_code == 403
+        client.post(
+            "/v1/weights/vgg19", files={"file": ("v.pth", vgg_features_pth)}, headers=user
+        ).status_code
+        == 403
     )
-    assert client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_pth)}).status_code == 401
+    assert client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_features_pth)}).status_code == 401
     assert client.get("/v1/weights", headers=user).status_code == 200
     assert client.get("/v1/jobs", headers=root).status_code == 200
     assert (
-        client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_pth)}, headers=root).status_code == 201
+        client.post(
+            "/v1/weights/vgg19", files={"file": ("v.pth", vgg_features_pth)}, headers=root
+        ).status_code
+        == 201
     )
     no_admin = client_for(server_settings.model_copy(update={"api_key": SecretStr("user")}))
-    r = no_admin.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_pth)}, headers=user)
+    r = no_admin.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_features_pth)}, headers=user)
     assert r.status_code == 403 and "SIM2REAL_ADMIN_API_KEY" in r.json()["detail"]
 
 

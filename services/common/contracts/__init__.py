@@ -7,12 +7,12 @@ this package on first use, so nothing else lists the kinds. Pydantic only: the A
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from services.common.core.plugins import once_importing_submodules
 
 __all__ = ["JobKind", "Payload", "Result", "get", "kinds", "queues", "register", "services", "unregister"]
 
@@ -53,7 +53,6 @@ class JobKind:
 
 
 _KINDS: dict[str, JobKind] = {}
-_loaded = False
 
 
 def register(kind: JobKind) -> JobKind:
@@ -69,13 +68,7 @@ def unregister(name: str) -> None:
     _KINDS.pop(name, None)
 
 
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+_load = once_importing_submodules(__name__, __path__)
 
 
 def kinds() -> dict[str, JobKind]:

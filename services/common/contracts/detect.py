@@ -46,6 +46,8 @@ class DetectPayload(Payload):
         return self
 
 
+# The same fields as services/detector/inference.Detection on purpose: the API and its clients read this one
+# without torch, and the worker keeps a plain dataclass per box (millions of boxes per dataset).
 class Detection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

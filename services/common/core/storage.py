@@ -233,6 +233,8 @@ class LocalStore(ObjectStore):
             return handle.read()
 
     def download_file(self, key: str, path: Path) -> None:
+        # Not _atomic_write on purpose: a scratch copy into any local folder (a worker's cache), without the
+        # store's fsync and key checks, so the temp-file-then-rename lines repeat.
         path = Path(path)
         with self._open(key) as source:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.common.core.paths import UnreadableFile
+from services.common.core.paths import PathNotAllowed, UnreadableFile
 
 SOURCES = ("kitti", "kitti_tracking", "vkitti2", "bdd100k", "yolo")
 
@@ -34,6 +34,8 @@ class DatasetFormatError(ValueError):
 
 # What a reader skips one file for (or raises without a problem handler): malformed or unreadable.
 FILE_PROBLEMS = (DatasetFormatError, UnreadableFile)
+# What a reader skips one file for: a bad file, or a path leading out of the dataset folder.
+READ_PROBLEMS = (PathNotAllowed, *FILE_PROBLEMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,10 @@ class ReadReport:
             raise exc
         self.skip(reason)
         self.on_problem(f"skipped {exc}")
+
+    def file_problem(self, exc: Exception) -> None:
+        """`problem` with the reason its kind implies (one of READ_PROBLEMS)."""
+        self.problem(exc, "outside_dataset_folder" if isinstance(exc, PathNotAllowed) else "unreadable_file")
 
     def kept(self, record: ImageRecord) -> None:
         self.images += 1

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.common.core.paths import DataRoot, PathNotAllowed
+from services.common.core.paths import DataRoot
 from services.common.datasets.canonical import (
-    FILE_PROBLEMS,
+    READ_PROBLEMS,
     Box,
     DatasetFormatError,
     ImageRecord,
@@ -109,11 +109,8 @@ def iter_records(
                 if box is not None:
                     boxes.append(box)
             width, height = image_size(image, files.name(image))
-        except PathNotAllowed as exc:
-            report.problem(exc, "outside_dataset_folder")
-            continue
-        except FILE_PROBLEMS as exc:
-            report.problem(exc, "unreadable_file")
+        except READ_PROBLEMS as exc:
+            report.file_problem(exc)
             continue
         record = ImageRecord(
             image_id=stem,

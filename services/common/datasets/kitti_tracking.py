@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.common.core.paths import DataRoot, PathNotAllowed
+from services.common.core.paths import DataRoot
 from services.common.datasets.canonical import (
-    FILE_PROBLEMS,
+    READ_PROBLEMS,
     Box,
     DatasetFormatError,
     ImageRecord,
@@ -76,11 +76,8 @@ def iter_records(
                 for p in files.glob(split / "image_02" / seq, "*")
                 if p.suffix.lower() in IMAGE_EXTS and p.stem.isdigit()
             }
-        except PathNotAllowed as exc:
-            report.problem(exc, "outside_dataset_folder")
-            continue
-        except FILE_PROBLEMS as exc:
-            report.problem(exc, "unreadable_file")
+        except READ_PROBLEMS as exc:
+            report.file_problem(exc)
             continue
         for frame in sorted(set(by_frame) | set(images)):
             image = images.get(frame)
@@ -90,11 +87,8 @@ def iter_records(
             try:
                 image = files.path(image)
                 width, height = image_size(image, files.name(image))
-            except PathNotAllowed as exc:
-                report.problem(exc, "outside_dataset_folder")
-                continue
-            except FILE_PROBLEMS as exc:
-                report.problem(exc, "unreadable_file")
+            except READ_PROBLEMS as exc:
+                report.file_problem(exc)
                 continue
             record = ImageRecord(
                 image_id=f"{seq}/{frame:06d}",

@@ -20,6 +20,7 @@ from services.common.core.db.models import Dataset, DatasetImage
 from services.common.core.storage import ObjectStore
 from services.common.datasets.canonical import ImageRecord, to_yolo_lines
 from services.common.datasets.filters import Filter
+from services.common.datasets.stats import compute_stats
 
 RECORDS = "meta/records.jsonl"
 REPORT = "meta/report.json"
@@ -188,3 +189,17 @@ def flat_name(image_id: str) -> str:
         if flat.lower().endswith(suffix):
             return flat[: -len(suffix)]
     return flat
+
+
+def stored_stats(
+    items: Sequence[StoredImage], class_names: Sequence[str], warnings: Sequence[str], report: Any = None
+) -> dict[str, Any]:
+    """A stored dataset's stats: per-record counts (an image has pixels when its object was stored), the
+    split sizes and the warnings of the job that made it."""
+    stored = {i.record.image_id for i in items if i.image_key is not None}
+    stats = compute_stats(
+        [i.record for i in items], class_names, report, has_pixels=lambda r: r.image_id in stored
+    ).to_dict()
+    stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
+    stats["warnings"] = list(warnings)
+    return stats

@@ -25,9 +25,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.common.core.paths import DataRoot, PathNotAllowed
+from services.common.core.paths import DataRoot
 from services.common.datasets.canonical import (
-    FILE_PROBLEMS,
+    READ_PROBLEMS,
     SIZE_FROM_DEFAULT,
     SIZE_FROM_HEADER,
     Box,
@@ -241,11 +241,8 @@ def iter_records(
                     files.name(bbox), None, "no info.txt next to this bbox.txt; the classes are unknowable"
                 )
             boxes = _read_bbox(files, bbox, read_info(info_file, files), taxonomy, report)
-        except PathNotAllowed as exc:
-            report.problem(exc, "outside_dataset_folder")
-            continue
-        except FILE_PROBLEMS as exc:
-            report.problem(exc, "unreadable_file")
+        except READ_PROBLEMS as exc:
+            report.file_problem(exc)
             continue
         weather, timeofday = weather_of(variation)
         frames_dirs = frames.get((scene, variation), [])
@@ -271,11 +268,8 @@ def iter_records(
                         report.notes["rgb_missing"] += 1
                     depth_file = depth.get(frame)
                     depth_path = files.name(files.path(depth_file)) if depth_file is not None else None
-                except PathNotAllowed as exc:
-                    report.problem(exc, "outside_dataset_folder")
-                    continue
-                except FILE_PROBLEMS as exc:
-                    report.problem(exc, "unreadable_file")
+                except READ_PROBLEMS as exc:
+                    report.file_problem(exc)
                     continue
                 record = ImageRecord(
                     image_id=f"{scene}/{variation}/{camera}/{frame:05d}",

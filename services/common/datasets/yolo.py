@@ -15,7 +15,7 @@ from typing import Any
 
 from services.common.core.paths import DataRoot, PathNotAllowed
 from services.common.datasets.canonical import (
-    FILE_PROBLEMS,
+    READ_PROBLEMS,
     Box,
     DatasetFormatError,
     ImageRecord,
@@ -163,11 +163,8 @@ def iter_records(
                             boxes.append(Box(cls, b.x1, b.y1, b.x2, b.y2))
                 else:
                     report.notes["no_label_file"] += 1
-            except PathNotAllowed as exc:
-                report.problem(exc, "outside_dataset_folder")
-                continue
-            except FILE_PROBLEMS as exc:
-                report.problem(exc, "unreadable_file")
+            except READ_PROBLEMS as exc:
+                report.file_problem(exc)
                 continue
             record = ImageRecord(
                 image_id=str(Path(rel).with_suffix("")),

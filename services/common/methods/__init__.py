@@ -9,13 +9,14 @@ translator worker all read this registry; nothing else names a method. Tests may
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
+
+from services.common.core.plugins import once_importing_submodules
 
 __all__ = ["MethodSpec", "MethodError", "Need", "default", "get", "register", "registry", "describe_error"]
 
@@ -139,7 +140,6 @@ def validated(model: type[BaseModel], raw: dict[str, Any] | None, where: str, wh
 
 _METHODS: dict[str, MethodSpec] = {}
 _ORIGINS: dict[str, str] = {}  # method -> the module that registered it (its spec)
-_loaded = False
 
 
 def register(spec: MethodSpec) -> MethodSpec:
@@ -163,12 +163,7 @@ def unregister(name: str) -> None:
     _ORIGINS.pop(name, None)
 
 
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for info in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{info.name}")
+_load = once_importing_submodules(__name__, __path__)
 
 
 def registry() -> dict[str, MethodSpec]:

@@ -126,6 +126,8 @@ class DuskParams(_WeatherParams):
     )
 
 
+# Night repeats Dusk's fields with its own defaults and descriptions: pydantic takes a default only from the
+# field's own declaration, so the lines look alike while the numbers differ.
 class NightParams(DuskParams):
     """Night: several stops darker, street-light colour, near-black sky, high-gain sensor noise."""
 

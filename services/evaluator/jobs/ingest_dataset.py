@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from services.common.datasets.canonical import DatasetFormatError, ImageRecord, 
 from services.common.datasets.checks import split_warnings
 from services.common.datasets.readers import iter_dataset
 from services.common.datasets.splits import assign_splits
-from services.common.datasets.stats import compute_stats
 from services.common.datasets.taxonomy import Taxonomy, make_taxonomy
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
@@ -138,11 +137,7 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
     ):
         ctx.warn(warning)
     ds.write_meta(ctx.store, dataset_id, items, report.to_dict())
-    stats = compute_stats(
-        [i.record for i in items], taxonomy.classes, report, has_pixels=pixels_of(items)
-    ).to_dict()
-    stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
-    stats["warnings"] = list(ctx.warnings)
+    stats = ds.stored_stats(items, taxonomy.classes, ctx.warnings, report)
     dataset = Dataset(
         id=dataset_id,
         name=p.name,
@@ -161,12 +156,6 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
         skipped=dict(report.skipped),
     )
     return JobOutcome(result, write=lambda s: ds.save_index(s, dataset, items))
-
-
-def pixels_of(items: list[ds.StoredImage]) -> Callable[[ImageRecord], bool]:
-    """The stats' rule for a stored dataset: an image has pixels when its image object was stored."""
-    stored = {i.record.image_id for i in items if i.image_key is not None}
-    return lambda r: r.image_id in stored
 
 
 def store_record(

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import io
-import shutil
 
 from services.common.contracts.train_translator import TrainTranslatorPayload, TrainTranslatorResult
 from services.common.core import keys
-from services.common.core.db.models import TranslatorModel
-from services.common.methods.adain import SPEC, AdaINTrainOptions
+from services.common.methods.adain import AdaINTrainOptions
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import vgg_features
-from services.translator.training_data import prepare_run, put_torch
-from services.translator.translators import device_for
+from services.translator.training_data import prepare_run, put_torch, trained_model
 
 
 def train(ctx: JobContext, p: TrainTranslatorPayload, options: AdaINTrainOptions) -> JobOutcome:
@@ -26,8 +23,7 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: AdaINTrainOptions
     run = prepare_run(
         ctx, p, AdaINTrainConfig(**options.model_dump(exclude={"max_images"})), options.max_images
     )
-    cfg, model_id, domains, cache, state_key = run.cfg, run.model_id, run.domains, run.cache, run.state_key
-    content, styles = run.a, run.b
+    cfg, model_id, domains, state_key = run.cfg, run.model_id, run.domains, run.state_key
     resume = None
     if store.exists(state_key):
         resume = torch.load(io.BytesIO(store.get_bytes(state_key)), map_location="cpu", weights_only=True)
@@ -44,36 +40,24 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: AdaINTrainOptions
     def on_checkpoint(state: dict) -> None:
         put_torch(store, state_key, state)
 
-    try:
-        decoder = train_adain(
-            cfg,
-            content,
-            styles,
-            features=features,
-            resume=resume,
-            on_checkpoint=on_checkpoint,
-            on_progress=on_progress,
-            should_stop=ctx.cancelled.is_set,
-            device=device_for(ctx.settings),
-        )
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    decoder = run.train(
+        ctx,
+        train_adain,
+        features=features,
+        resume=resume,
+        on_checkpoint=on_checkpoint,
+        on_progress=on_progress,
+    )
     ctx.check_cancelled()
     weights_key = keys.translator_file(model_id, "decoder.pth")
     put_torch(store, weights_key, decoder)
-    model = TranslatorModel(
-        id=model_id,
-        name=p.name,
-        method=SPEC.name,
-        weather=p.weather,
-        domain_a=p.domain_a.model_dump(),
-        domain_b=p.domain_b.model_dump(),
+    model = trained_model(
+        ctx,
+        p,
         options={**options.model_dump(), "style_keys": domains["b"][:256]},
         config={"encoder": "vgg19 relu4_1"},
         checkpoint_key=weights_key,
         metrics={"history": history, "images": {"content": len(domains["a"]), "style": len(domains["b"])}},
-        sample_keys=[],
-        job_id=ctx.job_id,
     )
     return JobOutcome(
         TrainTranslatorResult(model_id=model_id, weights_key=weights_key, resumed=resume is not None),

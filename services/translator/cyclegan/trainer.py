@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 
 from services.common.contracts.train_translator import TrainTranslatorPayload, TrainTranslatorResult
 from services.common.core import keys
-from services.common.core.db.models import TranslatorModel
 from services.common.core.images import encode_png
-from services.common.methods.cyclegan import SPEC, CycleGANTrainOptions
+from services.common.methods.cyclegan import CycleGANTrainOptions
 from services.common.runtime.lifecycle import JobCancelled
 from services.common.runtime.worker import JobContext, JobOutcome
-from services.translator.training_data import prepare_run, put_torch
-from services.translator.translators import device_for
+from services.translator.training_data import prepare_run, put_torch, trained_model
 
 
 def train(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrainOptions) -> JobOutcome:
@@ -25,8 +22,7 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrainOpti
 
     store = ctx.store
     run = prepare_run(ctx, p, TrainConfig(**options.model_dump(exclude={"max_images"})), options.max_images)
-    cfg, model_id, domains, cache, state_key = run.cfg, run.model_id, run.domains, run.cache, run.state_key
-    src_a, src_b = run.a, run.b
+    cfg, model_id, domains, state_key = run.cfg, run.model_id, run.domains, run.state_key
     resume = TrainState.from_bytes(store.get_bytes(state_key)) if store.exists(state_key) else None
     history: dict[int, dict[str, float]] = {}
     sums: dict[str, float] = {}
@@ -68,20 +64,14 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrainOpti
             "application/json",
         )
 
-    try:
-        result = train_cyclegan(
-            cfg,
-            src_a,
-            src_b,
-            resume=resume,
-            on_checkpoint=on_checkpoint,
-            on_progress=on_progress,
-            on_epoch_end=on_epoch_end,
-            should_stop=ctx.cancelled.is_set,
-            device=device_for(ctx.settings),
-        )
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    result = run.train(
+        ctx,
+        train_cyclegan,
+        resume=resume,
+        on_checkpoint=on_checkpoint,
+        on_progress=on_progress,
+        on_epoch_end=on_epoch_end,
+    )
     if result.stopped:
         raise JobCancelled(ctx.job_id)
 
@@ -93,19 +83,14 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrainOpti
         "final_losses": result.last_losses,
         "images": {"a": len(domains["a"]), "b": len(domains["b"])},
     }
-    model = TranslatorModel(
-        id=model_id,
-        name=p.name,
-        method=SPEC.name,
-        weather=p.weather,
-        domain_a=p.domain_a.model_dump(),
-        domain_b=p.domain_b.model_dump(),
+    model = trained_model(
+        ctx,
+        p,
         options=options.model_dump(),
         config=result.generator_config.to_dict(),
         checkpoint_key=weights_key,
         metrics=metrics,
         sample_keys=sample_keys,
-        job_id=ctx.job_id,
     )
     result_info = TrainTranslatorResult(
         model_id=model_id,

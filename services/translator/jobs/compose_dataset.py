@@ -19,7 +19,6 @@ from services.common.datasets import store as ds
 from services.common.datasets.checks import split_warnings
 from services.common.datasets.compositions import COMPOSITIONS, CompositionEntry, describe
 from services.common.datasets.splits import assign_splits
-from services.common.datasets.stats import compute_stats
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
@@ -69,12 +68,9 @@ def run(ctx: JobContext, p: ComposeDatasetPayload) -> JobOutcome:
         raise JobError(f"none of the composition's {len(result.entries)} frames has pixels to copy")
     for warning in split_warnings(((i.split, True) for i in items), val_expected=p.val_fraction > 0):
         ctx.warn(warning)
-    records = [i.record for i in items]
     ds.write_meta(ctx.store, new_id, items, {"images": len(items), "missing": dict(result.missing)})
-    stats = compute_stats(records, class_names, has_pixels=lambda r: True).to_dict()
-    stats["splits"] = {s: sum(1 for i in items if i.split == s) for s in ("train", "val")}
+    stats = ds.stored_stats(items, class_names, ctx.warnings)
     stats["origins"] = dict(sorted(origins.items()))
-    stats["warnings"] = list(ctx.warnings)
     lineage = {
         "composition": describe(p.composition),
         "kitti_dataset_id": p.kitti_dataset_id,

@@ -12,7 +12,6 @@ from services.common.core.db.session import session_scope
 from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
-from services.common.datasets.stats import compute_stats
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
@@ -100,9 +99,7 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         )
     lineage = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
     ds.write_meta(ctx.store, new_id, out_items, {"images": len(out_items), "translated_from": source_id})
-    stats = compute_stats([i.record for i in out_items], class_names, has_pixels=lambda r: True).to_dict()
-    stats["splits"] = {s: sum(1 for i in out_items if i.split == s) for s in ("train", "val")}
-    stats["warnings"] = list(ctx.warnings)
+    stats = ds.stored_stats(out_items, class_names, ctx.warnings)
     dataset = Dataset(
         id=new_id,
         name=p.name,

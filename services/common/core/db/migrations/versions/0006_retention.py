@@ -7,6 +7,8 @@ Create Date: 2026-12-01 10:00:00
 
 from __future__ import annotations
 
+# Alembic's layout: every migration repeats this header and the shape of its table definitions; each is
+# written once and never edited, so nothing is factored out of them.
 import sqlalchemy as sa
 from alembic import op
 
