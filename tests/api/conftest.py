@@ -59,3 +59,10 @@ def vgg_features_pth() -> bytes:
     buf = io.BytesIO()
     torch.save(sd, buf)
     return buf.getvalue()
+
+
+def post_and_run(api, run_queued, settings, kind: str, path: str, body: dict):  # noqa: ANN001, ANN201
+    """POST a request that queues a `kind` job, run the queued jobs of that kind, and return this one."""
+    r = api.post(path, json=body)
+    assert r.status_code == 202, r.text
+    return run_one(run_queued, settings, kind, r.json()["id"])

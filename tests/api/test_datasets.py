@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.api.conftest import ingest, run_one
+from tests.api.conftest import ingest, post_and_run, run_one
 from tests.common.dataset_fixtures import make_bdd2018, make_bdd2020, make_kitti, make_vkitti2, make_yolo
 from tests.scenes import png_bytes, road_scene
 
@@ -113,16 +113,11 @@ def test_bdd100k_2020_ingest_counts(api, run_queued, settings, data_root) -> Non
     assert d["stats"]["boxes_per_class"] == {"car": 2, "van": 0, "truck": 3}
     assert "class_not_in_taxonomy:other vehicle" not in d["stats"]["skipped"]
     assert d["stats"]["skipped"]["class_not_in_taxonomy:trailer"] == 1
-    r = api.post(
-        "/v1/datasets",
-        json={
-            "name": "x",
-            "format": "bdd100k",
-            "uri": f"file://{data_root}/bdd",
-            "options": {"reader": {"labels": "../../etc/passwd"}},
-        },
+    body = {"name": "x", "format": "bdd100k", "uri": f"file://{data_root}/bdd"}
+    options = {"reader": {"labels": "../../etc/passwd"}}
+    job = post_and_run(
+        api, run_queued, settings, "ingest_dataset", "/v1/datasets", {**body, "options": options}
     )
-    job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
     assert job.status == "failed" and job.error.startswith("options.reader: ") and ".." in job.error
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.common.datasets.readers import READERS
-from tests.api.conftest import ingest, run_one
+from tests.api.conftest import ingest, post_and_run, run_one
 from tests.common.dataset_fixtures import (
     kitti_line,
     make_bdd2018,
@@ -189,16 +189,15 @@ def test_bdd_folder_with_only_val_labels_is_ingested(api, run_queued, settings, 
     (labels / "bdd100k_labels_images_train.json").rename(labels / "bdd100k_labels_images_val.json")
     d = ingest(api, run_queued, settings, "bdd100k", f"file://{data_root}/bdd")
     assert d["stats"]["images"] == 4
-    r = api.post(
+    body = {"name": "x", "format": "bdd100k", "uri": f"file://{data_root}/bdd"}
+    job = post_and_run(
+        api,
+        run_queued,
+        settings,
+        "ingest_dataset",
         "/v1/datasets",
-        json={
-            "name": "x",
-            "format": "bdd100k",
-            "uri": f"file://{data_root}/bdd",
-            "options": {"reader": {"split": "test"}},
-        },
+        {**body, "options": {"reader": {"split": "test"}}},
     )
-    job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
     assert job.status == "failed" and "options.reader.split" in job.error and "['val']" in job.error
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from services.common import methods
-from tests.api.conftest import ingest, run_one
+from tests.api.conftest import ingest, post_and_run, run_one
 from tests.common.dataset_fixtures import make_vkitti2
 from tests.fixtures import toy_methods
 from tests.scenes import png_bytes, road_scene
@@ -72,17 +72,10 @@ def test_a_toy_method_is_listed_validated_and_translates(api, run_queued, settin
 def test_a_toy_method_translates_a_dataset(api, run_queued, settings, data_root) -> None:
     make_vkitti2(data_root / "vk")
     src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
-    r = api.post(
-        f"/v1/datasets/{src['id']}/translations",
-        json={
-            "method": "sepia",
-            "weather": "sepia",
-            "params": {"strength": 0.5},
-            "filter": "variation=clone",
-        },
+    body = {"method": "sepia", "weather": "sepia", "params": {"strength": 0.5}, "filter": "variation=clone"}
+    job = post_and_run(
+        api, run_queued, settings, "translate_dataset", f"/v1/datasets/{src['id']}/translations", body
     )
-    assert r.status_code == 202, r.text
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     made = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     assert made["lineage"]["method"] == "sepia" and made["lineage"]["params"] == {"strength": 0.5, "seed": 0}
