@@ -15,8 +15,17 @@ from services.common.core.weights import missing_weights
 router = APIRouter(prefix="/v1/weathers", tags=["weathers"])
 
 
-def _method_info(spec: methods.MethodSpec) -> dict[str, Any]:
+def _row(
+    spec: methods.MethodSpec, weather: str, needs: str | None, params: Any, **ids: str
+) -> dict[str, Any]:
+    """One method × weather row; `ids` name the model or style it uses."""
     return {
+        "method": spec.name,
+        "weather": weather,
+        **ids,
+        "available": needs is None,
+        "needs": needs,
+        "params_schema": params.model_json_schema() if params is not None else None,
         "description": spec.description,
         "trainable": spec.trainable,
         "uses_depth": spec.uses_depth,
@@ -37,46 +46,15 @@ def list_weathers(session: SessionDep, store: StoreDep, settings: SettingsDep) -
     out: list[dict[str, Any]] = []
     for spec in registry.values():
         for weather, model in spec.weather_params.items():
-            out.append(
-                {
-                    "method": spec.name,
-                    "weather": weather,
-                    "available": needs[spec.name] is None,
-                    "needs": needs[spec.name],
-                    "params_schema": model.model_json_schema(),
-                    **_method_info(spec),
-                }
-            )
+            out.append(_row(spec, weather, needs[spec.name], model))
     for m in session.scalars(select(TranslatorModel).order_by(TranslatorModel.created_at)):
         spec = registry.get(m.method)
         if spec is None:  # a model of a method this deployment no longer registers
             continue
-        out.append(
-            {
-                "method": m.method,
-                "weather": m.weather,
-                "model_id": m.id,
-                "name": m.name,
-                "available": needs[m.method] is None,
-                "needs": needs[m.method],
-                "params_schema": spec.params.model_json_schema() if spec.params else None,
-                **_method_info(spec),
-            }
-        )
+        out.append(_row(spec, m.weather, needs[m.method], spec.params, model_id=m.id, name=m.name))
     # Styles serve every method that needs a style and no model.
     style_methods = [s for s in registry.values() if s.style == "required" and s.model == "no"]
     for st in session.scalars(select(Style).order_by(Style.created_at)):
         for spec in style_methods:
-            out.append(
-                {
-                    "method": spec.name,
-                    "weather": st.weather,
-                    "style_id": st.id,
-                    "name": st.name,
-                    "available": needs[spec.name] is None,
-                    "needs": needs[spec.name],
-                    "params_schema": spec.params.model_json_schema() if spec.params else None,
-                    **_method_info(spec),
-                }
-            )
+            out.append(_row(spec, st.weather, needs[spec.name], spec.params, style_id=st.id, name=st.name))
     return out
