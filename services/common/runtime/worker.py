@@ -1,4 +1,4 @@
-"""What every worker shares: the Celery app for one queue, job claiming, heartbeats and recovery.
+"""What every worker shares: the Celery app for one service's queues, job claiming, heartbeats and recovery.
 
 A job body is a plain function `run(ctx, payload)` in `services/<service>/jobs/<kind>.py`; this module
 turns it into a Celery task that claims the job, hands it the typed payload, keeps it alive, records its
