@@ -30,9 +30,9 @@ class AnyResult(BaseModel):
 @pytest.fixture(autouse=True)
 def runtime_test_kinds():  # noqa: ANN201
     """Job kinds of these tests alone: the runtime is exercised with handlers written here."""
-    contracts.register(contracts.JobKind("test_job", "translator", "translator", AnyPayload, AnyResult))
+    contracts.register(contracts.JobKind("test_job", "translator", "test_jobs", AnyPayload, AnyResult))
     contracts.register(
-        contracts.JobKind("test_parent", "translator", "translator", AnyPayload, AnyResult, orchestrator=True)
+        contracts.JobKind("test_parent", "translator", "test_jobs", AnyPayload, AnyResult, orchestrator=True)
     )
     yield
     contracts.unregister("test_job")
@@ -268,14 +268,14 @@ def _flush_broker(runtime: WorkerRuntime) -> int:
     return client.delete(*found) if found else 0
 
 
-def _queued_messages(runtime: WorkerRuntime, job_id: str, queue: str = "translator") -> int:
+def _queued_messages(runtime: WorkerRuntime, job_id: str, queue: str = "test_jobs") -> int:
     """How many messages for this job wait in the Redis queue (other tests' jobs share the database)."""
     raw = _broker(runtime).lrange(f"{runtime.settings.broker_key_prefix}{queue}", 0, -1)
     bodies = [json.loads(base64.b64decode(json.loads(item)["body"])) for item in raw]
     return sum(1 for args, _kwargs, _embed in bodies if args == [job_id])
 
 
-def _drain(runtime: WorkerRuntime, job_id: str, handler, queue: str = "translator") -> list[str]:  # noqa: ANN001
+def _drain(runtime: WorkerRuntime, job_id: str, handler, queue: str = "test_jobs") -> list[str]:  # noqa: ANN001
     """Deliver every message waiting in the Redis queue to the runtime, as a worker would, and return the
     outcome for each message of this job (other tests' jobs are dropped)."""
     outcomes = []
