@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 import schemathesis
@@ -38,7 +39,7 @@ from services.common.core.db.models import Job
 from services.common.core.db.session import session_scope
 from services.common.core.settings import Settings
 from tests.common.dataset_fixtures import make_kitti
-from tests.conftest import REDIS_URL
+from tests.conftest import PG_ADMIN, REDIS_URL
 from tests.scenes import png_bytes, road_scene
 
 EXAMPLES = 25
@@ -89,7 +90,22 @@ def _zip_of(png: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def seeded(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+def fuzz_pg_url() -> Iterator[str]:
+    """A database of the fuzz suite's own: the rows it leaves must not reach other tests' listings."""
+    name = f"sim2real_test_fuzz_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_ADMIN.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+    yield url
+    from services.common.core.db.session import get_engine
+
+    get_engine(url).dispose()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def seeded(fuzz_pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     from fastapi.testclient import TestClient
 
     from services.api.main import create_app
@@ -100,10 +116,10 @@ def seeded(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     data = root / "data"
     make_kitti(data / "kitti")
     prefix = f"sim2real_test_{uuid.uuid4().hex[:10]}:"
-    upgrade(pg_url)
+    upgrade(fuzz_pg_url)
     settings_ = Settings(
         home=root / "home",
-        database_url=pg_url,
+        database_url=fuzz_pg_url,
         broker_url=REDIS_URL,
         broker_key_prefix=prefix,
         data_roots=str(data),

@@ -119,7 +119,7 @@ def test_nul_characters_anywhere_are_a_422_naming_where(client, server_settings)
     """Postgres text cannot hold NUL: a path, query, JSON or form value with one was a 500 wherever it reached
     a lookup or an insert."""
     image = png_bytes(road_scene(32, 16)[0])
-    before, uploads = _jobs(client), _uploads(server_settings)
+    before, uploads, styles = _jobs(client), _uploads(server_settings), len(client.get("/v1/styles").json())
     for path in ("/v1/datasets/a%00b", "/v1/jobs/%00", "/v1/jobs/%00/events", "/v1/translator-models/%00"):
         r = client.get(path)
         assert r.status_code == 422 and r.json()["detail"].startswith("path: contains a NUL"), (path, r.text)
@@ -143,7 +143,7 @@ def test_nul_characters_anywhere_are_a_422_naming_where(client, server_settings)
     r = client.post("/v1/translations", data={"weather": "fog", "params": '{"a\\u0000": 1}'}, files={"image": ("f.png", image)})  # fmt: skip
     assert r.status_code == 422 and r.json()["detail"].startswith("params.a\\u0000: contains a NUL"), r.text
     assert _jobs(client) == before and _uploads(server_settings) == uploads
-    assert client.get("/v1/styles").json() == []
+    assert len(client.get("/v1/styles").json()) == styles
 
 
 @pytest.mark.parametrize(
