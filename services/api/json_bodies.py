@@ -11,8 +11,20 @@ from typing import Any
 MAX_DEPTH = 32
 
 
+NUL_MESSAGE = "contains a NUL character (\\u0000), which no field accepts; remove it"
+
+
 class JSONRejected(ValueError):
-    """The text is not JSON we accept; the message says why and what to send instead."""
+    """The text is not JSON we accept; the message says why and what to send instead. `path` is where in
+    the document (e.g. "options.reader.split"), when the problem is one value."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def located(self, root: str) -> str:
+        """The message prefixed with the full path from `root` (e.g. "body.options.reader.split: ...")."""
+        return f"{root}.{self.path}: {self}" if self.path else f"{root}: {self}"
 
 
 def _constant(name: str) -> Any:
@@ -42,8 +54,30 @@ def depth(value: Any) -> int:
     return deepest
 
 
+def nul_path(value: Any) -> str | None:
+    """The path ("a.b[2]") of the first string or key inside `value` holding a NUL character, else None.
+    Postgres text cannot hold one, so such a value would fail wherever it is stored or looked up."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                name = k.replace("\x00", "\\u0000")  # the path stays printable
+                where = f"{path}.{name}" if path else name
+                if "\x00" in k:
+                    return where
+                stack.append((v, where))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return None
+
+
 def loads_strict(raw: str | bytes) -> Any:
-    """Parse JSON, refusing non-finite numbers and nesting deeper than MAX_DEPTH (JSONRejected)."""
+    """Parse JSON, refusing non-finite numbers, nesting deeper than MAX_DEPTH and NUL characters in
+    strings (JSONRejected)."""
     try:
         value = json.loads(raw, parse_constant=_constant, parse_float=_finite)
     except RecursionError:
@@ -54,4 +88,7 @@ def loads_strict(raw: str | bytes) -> Any:
         raise JSONRejected("not UTF-8 text") from None
     if depth(value) > MAX_DEPTH:
         raise JSONRejected(f"nested deeper than {MAX_DEPTH} levels; flatten it")
+    where = nul_path(value)
+    if where is not None:
+        raise JSONRejected(NUL_MESSAGE, where)
     return value

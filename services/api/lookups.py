@@ -17,7 +17,8 @@ def get_or_404(
 ) -> Row:
     """`what`: e.g. "dataset"; `field`: the request field that named it (prefixed to the message);
     `hint`: what the client can do, e.g. when the row appears."""
-    row = session.get(model, row_id)
+    # No id holds a NUL character, and Postgres would refuse to even compare one.
+    row = None if "\x00" in row_id else session.get(model, row_id)
     if row is None:
         prefix = f"{field}: " if field else ""
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{prefix}no {what} with id {row_id!r}{hint}")

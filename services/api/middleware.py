@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException
 from pydantic import SecretStr
@@ -69,6 +70,19 @@ def api_key_problem(
     return 401, "invalid API key"
 
 
+def nul_in_url(scope: Scope) -> str | None:
+    """Why the path or a query parameter cannot be used (a NUL character: Postgres text cannot hold one,
+    so any lookup with it would fail), else None."""
+    if "\x00" in scope["path"]:
+        return "path: contains a NUL character (%00); remove it from the URL"
+    query = scope.get("query_string", b"").decode("latin-1")
+    if "%00" in query or "\x00" in query:
+        for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+            if "\x00" in name or "\x00" in value:
+                return f"query parameter {name!r}: contains a NUL character (%00); remove it"
+    return None
+
+
 class RequestGuard:
     def __init__(self, app: ASGIApp, settings: Settings, body_limit: int) -> None:
         self.app = app
@@ -102,7 +116,7 @@ class RequestGuard:
             try:
                 loads_strict(body)
             except JSONRejected as exc:
-                await self._refuse(send, 422, f"body: {exc}")
+                await self._refuse(send, 422, exc.located("body"))
                 return
         replayed = False
 
@@ -131,6 +145,10 @@ class RequestGuard:
             if problem:
                 await self._refuse(send, problem[0], problem[1], {"WWW-Authenticate": "Bearer"})
                 return
+        problem_text = nul_in_url(scope)
+        if problem_text:
+            await self._refuse(send, 422, problem_text)
+            return
         if path.startswith(LARGE_BODY_PREFIXES):
             await self.app(scope, receive, send)
             return

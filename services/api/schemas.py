@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+# Past this an offset only ever returns an empty page (and past 2^63 Postgres cannot take it at all).
+MAX_OFFSET = 2**31 - 1
+
 
 class JobOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)

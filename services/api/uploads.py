@@ -38,6 +38,8 @@ def parse_json_object(raw: str | None, field: str) -> dict[str, Any]:
     try:
         value = loads_strict(raw)
     except JSONRejected as exc:
+        if exc.path:
+            raise HTTPException(422, exc.located(field)) from exc
         raise HTTPException(
             422, f'{field}: {exc}; send a JSON object such as {{"visibility_m": 150, "seed": 1}}'
         ) from exc

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.common.detectors import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS, get_architecture
+from services.common.detectors import PASSTHROUGH_TRAIN_ARGS, check_hyperparameters, get_architecture
 from services.detector.weights import WeightsError, inspect_weights
 
 _OPTIMIZERS = ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp", "Adamax")
@@ -65,26 +65,8 @@ class DetectorTrainConfig:
         self._validate_hyperparameters()
 
     def _validate_hyperparameters(self) -> None:
-        hp = self.hyperparameters
-        if not isinstance(hp, dict):
-            raise ValueError("hyperparameters must be a mapping of ultralytics train arguments to values")
-        allowed = _allowed_hyperparameters()
-        owned = sorted(k for k in hp if k in OWN_TRAIN_ARGS)
-        if owned:
-            raise ValueError(f"set {', '.join(owned)} as top-level training fields, not in hyperparameters")
-        unknown = sorted(k for k in hp if k not in allowed)
-        if unknown:
-            examples = ", ".join(sorted(allowed)[:12])
-            raise ValueError(
-                f"unknown or unsupported hyperparameter(s) {', '.join(map(repr, unknown))}; "
-                f"valid ones include {examples} (all: {len(allowed)} ultralytics train arguments)"
-            )
-        from ultralytics.cfg import check_cfg
-
-        try:
-            check_cfg(dict(hp), hard=True)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"invalid hyperparameter value: {e}") from None
+        # The API's table (one definition), limited to what the installed ultralytics knows.
+        check_hyperparameters(self.hyperparameters, _allowed_hyperparameters())
 
 
 def resolve_device(device: str) -> str:

@@ -235,3 +235,78 @@ def test_a_failed_child_fails_the_experiment_and_cancels_the_rest(
     exp = api.get(f"/v1/experiments/{exp_id}").json()
     assert exp["status"] == "failed" and "CUDA out of memory" in exp["error"] and "arm 'a'" in exp["error"]
     assert api.get(f"/v1/jobs/{kids[1].id}").json()["status"] == "cancelled"
+
+
+def _job_count(api) -> int:  # noqa: ANN001
+    return api.get("/v1/jobs").json()["total"]
+
+
+def test_hyperparameter_values_are_checked_at_submit(api, datasets) -> None:
+    """Only the worker checked value types before: a typo cost a GPU slot and a failed job."""
+    before = _job_count(api)
+    for hp, where, words in [
+        ({"mosaic": "lots"}, "hyperparameters.mosaic", "number from 0 to 1"),
+        ({"time": -5}, "hyperparameters.time", "number from 0.001 to 8760"),
+        ({"time": 1e308}, "hyperparameters.time", "8760"),
+        ({"cos_lr": 1}, "hyperparameters.cos_lr", "true or false"),
+        ({"cache": "ssd"}, "hyperparameters.cache", '"ram", "disk"'),
+        ({"close_mosaic": 2.5}, "hyperparameters.close_mosaic", "integer"),
+    ]:
+        r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], "hyperparameters": hp})
+        assert (
+            r.status_code == 422 and r.json()["detail"].startswith(where) and words in r.json()["detail"]
+        ), r.text
+    assert _job_count(api) == before
+    ok = {
+        "mosaic": 0.5,
+        "time": 0.25,
+        "scale": [0.5, 1.5],
+        "cache": "ram",
+        "freeze": 10,
+        "channels_last": None,
+    }
+    r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], "hyperparameters": ok})
+    assert r.status_code == 202, r.text
+
+
+def test_seeds_out_of_range_are_refused_at_submit(api, datasets) -> None:
+    before = _job_count(api)
+    experiment = {
+        "name": "e",
+        "arms": [{"name": "a", "train_dataset_id": datasets["a"]}],
+        "eval_dataset_id": datasets["eval"],
+    }
+    for path, body, loc in [
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "seed": -1}, ["body", "seed"]),
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "seed": 2**32}, ["body", "seed"]),
+        ("/v1/experiments", {**experiment, "seeds": [0, -3]}, ["body", "seeds", 1]),
+        ("/v1/experiments", {**experiment, "seeds": [10**30]}, ["body", "seeds", 0]),
+        ("/v1/evaluations/compare", {"a": "x", "b": "y", "seed": -1}, ["body", "seed"]),
+    ]:
+        r = api.post(path, json=body)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == loc, r.text
+    assert _job_count(api) == before
+    r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], "seed": 2**32 - 1})
+    assert r.status_code == 202, r.text
+
+
+def test_experiments_over_the_run_limit_are_refused(client_for, settings, datasets) -> None:
+    api = client_for(settings.model_copy(update={"max_experiment_runs": 3}))
+    before = _job_count(api)
+    body = {
+        "name": "too big",
+        "arms": [
+            {"name": "baseline", "train_dataset_id": datasets["a"]},
+            {"name": "translated", "train_dataset_id": datasets["b"]},
+        ],
+        "eval_dataset_id": datasets["eval"],
+        "model": TINY,
+        "seeds": [0, 1],
+    }
+    r = api.post("/v1/experiments", json=body)
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and detail.startswith("arms × seeds: 2 arms × 2 seeds = 4"), r.text
+    assert "SIM2REAL_MAX_EXPERIMENT_RUNS" in detail and "limit of 3" in detail
+    assert _job_count(api) == before
+    r = api.post("/v1/experiments", json={**body, "seeds": [0]})
+    assert r.status_code == 202, r.text

@@ -107,3 +107,74 @@ def test_reader_and_split_options_are_checked_at_submit(api, data_root, fmt, opt
     )
     assert r.status_code == 422 and words in r.json()["detail"], r.text
     assert _jobs(api) == before
+
+
+def _uploads(settings) -> set[str]:  # noqa: ANN001
+    from services.common.core.storage import make_store
+
+    return set(make_store(settings).list("uploads/"))
+
+
+def test_nul_characters_anywhere_are_a_422_naming_where(client, server_settings) -> None:
+    """Postgres text cannot hold NUL: a path, query, JSON or form value with one was a 500 wherever it reached
+    a lookup or an insert."""
+    image = png_bytes(road_scene(32, 16)[0])
+    before, uploads, styles = _jobs(client), _uploads(server_settings), len(client.get("/v1/styles").json())
+    for path in ("/v1/datasets/a%00b", "/v1/jobs/%00", "/v1/jobs/%00/events", "/v1/translator-models/%00"):
+        r = client.get(path)
+        assert r.status_code == 422 and r.json()["detail"].startswith("path: contains a NUL"), (path, r.text)
+    r = client.get("/v1/jobs", params={"parent_id": "a\x00"})
+    assert r.status_code == 422 and "query parameter 'parent_id'" in r.json()["detail"], r.text
+    cases = [
+        ("/v1/datasets", {"name": "a\x00", "format": "kitti", "uri": "file:///d"}, "body.name"),
+        ("/v1/evaluations/compare", {"a": "x", "b": "\x00"}, "body.b"),
+        ("/v1/detector-trainings", {"dataset_id": "d", "hyperparameters": {"mosaic\x00": 1}}, "body.hyperparameters.mosaic\\u0000"),
+        ("/v1/experiments", {"name": "e", "eval_dataset_id": "e", "arms": [{"name": "\x00", "train_dataset_id": "t"}]}, "body.arms[0].name"),
+    ]  # fmt: skip
+    for path, body, where in cases:
+        r = client.post(path, json=body)
+        assert r.status_code == 422 and r.json()["detail"].startswith(f"{where}: contains a NUL"), r.text
+    r = client.post(
+        "/v1/styles", data={"name": "s\x00", "weather": "rain"}, files={"images": ("s.png", image)}
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "name"], r.text
+    r = client.post("/v1/translations", data={"method": "cyclegan", "model_id": "m\x00"}, files={"image": ("f.png", image)})  # fmt: skip
+    assert r.status_code == 404, r.text
+    r = client.post("/v1/translations", data={"weather": "fog", "params": '{"a\\u0000": 1}'}, files={"image": ("f.png", image)})  # fmt: skip
+    assert r.status_code == 422 and r.json()["detail"].startswith("params.a\\u0000: contains a NUL"), r.text
+    assert _jobs(client) == before and _uploads(server_settings) == uploads
+    assert len(client.get("/v1/styles").json()) == styles
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/jobs", {"offset": str(2**63)}, "offset"),
+        ("/v1/datasets", {"offset": str(10**20)}, "offset"),
+        ("/v1/evaluations/compare", {"a": "x", "b": "y", "seed": str(2**40)}, "seed"),
+        ("/v1/evaluations/compare", {"a": "x", "b": "y", "seed": "-1"}, "seed"),
+    ],
+)
+def test_integers_past_what_postgres_holds_are_a_422(client, path: str, params: dict, field: str) -> None:
+    r = client.get(path, params=params)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", field], r.text
+
+
+def test_filter_numbers_past_the_index_columns_are_a_422(api, run_queued, settings, data_root) -> None:
+    from tests.api.conftest import ingest
+    from tests.common.dataset_fixtures import make_kitti
+
+    make_kitti(data_root / "kitti")
+    d = ingest(api, run_queued, settings, "kitti", f"file://{data_root}/kitti")
+    for flt in ("frame<=99999999999999999999", "occluded_vehicles=9999999999"):
+        r = api.get(f"/v1/datasets/{d['id']}/images", params={"filter": flt})
+        assert r.status_code == 422 and "out of range" in r.json()["detail"], r.text
+    before = _jobs(api)
+    r = api.post(
+        f"/v1/datasets/{d['id']}/translations", json={"weather": "fog", "filter": "width>=4294967296"}
+    )
+    assert r.status_code == 422 and r.json()["detail"].startswith("filter:"), r.text
+    assert _jobs(api) == before
+    assert (
+        api.get(f"/v1/datasets/{d['id']}/images", params={"filter": "width>=2147483647"}).json()["total"] == 0
+    )

@@ -64,3 +64,10 @@ def test_filter_values_with_spaces_and_slashes() -> None:
 def test_filter_errors(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_filter(spec)
+
+
+def test_numbers_past_the_index_columns_are_refused() -> None:
+    assert parse_filter("frame<=2147483647").terms[0].value == 2**31 - 1
+    for spec in ("frame<=2147483648", "width=1,99999999999999999999", "height>-2147483649"):
+        with pytest.raises(ValueError, match="out of range; use an integer from -2147483648 to 2147483647"):
+            parse_filter(spec)

@@ -140,3 +140,16 @@ def test_training_config_refuses_unknown_model_and_hyperparameters() -> None:
         DetectorTrainConfig(imgsz=0).validate()
     with pytest.raises(ValueError, match="device must be auto, cpu"):
         DetectorTrainConfig(device="tpu").validate()
+
+
+def test_the_hyperparameter_table_accepts_ultralytics_defaults_and_the_worker_uses_it() -> None:
+    """The API's table must not refuse what ultralytics itself ships as a default, and the worker refuses
+    what the API refuses (one definition)."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    from services.common.detectors import check_hyperparameters
+    from services.detector.training import DetectorTrainConfig
+
+    check_hyperparameters({k: DEFAULT_CFG_DICT[k] for k in PASSTHROUGH_TRAIN_ARGS})
+    with pytest.raises(ValueError, match=r"hyperparameters\.time: invalid hyperparameter value -5"):
+        DetectorTrainConfig(hyperparameters={"time": -5}).validate()

@@ -23,8 +23,9 @@ from services.common.core import keys
 from services.common.core.checkpoints import CheckpointError, read_detector_checkpoint
 from services.common.core.db.models import Dataset, DetectorModel, Job, new_id
 from services.common.core.db.session import session_scope
+from services.common.core.fields import Text
 from services.common.core.images import ImageError, decode_image, encode_png
-from services.common.detectors import OWN_TRAIN_ARGS, PASSTHROUGH_TRAIN_ARGS, get_architecture
+from services.common.detectors import check_hyperparameters, get_architecture
 
 router = APIRouter(tags=["detectors"])
 
@@ -67,16 +68,10 @@ def validate_training(session: Session, body: TrainDetectorPayload) -> TrainDete
         start = get_or_404(session, DetectorModel, body.weights_id, "detector weights", field="weights_id")
         if get_architecture(start.architecture).name != get_architecture(body.model).name:
             raise HTTPException(422, f"weights {body.weights_id} are a {start.architecture}; set model to it")
-    own = sorted(k for k in body.hyperparameters if k in OWN_TRAIN_ARGS)
-    if own:
-        raise HTTPException(422, f"hyperparameters: set {', '.join(own)} as top-level fields")
-    unknown = sorted(k for k in body.hyperparameters if k not in PASSTHROUGH_TRAIN_ARGS)
-    if unknown:
-        raise HTTPException(
-            422,
-            f"hyperparameters: unknown {', '.join(unknown)}; valid ones include "
-            f"{', '.join(sorted(PASSTHROUGH_TRAIN_ARGS)[:10])}, …",
-        )
+    try:
+        check_hyperparameters(body.hyperparameters)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return body.model_copy(update={"model": get_architecture(body.model).name})
 
 
@@ -94,7 +89,7 @@ def upload_weights(
     store: StoreDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="an ultralytics YOLOv5 checkpoint (.pt)")],
-    name: Annotated[str, Form(min_length=1, max_length=255)],
+    name: Annotated[Text, Form(min_length=1, max_length=255)],
 ) -> DetectorModel:
     """Read the checkpoint's architecture and classes without executing it, then store it."""
     data = read_capped(file, settings.max_upload_bytes, "file")

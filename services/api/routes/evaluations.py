@@ -139,7 +139,9 @@ def latest_comparison(
     a: Annotated[str, Query(description="evaluation id of the reference")],
     b: Annotated[str, Query(description="evaluation id compared with it")],
     n_boot: Annotated[int | None, Query(ge=1, le=10_000, description="only comparisons with these")] = None,
-    seed: Annotated[int | None, Query(description="only comparisons with this seed")] = None,
+    seed: Annotated[
+        int | None, Query(ge=0, le=2**32 - 1, description="only comparisons with this seed")
+    ] = None,
 ) -> dict[str, Any]:
     """The newest stored comparison of a with b (POST /v1/evaluations/compare makes one)."""
     query = select(EvaluationComparison).where(
@@ -212,6 +214,14 @@ def create_experiment(body: ExperimentPayload, session: SessionDep, celery: Cele
         raise HTTPException(422, "arms: names must be unique")
     if len(set(body.seeds)) != len(body.seeds):
         raise HTTPException(422, "seeds: must be unique")
+    runs = len(body.arms) * len(body.seeds)
+    if runs > settings.max_experiment_runs:
+        raise HTTPException(
+            422,
+            f"arms × seeds: {len(body.arms)} arms × {len(body.seeds)} seeds = {runs} detector trainings, over "
+            f"the limit of {settings.max_experiment_runs} (SIM2REAL_MAX_EXPERIMENT_RUNS); use fewer arms or "
+            "seeds, or split the experiment",
+        )
     for arm in body.arms:
         if body.eval_dataset_id in (arm.train_dataset_id, body.model.val_dataset_id):
             raise HTTPException(

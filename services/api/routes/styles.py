@@ -17,7 +17,7 @@ from services.api.submit import save_with_objects
 from services.api.uploads import image_http_error, read_capped
 from services.common.core import keys
 from services.common.core.db.models import Dataset, DatasetImage, Style, new_id
-from services.common.core.fields import Seed
+from services.common.core.fields import Seed, Text
 from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
@@ -53,7 +53,7 @@ def create_style(
     store: StoreDep,
     settings: SettingsDep,
     images: Annotated[list[UploadFile], File(description="one or more PNG/JPEG style images")],
-    name: Annotated[str, Form(min_length=1, max_length=255)],
+    name: Annotated[Text, Form(min_length=1, max_length=255)],
     weather: Annotated[
         str, Form(pattern=WEATHER_PATTERN, max_length=32, description="the look it gives, e.g. rain")
     ],

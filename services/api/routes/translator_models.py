@@ -22,6 +22,7 @@ from services.common.contracts.train_translator import DomainSpec, TrainTranslat
 from services.common.core import keys
 from services.common.core.checkpoints import CheckpointError
 from services.common.core.db.models import Dataset, DatasetImage, TranslatorModel, new_id
+from services.common.core.fields import Text
 from services.common.core.weights import current_versions, missing_weights
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
@@ -133,7 +134,7 @@ async def import_model(
     file: Annotated[
         UploadFile, File(description="the method's checkpoint, e.g. a generator state_dict (.pth)")
     ],
-    name: Annotated[str, Form(min_length=1, max_length=255)],
+    name: Annotated[Text, Form(min_length=1, max_length=255)],
     weather: Annotated[
         str, Form(pattern=r"^[a-z0-9_\-]+$", max_length=32, description="the domain it produces, e.g. fog")
     ],

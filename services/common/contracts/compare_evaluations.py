@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from services.common.contracts import JobKind, Payload, Result, register
+from services.common.core.fields import Seed
 
 
 class CompareEvaluationsPayload(Payload):
@@ -14,7 +15,7 @@ class CompareEvaluationsPayload(Payload):
     a: str = Field(description="evaluation id of the reference")
     b: str = Field(description="evaluation id compared with it")
     n_boot: int = Field(200, ge=1, le=10_000, description="paired bootstrap resamples over images")
-    seed: int = 0
+    seed: Seed = 0
 
 
 class CompareEvaluationsResult(Result):

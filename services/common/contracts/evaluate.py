@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from services.common.contracts import JobKind, Payload, Result, register
 from services.common.contracts.common import EvaluationSettings
+from services.common.core.fields import Seed
 from services.common.evaluation import validate_buckets
 
 
@@ -22,7 +23,7 @@ class EvaluationCreate(EvaluationSettings):
 
 
 class EvaluatePayload(EvaluationCreate, Payload):
-    seed: int = Field(0, description="bootstrap seed")
+    seed: Seed = Field(0, description="bootstrap seed")
 
     @model_validator(mode="after")
     def _one_source(self) -> EvaluatePayload:

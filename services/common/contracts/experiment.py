@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.contracts import JobKind, Payload, Result, register
 from services.common.contracts.common import DetectorTrainingSettings, EvaluationSettings
+from services.common.core.fields import Seed
 
 
 class ExperimentArm(BaseModel):
@@ -23,7 +24,7 @@ class ExperimentPayload(EvaluationSettings, Payload):
     arms: list[ExperimentArm] = Field(min_length=1)
     eval_dataset_id: str
     model: DetectorTrainingSettings = Field(default_factory=DetectorTrainingSettings)
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    seeds: list[Seed] = Field([0, 1, 2], min_length=1)
 
 
 class ExperimentResult(Result):

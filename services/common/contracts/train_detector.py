@@ -9,13 +9,14 @@ from pydantic import Field
 
 from services.common.contracts import JobKind, Payload, Result, register
 from services.common.contracts.common import DetectorTrainingSettings
+from services.common.core.fields import Seed
 
 
 class TrainDetectorPayload(DetectorTrainingSettings, Payload):
     """Also the body of POST /v1/detector-trainings (the route stores the architecture's canonical name)."""
 
     dataset_id: str
-    seed: int = 0
+    seed: Seed = 0
     name: str | None = Field(None, min_length=1, max_length=255)
 
 

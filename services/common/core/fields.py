@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 # Seeds feed numpy's and torch's generators, which take 0 .. 2^32 - 1.
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="Random seed, 0 to 2^32 - 1.")]
+
+
+def no_nul(value: str) -> str:
+    """Postgres text cannot hold a NUL character: a value with one would fail where it is stored."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\u0000), which no field accepts; remove it")
+    return value
+
+
+# Free text a request stores (names, labels) outside a JSON body (JSON bodies are checked whole).
+Text = Annotated[str, AfterValidator(no_nul)]

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     # Pixels decoded across all images of one uploaded archive (checked from the headers first).
     max_archive_pixels: int = 400_000_000
+    # Detector trainings one experiment may start (arms × seeds), each a GPU job.
+    max_experiment_runs: int = Field(60, ge=1)
 
     # Job liveness: a running job whose heartbeat is older than the timeout has a dead worker.
     heartbeat_interval_s: float = 10.0

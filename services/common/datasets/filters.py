@@ -58,11 +58,20 @@ def field_value(record: ImageRecord, field: str) -> Any:
     return len(record.boxes) if field == "num_boxes" else getattr(record, field)
 
 
+# The index stores numeric fields as 32-bit integers; a bound past them cannot be compared in SQL.
+INT_RANGE = (-(2**31), 2**31 - 1)
+
+
 def _parse_number(field: str, text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError as e:
         raise ValueError(f"filter {field}: {text!r} is not an integer") from e
+    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise ValueError(
+            f"filter {field}: {text[:40]} is out of range; use an integer from {INT_RANGE[0]} to {INT_RANGE[1]}"
+        )
+    return value
 
 
 def parse_term(text: str) -> Term:

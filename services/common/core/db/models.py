@@ -233,7 +233,7 @@ class EvaluationComparison(Base):
     evaluation_b_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     n_boot: Mapped[int] = mapped_column(Integer)
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)  # 0 .. 2^32 - 1 (fields.Seed): past int4
     rows: Mapped[list[Any]] = mapped_column(default=list)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
