@@ -10,12 +10,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from services.api import web
 from services.api.middleware import RequestGuard
 from services.api.routes import (
+    dataset_images,
     datasets,
     detectors,
     evaluations,
@@ -35,6 +36,22 @@ from services.common.core.storage import ObjectNotFound, StoreUnavailable, make_
 from services.common.core.weights import publish_configured
 from services.common.methods import MethodError
 
+DESCRIPTION = """Translate synthetic driving images into real weather; train and evaluate detectors on them.
+
+The web app is at `/`. With `SIM2REAL_API_KEY` set, every `/v1` call and `/openapi.json` need
+`Authorization: Bearer <key>`; these pages ask for it once and keep it for the browser session.
+
+Words used throughout:
+- **composition**: how a training set is assembled from KITTI and Virtual KITTI 2 frames
+  (`POST /v1/datasets/compositions`): `baseline` uses the rendered weather variations as they are,
+  `translated` replaces fog, overcast and rain by translations of the clone frame (formerly "recipe").
+- **slice_by**: the image attributes an evaluation also reports mAP for, one slice per value besides
+  `all`: `occlusion` (cumulative buckets of occluded vehicles such as `<=5`, from `buckets`), `weather`,
+  `timeofday`, `scene`.
+- **filter**: `field op value` terms (`weather=foggy`, `occluded_vehicles<=5`, `camera=Camera_0`), joined
+  by `;` or repeated; `=` / `!=` take comma lists (any of / none of).
+"""
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -46,16 +63,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish_configured(settings, app.state.store)
         yield
 
-    # With an API key, the schema and docs need it too (every route but health does).
-    keyed = settings.api_key is not None
     app = FastAPI(
         title="sim2real",
         version="0.1.0",
         lifespan=lifespan,
-        description="Translate synthetic driving images into real weather; train and evaluate "
-        "detectors on them.",
-        openapi_url=None if keyed else "/openapi.json",
-        docs_url=None if keyed else "/docs",
+        description=DESCRIPTION,
+        # The schema is a data call (it needs the key when one is set); /docs and /redoc are our own
+        # offline shells (services/api/web), which fetch it with the key.
+        openapi_url="/openapi.json",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -68,20 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuard, settings=settings, body_limit=settings.max_upload_bytes * 2 + 1024 * 1024
     )
-    if keyed:
-
-        @app.get("/openapi.json", include_in_schema=False)
-        def openapi() -> JSONResponse:
-            return JSONResponse(app.openapi())
-
-        @app.get("/docs", include_in_schema=False)
-        def docs() -> HTMLResponse:
-            return get_swagger_ui_html(openapi_url="/openapi.json", title="sim2real")
-
+    web.install(app)
+    document_parameters(app)
     for module in (
         jobs,
         translations,
         datasets,
+        dataset_images,
         translator_models,
         image_sets,
         detectors,
@@ -92,6 +101,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     return app
+
+
+# Descriptions and examples for path and query parameters that routes leave undescribed: the same name means
+# the same thing on every route. A route's own description wins.
+PARAMETER_DOCS: dict[str, tuple[str, Any]] = {
+    "job_id": ("a job id, as POST answered it or GET /v1/jobs lists it", "3f9c2a6d0b7e4f1a9c8d7e6f5a4b3c2d"),
+    "dataset_id": ("a dataset id (GET /v1/datasets)", "8b16ee180c94c7abb4959bebee86a84a"),
+    "model_id": ("a translator or detector model id (GET /v1/translator-models, /v1/detector-models)", None),
+    "evaluation_id": ("an evaluation id (GET /v1/evaluations; the id of the job that made it)", None),
+    "experiment_id": ("an experiment id (GET /v1/experiments; the id of its job)", None),
+    "comparison_id": ("a comparison id: the id of the compare_evaluations job that made it", None),
+    "style_id": ("a style id (GET /v1/styles)", None),
+    "index": ("the sample's position in the model's `samples` list, from 0", 0),
+    "limit": ("page size: at most this many items", 50),
+    "offset": ("items to skip: the page starts after them", 0),
+    "split": ("only images of this split", "val"),
+}
+
+
+def document_parameters(app: FastAPI) -> None:
+    """Fill in undescribed parameters from PARAMETER_DOCS when the schema is first built."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for item in schema["paths"].values():
+                for op in item.values():
+                    for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                        doc = PARAMETER_DOCS.get(param["name"])
+                        if (
+                            doc is None
+                            or param.get("description")
+                            or param.get("schema", {}).get("description")
+                        ):
+                            continue
+                        param["description"] = doc[0]
+                        if doc[1] is not None and "example" not in param and "examples" not in param:
+                            param["example"] = doc[1]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:

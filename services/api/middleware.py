@@ -18,8 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.api.json_bodies import JSONRejected, loads_strict
 from services.common.core.settings import Settings
 
-# Paths that never need the key: load balancers probe them.
-PUBLIC_PATHS = ("/healthz", "/readyz")
+# Paths that never need the key: load balancers probe the first two; the web app's page, the docs shells and
+# their static assets hold no data (every data call they make sends the key).
+PUBLIC_PATHS = ("/healthz", "/readyz", "/", "/docs", "/redoc")
+PUBLIC_PREFIXES = ("/static/",)
 # Operator weights are larger than any user upload (their route caps them itself), and only the operator
 # key changes them.
 LARGE_BODY_PREFIXES = ("/v1/weights/",)
@@ -135,7 +137,7 @@ class RequestGuard:
             return
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-        if path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES):
             operator_only = path.startswith(OPERATOR_PREFIXES) and scope.get("method") in (
                 "POST",
                 "PUT",

@@ -71,7 +71,7 @@ def test_unknown_job_is_404(client) -> None:
     assert client.get("/v1/jobs/nope/events").status_code == 404
 
 
-def test_api_key_guards_everything_but_health(client_for, server_settings) -> None:
+def test_api_key_guards_everything_but_health_and_the_web_shells(client_for, server_settings) -> None:
     settings = server_settings.model_copy(update={"api_key": __import__("pydantic").SecretStr("k3y")})
     client = client_for(settings)
     assert client.get("/healthz").status_code == 200
@@ -81,10 +81,16 @@ def test_api_key_guards_everything_but_health(client_for, server_settings) -> No
     assert client.get("/v1/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/v1/jobs", headers={"Authorization": "Bearer k3y"}).status_code == 200
     assert client.post("/v1/translations", data={"weather": "fog"}).status_code == 401
-    assert client.get("/openapi.json").status_code == 401 and client.get("/docs").status_code == 401
+    # The schema is data; the app's page, the docs shells and their assets are not (they send the key).
+    assert client.get("/openapi.json").status_code == 401
+    for public in ("/", "/docs", "/redoc", "/static/app.js", "/static/docs/swagger-ui-bundle.js"):
+        assert client.get(public).status_code == 200, public
+    # No way around the key through the public prefix.
+    assert client.get("/static/../v1/jobs").status_code in (401, 404)
+    assert client.get("/static/docs/../../v1/jobs").status_code in (401, 404)
+    assert client.get("/docs/x").status_code == 401
     auth = {"Authorization": "Bearer k3y"}
     assert "/v1/translations" in client.get("/openapi.json", headers=auth).json()["paths"]
-    assert client.get("/docs", headers=auth).status_code == 200
 
 
 def test_readyz_names_what_is_unreachable(client_for, make_settings, pg_url) -> None:

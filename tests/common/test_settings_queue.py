@@ -7,7 +7,7 @@ def test_embedded_defaults_need_no_environment(tmp_path) -> None:
     s = Settings(home=tmp_path)
     assert s.resolved_database_url == f"sqlite:///{(tmp_path / 'sim2real.db').resolve()}"
     url, opts = broker_options(s)
-    assert url == "filesystem://" and (tmp_path / "broker" / "out").is_dir()
+    assert url == "sim2real-files://" and (tmp_path / "broker" / "out").is_dir()
     assert opts["control_folder"] == str((tmp_path / "broker" / "control").resolve())
     assert s.resolved_store_path == (tmp_path / "objects").resolve()
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
@@ -180,6 +180,57 @@ def get_comparison(comparison_id: str, session: SessionDep) -> dict[str, Any]:
     raise HTTPException(409, f"comparison {comparison_id} is not available: {hint}")
 
 
+@router.get("/v1/evaluations")
+def list_evaluations(
+    session: SessionDep,
+    dataset_id: Annotated[str | None, Query(description="only evaluations on this dataset")] = None,
+    detector_model_id: Annotated[str | None, Query(description="only evaluations of this detector")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
+    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+) -> dict[str, Any]:
+    """Evaluations, newest first, each with its overall mAP50 (slice `all`, class `all`) and interval; the
+    full table is at GET /v1/evaluations/{id}."""
+    query = select(Evaluation)
+    if dataset_id:
+        query = query.where(Evaluation.dataset_id == dataset_id)
+    if detector_model_id:
+        query = query.where(Evaluation.detector_model_id == detector_model_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(
+        session.scalars(
+            query.order_by(Evaluation.created_at.desc(), Evaluation.id).limit(limit).offset(offset)
+        )
+    )
+    overall = {
+        m.evaluation_id: m
+        for m in session.scalars(
+            select(EvaluationMetric).where(
+                EvaluationMetric.evaluation_id.in_([e.id for e in rows]),
+                EvaluationMetric.slice == "all",
+                EvaluationMetric.class_name == "all",
+            )
+        )
+    }
+    items = []
+    for ev in rows:
+        m = overall.get(ev.id)
+        items.append(
+            {
+                "id": ev.id,
+                "dataset_id": ev.dataset_id,
+                "detector_model_id": ev.detector_model_id,
+                "predictions_uri": ev.predictions_uri,
+                "settings": ev.settings,
+                "job_id": ev.job_id,
+                "created_at": ev.created_at,
+                "ap50": m.ap50 if m else None,
+                "ap50_low": m.ap50_low if m else None,
+                "ap50_high": m.ap50_high if m else None,
+            }
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
 @router.get("/v1/evaluations/{evaluation_id}")
 def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
     ev = get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
@@ -251,6 +302,50 @@ def create_experiment(body: ExperimentPayload, session: SessionDep, celery: Cele
         job_id=job_id,
     )
     return submit(session, celery, settings, "experiment", body, rows=[experiment], job_id=job_id)
+
+
+@router.get("/v1/experiments")
+def list_experiments(
+    session: SessionDep,
+    eval_dataset_id: Annotated[
+        str | None, Query(description="only experiments evaluated on this dataset")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
+    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+) -> dict[str, Any]:
+    """Experiments, newest first, with their job's status; the table is at GET /v1/experiments/{id}."""
+    query = select(Experiment)
+    if eval_dataset_id:
+        query = query.where(Experiment.eval_dataset_id == eval_dataset_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(
+        session.scalars(
+            query.order_by(Experiment.created_at.desc(), Experiment.id).limit(limit).offset(offset)
+        )
+    )
+    jobs = {
+        j.id: j for j in session.scalars(select(Job).where(Job.id.in_([e.job_id for e in rows if e.job_id])))
+    }
+    items = []
+    for exp in rows:
+        job = jobs.get(exp.job_id or "")
+        items.append(
+            {
+                "id": exp.id,
+                "name": exp.name,
+                "status": job.status
+                if job is not None and job.status in ("failed", "cancelled", "succeeded")
+                else exp.status,
+                "progress": job.progress if job else None,
+                "eval_dataset_id": exp.eval_dataset_id,
+                "arms": [a.get("name") for a in exp.arms],
+                "seeds": exp.seeds,
+                "job_id": exp.job_id,
+                "created_at": exp.created_at,
+                "has_table": exp.table is not None,
+            }
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/v1/experiments/{experiment_id}")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from services.api.dataset_images import image_row, pixels_key
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
 from services.api.schemas import JobOut
@@ -27,7 +28,10 @@ def create_translation(
     store: StoreDep,
     celery: CeleryDep,
     settings: SettingsDep,
-    image: Annotated[UploadFile, File(description="PNG or JPEG driving image")],
+    image: Annotated[
+        UploadFile | None,
+        File(description="PNG or JPEG driving image; or name a stored one with dataset_id and image_id"),
+    ] = None,
     weather: Annotated[
         str | None,
         Form(description="the weather to render, for methods with fixed weathers; see GET /v1/weathers"),
@@ -46,7 +50,17 @@ def create_translation(
     params: Annotated[
         str | None, Form(description='JSON object, e.g. {"visibility_m": 150, "seed": 1}')
     ] = None,
+    dataset_id: Annotated[
+        str | None,
+        Form(description="instead of an upload: a dataset holding the image (its depth map is used too)"),
+    ] = None,
+    image_id: Annotated[
+        str | None, Form(description="instead of an upload: the image's id in dataset_id")
+    ] = None,
 ):
+    """Translate one image: an upload (with an optional depth map), or a dataset's stored image with its
+    depth map when the dataset has one."""
+    stored = _stored_image(session, store, image, depth, dataset_id or None, image_id or None)
     raw_params = parse_json_object(params, "params")
     translation = resolve_translation(
         session,
@@ -59,14 +73,18 @@ def create_translation(
         raw_params,
     )
 
-    image_bytes = read_capped(image, settings.max_upload_bytes, "image")
+    if stored is not None:
+        image_bytes, depth_bytes = stored
+    else:
+        assert image is not None
+        image_bytes = read_capped(image, settings.max_upload_bytes, "image")
+        depth_bytes = read_capped(depth, settings.max_upload_bytes, "depth") if depth is not None else None
     try:
         pixels = decode_image(image_bytes, settings.max_image_pixels)
     except ImageError as exc:
         raise image_http_error("image", exc) from exc
     depth_png = None
-    if depth is not None:
-        depth_bytes = read_capped(depth, settings.max_upload_bytes, "depth")
+    if depth_bytes is not None:
         try:
             depth_map = decode_depth_png(depth_bytes, settings.max_image_pixels)
         except ImageError as exc:
@@ -91,9 +109,35 @@ def create_translation(
         translation=translation,
         image_key=image_key,
         depth_key=depth_key,
-        filename=(image.filename or "")[:255],
+        filename=((image.filename if image is not None else image_id) or "")[:255],
     )
     return submit(session, celery, settings, "translate", payload, sub)
+
+
+def _stored_image(
+    session: SessionDep,
+    store: StoreDep,
+    image: UploadFile | None,
+    depth: UploadFile | None,
+    dataset_id: str | None,
+    image_id: str | None,
+) -> tuple[bytes, bytes | None] | None:
+    """A dataset image's bytes and its depth map's (or None), when the request names one instead of
+    uploading; None for an upload. Exactly one of the two ways must be used."""
+    if image is not None:
+        if dataset_id or image_id:
+            raise HTTPException(422, "image: send an upload or dataset_id + image_id, not both")
+        return None
+    if not (dataset_id and image_id):
+        missing = "image_id" if dataset_id else "dataset_id" if image_id else "image"
+        raise HTTPException(
+            422, f"{missing}: required; send an image upload, or dataset_id and image_id of a stored image"
+        )
+    if depth is not None:
+        raise HTTPException(422, "depth: a stored image uses its dataset's depth map; do not upload one")
+    dataset, row = image_row(session, dataset_id, image_id, field="dataset_id")
+    key = pixels_key(dataset, row)
+    return store.get_bytes(key), store.get_bytes(row.depth_key) if row.depth_key else None
 
 
 @router.get(

@@ -19,7 +19,12 @@ class EvaluationSettings(BaseModel):
     buckets: list[int | None] = Field(
         [5, 10, None], description="cumulative upper bounds on occluded vehicles"
     )
-    slice_by: list[SliceKind] = ["occlusion"]
+    slice_by: list[SliceKind] = Field(
+        ["occlusion"],
+        description="image attributes to report mAP for separately, besides the `all` slice: occlusion "
+        "(cumulative buckets of occluded vehicles, from `buckets`), weather, timeofday, scene",
+        examples=[["occlusion", "weather"]],
+    )
     classes: list[str] | None = Field(None, description="default: every class of the dataset")
     imgsz: int | None = Field(None, ge=32, le=4096, description="default: the detector's training size")
     conf: float = Field(0.001, ge=0, le=1)

@@ -159,3 +159,13 @@ def encode_png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def thumbnail_jpeg(data: bytes, size: int, max_pixels: int) -> bytes:
+    """A JPEG whose longest side is at most `size`, in stored-pixel orientation (labels' coordinates)."""
+    pixels = decode_image(data, max_pixels, orient=False)
+    pil = Image.fromarray(pixels)
+    pil.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    pil.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()

@@ -4,7 +4,8 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     uploads/{job_id}/{name}                   a request's inputs (image sets: uploads/{set_id}/images/)
     translations/{job_id}/result.png          a single-image translation
     detections/{job_id}/annotated.png         a single-image detection drawn
-    datasets/{dataset_id}/...                 images/, labels/, depth/ and the records file
+    datasets/{dataset_id}/...                 images/, labels/, depth/, the records file, and
+                                              thumbnails/{size}/{image_id}.jpg (made on first request)
     styles/{style_id}/{n:03d}.png             a style's reference images
     models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
     models/detector/{model_id}/...            best.pt, last.pt, history
@@ -66,6 +67,11 @@ def dataset_label(dataset_id: str, image_id: str) -> str:
 
 def dataset_depth(dataset_id: str, image_id: str) -> str:
     return _join(dataset_prefix(dataset_id), "depth", f"{image_id}.png")
+
+
+def dataset_thumbnail(dataset_id: str, image_id: str, size: int) -> str:
+    """A cached JPEG thumbnail (longest side `size`); under the dataset's prefix, so it goes with it."""
+    return _join(dataset_prefix(dataset_id), "thumbnails", str(size), f"{image_id}.jpg")
 
 
 def style_prefix(style_id: str) -> str:

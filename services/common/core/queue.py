@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from celery import Celery
 from kombu import Queue
+from kombu.transport import TRANSPORT_ALIASES
 
 from services.common import contracts
 from services.common.core.settings import Settings
+
+FILE_BROKER = "sim2real-files"
+TRANSPORT_ALIASES[FILE_BROKER] = "services.common.core.file_broker:Transport"
 
 
 def broker_options(settings: Settings) -> tuple[str, dict]:
@@ -23,7 +27,8 @@ def broker_options(settings: Settings) -> tuple[str, dict]:
     folder = settings.broker_folder
     for sub in ("out", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    return "filesystem://", {
+    # kombu's filesystem transport, writing each message atomically (see file_broker).
+    return f"{FILE_BROKER}://", {
         "data_folder_in": str(folder / "out"),
         "data_folder_out": str(folder / "out"),
         "processed_folder": str(folder / "processed"),

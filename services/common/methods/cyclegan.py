@@ -33,26 +33,46 @@ class CycleGANParams(_Model):
 class CycleGANTrainOptions(_Model):
     """Training options; defaults follow pytorch-CycleGAN-and-pix2pix (`train.py --model cycle_gan`)."""
 
-    ngf: int = Field(64, ge=4, le=256)
-    n_blocks: int = Field(9, ge=1, le=32)
-    ndf: int = Field(64, ge=4, le=256)
-    n_layers_d: int = Field(3, ge=1, le=6)
-    lambda_a: float = Field(10.0, ge=0)
-    lambda_b: float = Field(10.0, ge=0)
-    lambda_identity: float = Field(0.5, ge=0)
-    pool_size: int = Field(50, ge=0, le=1000)
-    lr: float = Field(2e-4, gt=0, le=1)
-    beta1: float = Field(0.5, ge=0, lt=1)
-    n_epochs: int = Field(100, ge=0, le=10_000)
-    n_epochs_decay: int = Field(100, ge=0, le=10_000)
-    batch_size: int = Field(1, ge=1, le=256)
-    load_size: int = Field(286, ge=8, le=4096)
-    crop_size: int = Field(256, ge=8, le=4096)
-    preprocess: Literal["resize_and_crop", "scale_width_and_crop"] = "scale_width_and_crop"
-    no_flip: bool = False
+    ngf: int = Field(
+        64, ge=4, le=256, description="generator filters in the first conv layer (width of the net)"
+    )
+    n_blocks: int = Field(
+        9, ge=1, le=32, description="generator residual blocks (9 for 256 px crops, 6 for 128)"
+    )
+    ndf: int = Field(64, ge=4, le=256, description="discriminator filters in the first conv layer")
+    n_layers_d: int = Field(
+        3, ge=1, le=6, description="PatchGAN discriminator conv layers (3: 70x70 patches)"
+    )
+    lambda_a: float = Field(10.0, ge=0, description="weight of the cycle loss A -> B -> A")
+    lambda_b: float = Field(10.0, ge=0, description="weight of the cycle loss B -> A -> B")
+    lambda_identity: float = Field(
+        0.5, ge=0, description="identity loss weight, relative to the cycle weights (keeps colours; 0: off)"
+    )
+    pool_size: int = Field(
+        50, ge=0, le=1000, description="generated images kept to show the discriminators (0: only the newest)"
+    )
+    lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1")
+    n_epochs: int = Field(100, ge=0, le=10_000, description="epochs at the initial learning rate")
+    n_epochs_decay: int = Field(
+        100, ge=0, le=10_000, description="further epochs with the learning rate decaying linearly to 0"
+    )
+    batch_size: int = Field(1, ge=1, le=256, description="images per training step (1 as in the paper)")
+    load_size: int = Field(
+        286, ge=8, le=4096, description="images are scaled to this size (px) before cropping"
+    )
+    crop_size: int = Field(256, ge=8, le=4096, description="random crop (px) the networks train on")
+    preprocess: Literal["resize_and_crop", "scale_width_and_crop"] = Field(
+        "scale_width_and_crop",
+        description="resize_and_crop: square load_size then crop; scale_width_and_crop: width to load_size, "
+        "aspect kept, then crop",
+    )
+    no_flip: bool = Field(False, description="do not flip training images horizontally at random")
     seed: Seed = 0
-    checkpoint_every_iters: int = Field(1000, ge=1)
-    sample_count: int = Field(4, ge=0, le=32)
+    checkpoint_every_iters: int = Field(
+        1000, ge=1, description="training steps between checkpoints (a killed worker resumes from the last)"
+    )
+    sample_count: int = Field(4, ge=0, le=32, description="sample translations kept at the end of each epoch")
     max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")
 
     @model_validator(mode="after")

@@ -1,0 +1,231 @@
+// Translator models, detectors, evaluations (with a comparison of two) and experiments.
+import { blobUrl, enc, get, send } from "../api.js";
+import { add, fill, errorBox, fmt, h, intervalChart, json, lineChart, link, table, when } from "../ui.js";
+import { pager } from "./jobs.js";
+
+function flat(record) {
+  const out = {};
+  for (const [k, v] of Object.entries(record || {})) {
+    if (v && typeof v === "object" && !Array.isArray(v)) for (const [k2, v2] of Object.entries(v)) out[`${k}.${k2}`] = v2;
+    else out[k] = v;
+  }
+  return out;
+}
+
+function image(path, alt) {
+  const img = h("img", { alt, loading: "lazy" });
+  blobUrl(path).then((u) => (img.src = u)).catch(() => img.replaceWith(h("span", { class: "muted", text: "image unavailable" })));
+  return img;
+}
+
+export async function renderModels(main) {
+  const models = await get("/v1/translator-models");
+  fill(main, 
+    h("h1", { text: "Translator models" }),
+    table(
+      [
+        { label: "Name", cell: (m) => link(`#/models/${m.id}`, m.name) },
+        { label: "Method", key: "method" },
+        { label: "Weather", key: "weather" },
+        { label: "Epochs", cell: (m) => fmt((m.metrics.epochs || m.metrics.history || []).length) },
+        { label: "Job", cell: (m) => (m.job_id ? link(`#/jobs/${m.job_id}`, m.job_id.slice(0, 8)) : "imported") },
+      ],
+      models,
+    ),
+  );
+}
+
+export async function renderModel(main, id) {
+  const m = await get(`/v1/translator-models/${enc(id)}`);
+  const epochs = (m.metrics.epochs || []).map(flat);
+  const history = (m.metrics.history || []).map(flat);
+  const perEpoch = epochs.length && m.samples.length % epochs.length === 0 ? m.samples.length / epochs.length : 0;
+  const samples = perEpoch
+    ? epochs.map((e, i) => h("figure", { class: "sample-row" }, h("figcaption", { text: `epoch ${e.epoch}` }), m.samples.slice(i * perEpoch, (i + 1) * perEpoch).map((p, j) => image(p, `epoch ${e.epoch} sample ${j + 1}`))))
+    : m.samples.map((p, j) => image(p, `sample ${j + 1}`));
+  fill(main, 
+    h("p", {}, link("#/models", "← translator models")),
+    h("h1", { text: m.name }),
+    h("p", { class: "muted", text: `${m.method} · ${m.weather} · id ${m.id}` }),
+    epochs.length ? lineChart("Training losses per epoch", epochs, "epoch") : null,
+    history.length ? lineChart("Training losses", history, "iteration") : null,
+    h("section", {}, h("h2", { text: "Samples" }), m.samples.length ? h("div", { class: "samples" }, samples) : h("p", { class: "muted", text: "no samples" })),
+    h("div", { class: "two" }, h("section", {}, h("h2", { text: "Options" }), json(m.options)), h("section", {}, h("h2", { text: "Domains" }), json({ a: m.domain_a, b: m.domain_b }))),
+  );
+}
+
+export async function renderDetectors(main) {
+  const models = await get("/v1/detector-models");
+  fill(main, 
+    h("h1", { text: "Detectors" }),
+    table(
+      [
+        { label: "Name", cell: (m) => link(`#/detectors/${m.id}`, m.name) },
+        { label: "Architecture", key: "architecture" },
+        { label: "Origin", key: "origin" },
+        { label: "Image size", key: "imgsz" },
+        { label: "Trained on", cell: (m) => (m.dataset_id ? link(`#/datasets/${m.dataset_id}`, m.dataset_id.slice(0, 8)) : "–") },
+      ],
+      models,
+    ),
+  );
+}
+
+export async function renderDetector(main, id) {
+  const m = await get(`/v1/detector-models/${enc(id)}`);
+  const epochs = (m.metrics.epochs || []).map(flat).map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== "epochs")));
+  const lossKeys = (e) => Object.fromEntries(Object.entries(e).filter(([k]) => k === "epoch" || k.startsWith("losses")));
+  const metricKeys = (e) => Object.fromEntries(Object.entries(e).filter(([k]) => !k.startsWith("losses")));
+  fill(main, 
+    h("p", {}, link("#/detectors", "← detectors")),
+    h("h1", { text: m.name }),
+    h("p", { class: "muted", text: `${m.architecture} · ${m.origin} · imgsz ${m.imgsz} · classes ${m.class_names.join(", ")}` }),
+    epochs.length ? h("div", { class: "two" }, lineChart("Losses per epoch", epochs.map(lossKeys), "epoch"), lineChart("Validation metrics per epoch", epochs.map(metricKeys), "epoch")) : h("p", { class: "muted", text: "no training history (an uploaded detector)" }),
+    h("section", {}, h("h2", { text: "Final metrics" }), json(m.metrics.final ?? {})),
+    h("section", {}, h("h2", { text: "Options" }), json(m.options)),
+  );
+}
+
+const EVAL_COLUMNS = [
+  { label: "Slice", key: "slice" },
+  { label: "Class", key: "class" },
+  { label: "AP50", key: "ap50" },
+  { label: "95% interval", cell: (r) => (r.ap50_low === null ? "–" : `${fmt(r.ap50_low)} – ${fmt(r.ap50_high)}`) },
+  { label: "AP50-95", key: "ap50_95" },
+  { label: "Precision", key: "precision" },
+  { label: "Recall", key: "recall" },
+  { label: "Images", key: "images" },
+  { label: "Instances", key: "instances" },
+];
+
+export async function renderEvaluations(main, query) {
+  const offset = Number(query.get("offset") || 0);
+  const page = await get(`/v1/evaluations?limit=25&offset=${offset}`);
+  const a = h("select", { id: "cmp-a" }, page.items.map((e) => h("option", { value: e.id, text: e.id.slice(0, 8) })));
+  const b = h("select", { id: "cmp-b" }, page.items.map((e, i) => h("option", { value: e.id, selected: i === 1, text: e.id.slice(0, 8) })));
+  const form = h("form", { class: "row card" }, h("div", { class: "field" }, h("label", { for: "cmp-a", text: "Reference (a)" }), a), h("div", { class: "field" }, h("label", { for: "cmp-b", text: "Compared (b)" }), b), h("button", { type: "submit", text: "Compare" }));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    location.hash = `#/evaluations/compare?a=${enc(a.value)}&b=${enc(b.value)}`;
+  });
+  fill(main, 
+    h("h1", { text: "Evaluations" }),
+    table(
+      [
+        { label: "Evaluation", cell: (e) => link(`#/evaluations/${e.id}`, e.id.slice(0, 8)) },
+        { label: "Dataset", cell: (e) => link(`#/datasets/${e.dataset_id}`, e.dataset_id.slice(0, 8)) },
+        { label: "Detector", cell: (e) => (e.detector_model_id ? link(`#/detectors/${e.detector_model_id}`, e.detector_model_id.slice(0, 8)) : e.predictions_uri || "–") },
+        { label: "mAP50 (all)", key: "ap50" },
+        { label: "95% interval", cell: (e) => (e.ap50_low === null ? "–" : `${fmt(e.ap50_low)} – ${fmt(e.ap50_high)}`) },
+        { label: "Created", cell: (e) => when(e.created_at) },
+      ],
+      page.items,
+      `${page.total} evaluations`,
+    ),
+    pager(page, (o) => `#/evaluations?offset=${o}`),
+    page.items.length > 1 ? h("section", {}, h("h2", { text: "Compare two evaluations" }), form) : null,
+  );
+}
+
+export async function renderEvaluation(main, id) {
+  const ev = await get(`/v1/evaluations/${enc(id)}`);
+  const overall = ev.rows.filter((r) => r.class === "all");
+  fill(main, 
+    h("p", {}, link("#/evaluations", "← evaluations")),
+    h("h1", { text: `Evaluation ${ev.id.slice(0, 8)}` }),
+    h("p", {}, "dataset ", link(`#/datasets/${ev.dataset_id}`, ev.dataset_id), ev.detector_model_id ? [" · detector ", link(`#/detectors/${ev.detector_model_id}`, ev.detector_model_id)] : null),
+    intervalChart("mAP50 per slice (all classes), with 95% bootstrap intervals", overall.map((r) => ({ label: r.slice, value: r.ap50, low: r.ap50_low, high: r.ap50_high }))),
+    table(EVAL_COLUMNS, ev.rows, "Per slice and class"),
+    h("figure", {}, h("figcaption", { text: "Plot from the evaluator" }), image(ev.plot, "evaluation plot")),
+    h("details", {}, h("summary", { text: "Settings" }), json(ev.settings)),
+  );
+}
+
+export async function renderComparison(main, query) {
+  const a = query.get("a");
+  const b = query.get("b");
+  const status = h("div", { role: "status", "aria-live": "polite" });
+  fill(main, h("p", {}, link("#/evaluations", "← evaluations")), h("h1", { text: `Comparison ${a?.slice(0, 8)} → ${b?.slice(0, 8)}` }), status);
+  let cmp;
+  try {
+    cmp = await get(`/v1/evaluations/compare?a=${enc(a)}&b=${enc(b)}`);
+  } catch (err) {
+    const run = h("button", { type: "button", text: "Run the comparison (a job)" });
+    run.addEventListener("click", async () => {
+      try {
+        const job = await send("POST", "/v1/evaluations/compare", { a, b });
+        status.replaceChildren(h("span", {}, "started ", link(`#/jobs/${job.id}`, `job ${job.id.slice(0, 8)}`), "; come back when it succeeds"));
+      } catch (e) {
+        status.replaceChildren(errorBox(e));
+      }
+    });
+    status.replaceChildren(errorBox(err), run);
+    return;
+  }
+  const [ea, eb] = await Promise.all([get(`/v1/evaluations/${enc(a)}`), get(`/v1/evaluations/${enc(b)}`)]);
+  const side = (ev) => Object.fromEntries(ev.rows.filter((r) => r.class === "all").map((r) => [r.slice, r]));
+  const sa = side(ea), sb = side(eb);
+  add(main, 
+    intervalChart("mAP50(b) − mAP50(a) per slice, paired bootstrap 95% interval", cmp.rows.map((r) => ({ label: r.slice, value: r.diff, low: r.diff_low, high: r.diff_high }))),
+    table(
+      [
+        { label: "Slice", key: "slice" },
+        { label: "mAP50 a", cell: (r) => fmt(sa[r.slice]?.ap50) },
+        { label: "mAP50 b", cell: (r) => fmt(sb[r.slice]?.ap50) },
+        { label: "b − a", key: "diff" },
+        { label: "95% interval", cell: (r) => `${fmt(r.diff_low)} – ${fmt(r.diff_high)}` },
+      ],
+      cmp.rows,
+    ),
+  );
+}
+
+export async function renderExperiments(main, query) {
+  const offset = Number(query.get("offset") || 0);
+  const page = await get(`/v1/experiments?limit=25&offset=${offset}`);
+  fill(main, 
+    h("h1", { text: "Experiments" }),
+    table(
+      [
+        { label: "Name", cell: (e) => link(`#/experiments/${e.id}`, e.name) },
+        { label: "Status", key: "status" },
+        { label: "Arms", cell: (e) => e.arms.join(", ") },
+        { label: "Seeds", cell: (e) => e.seeds.join(", ") },
+        { label: "Created", cell: (e) => when(e.created_at) },
+      ],
+      page.items,
+      `${page.total} experiments`,
+    ),
+    pager(page, (o) => `#/experiments?offset=${o}`),
+  );
+}
+
+export async function renderExperiment(main, id) {
+  const exp = await get(`/v1/experiments/${enc(id)}`);
+  const rows = exp.table?.rows || [];
+  fill(main, 
+    h("p", {}, link("#/experiments", "← experiments")),
+    h("h1", { text: exp.name }),
+    h("p", {}, `${exp.status} · `, link(`#/jobs/${exp.id}`, "job and its children"), ` · evaluated on `, link(`#/datasets/${exp.eval_dataset_id}`, exp.eval_dataset_id.slice(0, 8))),
+    exp.error ? h("pre", { class: "error", text: exp.error }) : null,
+    rows.length
+      ? [
+          intervalChart("mAP50 mean over seeds, with the seeds' 95% interval", rows.map((r) => ({ label: `${r.arm} · ${r.slice}`, value: r.mean, low: r.seed_ci_low, high: r.seed_ci_high }))),
+          table(
+            [
+              { label: "Arm", key: "arm" },
+              { label: "Slice", key: "slice" },
+              { label: "Mean ± std", cell: (r) => `${fmt(r.mean)} ± ${fmt(r.std)}` },
+              { label: "Seeds' 95% interval", cell: (r) => `${fmt(r.seed_ci_low)} – ${fmt(r.seed_ci_high)}` },
+              { label: "Bootstrap interval", cell: (r) => (r.ci_low === null ? "–" : `${fmt(r.ci_low)} – ${fmt(r.ci_high)}`) },
+              { label: `Difference to ${exp.table.arms[0]}`, cell: (r) => (r.diff === undefined ? "reference" : `${fmt(r.diff)} (${fmt(r.diff_seed_low)} – ${fmt(r.diff_seed_high)})`) },
+            ],
+            rows,
+          ),
+          h("p", { class: "muted", text: exp.table.note || "" }),
+          h("figure", {}, h("figcaption", { text: "Plot from the evaluator" }), image(exp.plot, "experiment plot")),
+        ]
+      : h("p", { class: "muted", text: `no table yet (${exp.status}${exp.message ? `: ${exp.message}` : ""})` }),
+    h("details", {}, h("summary", { text: "Arms and settings" }), json({ arms: exp.arms, seeds: exp.seeds, settings: exp.settings })),
+  );
+}
