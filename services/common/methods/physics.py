@@ -31,10 +31,16 @@ class _WeatherParams(BaseModel):
         "operator's default (SIM2REAL_DEFAULT_DEPTH_SOURCE, 'geometric' unless set).",
     )
     camera_height_m: float = Field(
-        1.65, gt=0.1, le=20.0, description="Camera height above the road in metres (geometric depth; KITTI 1.65)."
+        1.65,
+        gt=0.1,
+        le=20.0,
+        description="Camera height above the road in metres (geometric depth; KITTI 1.65).",
     )
     camera_pitch_deg: float = Field(
-        0.0, ge=-30.0, le=30.0, description="Camera pitch in degrees, positive looking down (geometric depth)."
+        0.0,
+        ge=-30.0,
+        le=30.0,
+        description="Camera pitch in degrees, positive looking down (geometric depth).",
     )
     hfov_deg: float = Field(
         81.1, gt=10.0, lt=170.0, description="Horizontal field of view in degrees (KITTI 81.1, nuScenes 64)."
@@ -143,7 +149,10 @@ class DuskParams(_WeatherParams):
         1.0, ge=0.0, le=8.0, description="Extra darkening of the sky in stops beyond `exposure_stops`."
     )
     bloom_threshold: float = Field(
-        0.9, gt=0.0, le=1.0, description="Brightest sRGB channel above which a small compact blob is a light source that glows."
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Brightest sRGB channel above which a small compact blob is a light source that glows.",
     )
     bloom_strength: float = Field(0.6, ge=0.0, le=4.0, description="Gain of the glow around light sources.")
     read_noise_e: float = Field(3.0, ge=0.0, le=100.0, description="Sensor read noise in electrons (RMS).")
@@ -166,7 +175,10 @@ class NightParams(DuskParams):
         3.0, ge=0.0, le=8.0, description="Extra darkening of the sky in stops beyond `exposure_stops`."
     )
     bloom_threshold: float = Field(
-        0.8, gt=0.0, le=1.0, description="Brightest sRGB channel above which a small compact blob is a light source that glows."
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="Brightest sRGB channel above which a small compact blob is a light source that glows.",
     )
     bloom_strength: float = Field(1.0, ge=0.0, le=4.0, description="Gain of the glow around light sources.")
 

@@ -20,7 +20,9 @@ _LINEAR_TO_SRGB_LUT = np.where(
 _CODES = np.arange(65536, dtype=np.float64) / 65535.0
 # Linear light on 16 bits -> uint8 sRGB code, exact per the standard at that resolution.
 _LINEAR16_TO_SRGB_U8 = np.clip(
-    np.rint(255.0 * np.where(_CODES <= 0.0031308, _CODES * 12.92, 1.055 * _CODES ** (1.0 / 2.4) - 0.055)), 0, 255
+    np.rint(255.0 * np.where(_CODES <= 0.0031308, _CODES * 12.92, 1.055 * _CODES ** (1.0 / 2.4) - 0.055)),
+    0,
+    255,
 ).astype(np.uint8)
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)

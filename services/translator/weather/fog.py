@@ -50,7 +50,9 @@ def neutral_airlight(image: np.ndarray, chroma_max: float = FOG_CHROMA_MAX) -> n
     y = float(linear @ LUMA)
     limited = y + np.clip(linear - y, -chroma_max * y, chroma_max * y)
     limited = np.clip(limited, 0.0, 1.0)
-    return np.where(limited <= 0.0031308, limited * 12.92, 1.055 * limited ** (1 / 2.4) - 0.055).astype(np.float32)
+    return np.where(limited <= 0.0031308, limited * 12.92, 1.055 * limited ** (1 / 2.4) - 0.055).astype(
+        np.float32
+    )
 
 
 def fog_transmission(

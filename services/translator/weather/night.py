@@ -68,10 +68,18 @@ def light_sources(image: np.ndarray, threshold: float) -> np.ndarray:
     r, g, b = cv2.split(image)
     brightest = cv2.max(cv2.max(r, g), b)
     factor = 2 if width >= 800 else 1
-    small = cv2.resize(brightest, (width // factor, height // factor), interpolation=cv2.INTER_AREA) if factor > 1 else brightest
+    small = (
+        cv2.resize(brightest, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+        if factor > 1
+        else brightest
+    )
     k_small = max(1, LAMP_MIN_PX // factor) | 1
-    k_large = max(3, int(LAMP_MAX_FRACTION * width / factor)) | 1
-    compact = cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((k_small, k_small), np.uint8)) if k_small > 1 else small
+    k_large = max(9, int(LAMP_MAX_FRACTION * width / factor)) | 1
+    compact = (
+        cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((k_small, k_small), np.uint8))
+        if k_small > 1
+        else small
+    )
     surfaces = cv2.morphologyEx(compact, cv2.MORPH_OPEN, np.ones((k_large, k_large), np.uint8))
     # Bright and brighter than the large-scale surface around: 0 on walls and sky, 1 on lamps.
     level = compact.astype(np.float32) * np.float32(1.0 / 255.0)
@@ -130,6 +138,7 @@ def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray 
         out += _bloom(linear * light3, width) * np.float32(params.bloom_strength)
     out = add_sensor_noise(out, rng, params.iso, params.full_well_e, params.read_noise_e)
     return linear_to_srgb_u8(out)
+
 
 def render_dusk(image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None) -> np.ndarray:
     """Dusk: about 1.5 stops darker, warm light, twilight sky."""

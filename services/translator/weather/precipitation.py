@@ -39,7 +39,9 @@ def particle_opacity(
             black, particles, focal_px, zero_depth, occluder_depth_m, 0.0, np.zeros(3), 0.0, np.ones(3)
         )
         return drawn[..., 1].astype(np.float32) * np.float32(1.0 / 255.0)
-    return np.float32(1.0) - render_transmittance(particles, height, width, focal_px, occluder_depth_m)
+    opacity = np.float32(1.0) - render_transmittance(particles, height, width, focal_px, occluder_depth_m)
+    # The kernel hands its opacity back in 8 bits; the reference rounds the same way, so both agree.
+    return np.rint(opacity * np.float32(255.0)) * np.float32(1.0 / 255.0)
 
 
 def composite_precipitation(

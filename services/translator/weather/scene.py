@@ -164,7 +164,9 @@ def sky_matte_small(small_rgb: np.ndarray, horizon_prior: float) -> tuple[np.nda
     return np.clip(alpha, 0.0, 1.0).astype(np.float32), horizon
 
 
-def ground_depth_rows(rows: np.ndarray, horizon_row: float, focal_px: float, camera_height_m: float) -> np.ndarray:
+def ground_depth_rows(
+    rows: np.ndarray, horizon_row: float, focal_px: float, camera_height_m: float
+) -> np.ndarray:
     """z = f·h / (v − v_h) for row centres `rows`, capped at FAR_M (at and above the horizon too)."""
     below = rows.astype(np.float32) - np.float32(horizon_row)
     with np.errstate(divide="ignore"):
@@ -272,5 +274,7 @@ def scene_for(image: np.ndarray, params: object, depth_m: np.ndarray | None) -> 
     if source == "geometric":
         return analyse(image, None, camera)
     if source == "provided" and depth_m is None:
-        raise ValueError("depth_source 'provided' needs a depth map with the image; send one or choose 'geometric'.")
+        raise ValueError(
+            "depth_source 'provided' needs a depth map with the image; send one or choose 'geometric'."
+        )
     return analyse(image, depth_m, camera)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from services.common.methods.physics import SnowParams
-import cv2
-
 from services.translator.weather.atmosphere import (
     extinction_from_visibility,
     visibility_from_attenuation_db_km,
@@ -107,7 +106,9 @@ def flake_opacity_map(
             grid += np.bincount(index, weights=w, minlength=gh * gw + 1).astype(np.float32)
         layer = cv2.GaussianBlur(grid[:-1].reshape(gh, gw), (0, 0), s / factor)
         if factor > 1:
-            layer = cv2.resize(layer, (gw * factor, gh * factor), interpolation=cv2.INTER_LINEAR)[:height, :width]
+            layer = cv2.resize(layer, (gw * factor, gh * factor), interpolation=cv2.INTER_LINEAR)[
+                :height, :width
+            ]
         out += layer
     return np.minimum(out, np.float32(1.0))
 
