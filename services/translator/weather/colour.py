@@ -17,10 +17,13 @@ _LINEAR_TO_SRGB_LUT = np.where(
     _LIN <= 0.0031308, _LIN * 12.92, 1.055 * np.power(_LIN, 1.0 / 2.4) - 0.055
 ).astype(np.float32)
 
-_CODES = np.arange(65536, dtype=np.float64) / 65535.0
-# Linear light on 16 bits -> uint8 sRGB code, exact per the standard at that resolution.
-_LINEAR16_TO_SRGB_U8 = np.clip(
-    np.rint(255.0 * np.where(_CODES <= 0.0031308, _CODES * 12.92, 1.055 * _CODES ** (1.0 / 2.4) - 0.055)),
+ENCODE_STEPS = 16384
+_STEPS = np.arange(ENCODE_STEPS + 1, dtype=np.float64) / ENCODE_STEPS
+# Linear light sampled on ENCODE_STEPS + 1 steps -> uint8 sRGB code: one multiply, one cast, one lookup in a
+# 16 KB table (cache-resident; the C++ kernels use this same table, so both paths encode alike). Near
+# black a step moves the code by at most 12.92·255/16384 ≈ 0.2 levels.
+LINEAR_TO_SRGB_U8 = np.clip(
+    np.rint(255.0 * np.where(_STEPS <= 0.0031308, _STEPS * 12.92, 1.055 * _STEPS ** (1.0 / 2.4) - 0.055)),
     0,
     255,
 ).astype(np.uint8)
@@ -43,10 +46,13 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb_u8(linear: np.ndarray) -> np.ndarray:
     """float32 linear light to uint8 sRGB (clipped): every weather composites in linear light and encodes
-    once at the end. A 16-bit table: one multiply, one cast, one lookup."""
-    index = np.empty(linear.shape, np.uint16)
-    np.multiply(np.clip(linear, 0.0, 1.0), np.float32(65535.0), out=index, casting="unsafe")
-    return np.take(_LINEAR16_TO_SRGB_U8, index)
+    once at the end, index int(clip(v, 0, 1)·ENCODE_STEPS + 0.5) as the C++ kernels do."""
+    index = np.empty(linear.shape, np.int32)
+    scaled = np.clip(linear, 0.0, 1.0, dtype=np.float32)
+    scaled *= np.float32(ENCODE_STEPS)
+    scaled += np.float32(0.5)
+    np.copyto(index, scaled, casting="unsafe")
+    return np.take(LINEAR_TO_SRGB_U8, index)
 
 
 def srgb_to_linear(value: np.ndarray | float) -> np.ndarray:

@@ -18,13 +18,9 @@ from services.translator.weather.atmosphere import (
     extinction_from_visibility,
     transmission_from_depth,
 )
-from services.translator.weather.colour import (
-    LUMA,
-    linear_to_srgb_u8,
-    srgb_to_linear,
-    srgb_u8_to_linear,
-)
+from services.translator.weather.colour import LUMA, srgb_to_linear
 from services.translator.weather.guided_filter import guided_filter
+from services.translator.weather.precipitation import composite
 from services.translator.weather.scene import Scene, scene_for
 
 GUIDED_SUBSAMPLE = 4  # fast guided filter: coefficients at 1/4 resolution (He & Sun, 2015)
@@ -78,26 +74,23 @@ def fog_transmission(
     return np.clip(t, 0.0, 1.0)
 
 
-def veil(linear: np.ndarray, t: np.ndarray, airlight_linear: np.ndarray) -> np.ndarray:
-    """J·t + A·(1 − t) on HxWx3 linear light (t HxW)."""
-    air = np.asarray(airlight_linear, dtype=np.float32).reshape(1, 1, 3)
-    out = cv2.multiply(linear - air, cv2.merge([t, t, t]))
-    out += air
-    return out
-
-
 def scene_transmission(image: np.ndarray, scene: Scene, params: FogParams) -> np.ndarray:
     """t of the scenery times (1 − sky): the sky itself is all airlight, blended through the soft matte."""
     t = fog_transmission(image, scene.depth_m, params, refine=scene.source == "provided")
     return t * (np.float32(1.0) - scene.sky)
 
 
-def render_fog(image: np.ndarray, params: FogParams, depth_m: np.ndarray | None = None) -> np.ndarray:
-    """Fog of `params.visibility_m`; without a depth map the scene estimate (scene.py) stands in."""
+def render_fog(
+    image: np.ndarray, params: FogParams, depth_m: np.ndarray | None = None, fast: bool | None = None
+) -> np.ndarray:
+    """Fog of `params.visibility_m`; without a depth map the scene estimate (scene.py) stands in.
+
+    fast: None composites with the C++ kernels when they build here, False forces the numpy reference.
+    """
     if params.atmospheric_light is not None:
         airlight = np.asarray(params.atmospheric_light, dtype=np.float32)
     else:
         airlight = neutral_airlight(image)
     scene = scene_for(image, params, depth_m)
     t = scene_transmission(image, scene, params)
-    return linear_to_srgb_u8(veil(srgb_u8_to_linear(image), t, srgb_to_linear(airlight)))
+    return composite(image, t, None, srgb_to_linear(airlight), np.zeros(3, np.float32), 1.0, fast)

@@ -24,7 +24,7 @@ from services.translator.weather.atmosphere import (
 from services.translator.weather.depth import DEFAULT_HFOV_DEG, focal_length_px
 from services.translator.weather.fog import neutral_airlight
 from services.translator.weather.particles import Particles, falling, sample_positions
-from services.translator.weather.precipitation import composite_precipitation, particle_opacity
+from services.translator.weather.precipitation import render_precipitation
 from services.translator.weather.scene import scene_for
 
 MP_N0 = 8000.0  # m⁻³ mm⁻¹
@@ -87,7 +87,8 @@ def render_rain(
     # A drop refracts light from a wide cone of the environment, dominated by the sky (Garg & Nayar, 2007).
     streak_colour = np.minimum(1.0, airlight * np.float32(1.15))
     scene = scene_for(image, params, depth_m)
-    opacity = particle_opacity(drops, height, width, focal_length_px(width, DEFAULT_HFOV_DEG), depth_m, fast)
-    return composite_precipitation(
-        image, scene, extinction_from_visibility(visibility), airlight, params.dimming, opacity, streak_colour
+    focal = focal_length_px(width, DEFAULT_HFOV_DEG)
+    beta = extinction_from_visibility(visibility)
+    return render_precipitation(
+        image, drops, focal, scene, depth_m, beta, airlight, params.dimming, streak_colour, fast
     )

@@ -118,7 +118,8 @@ def render_snow(
 ) -> np.ndarray:
     """Snowfall of `params.intensity_mm_h` (water equivalent); deterministic for `params.seed`.
 
-    fast: kept for the renderers' common signature (the flakes are drawn with OpenCV either way).
+    fast: None composites with the C++ kernels when they build here, False forces the numpy reference (the
+    flakes are drawn with OpenCV either way).
     """
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
@@ -132,5 +133,5 @@ def render_snow(
     opacity = flake_opacity_map(flakes, height, width, focal, depth_m)
     scene = scene_for(image, params, depth_m)
     return composite_precipitation(
-        image, scene, extinction_from_visibility(visibility), airlight, 1.0, opacity, flake_colour
+        image, scene, extinction_from_visibility(visibility), airlight, 1.0, opacity, flake_colour, fast
     )
