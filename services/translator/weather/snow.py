@@ -82,7 +82,8 @@ def flake_opacity_map(
     defocus = defocus_sigma_px(z, focal_px)
     sigma = np.sqrt((flakes.thickness * 0.25) ** 2 + defocus**2 + 0.25).astype(np.float32)
     klass = np.clip(np.round(np.log2(sigma) * 2.0), 0, 12).astype(np.int64)  # half-octave classes
-    path = np.hypot(flakes.dx, flakes.dy)
+    path = np.hypot(flakes.dx, flakes.dy).astype(np.float32)
+    coarse: dict[int, np.ndarray] = {}  # grid factor -> the blurred classes drawn on that grid
     for k in np.unique(klass[keep]).tolist():
         chosen = np.flatnonzero(keep & (klass == k))
         s = float(2.0 ** (k / 2.0))
@@ -90,22 +91,31 @@ def flake_opacity_map(
         while s / (factor * 2) >= 1.0 and factor < 8:
             factor *= 2
         gh, gw = -(-height // factor), -(-width // factor)
-        grid = np.zeros(gh * gw + 1, np.float32)
         # Peak opacity `opacity` for a Gaussian of σ: its volume is opacity·2πσ², in grid cells.
         weight = flakes.opacity[chosen] * np.float32(2.0 * np.pi * s * s / (factor * factor))
         steps = np.maximum(1, np.ceil(path[chosen] / max(s, 1.0))).astype(np.int64)
-        for step in range(int(steps.max())):
-            active = step < steps
-            frac = (step + 0.5) / steps[active] - 0.5
-            px = (x[chosen][active] + frac * flakes.dx[chosen][active]) / factor
-            py = (y[chosen][active] + frac * flakes.dy[chosen][active]) / factor
-            w = weight[active] / steps[active]
-            ix, iy = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
-            inside = (ix >= 0) & (ix < gw) & (iy >= 0) & (iy < gh)
-            index = np.where(inside, iy * gw + ix, gh * gw)
-            grid += np.bincount(index, weights=w, minlength=gh * gw + 1).astype(np.float32)
+        # Every step of every flake's fall path at once: one sample per (flake, step).
+        owner = np.repeat(np.arange(chosen.size), steps)
+        first = np.cumsum(steps) - steps
+        step = np.arange(owner.size) - first[owner]
+        per = steps[owner].astype(np.float32)
+        frac = (step.astype(np.float32) + np.float32(0.5)) / per - np.float32(0.5)
+        flake = chosen[owner]
+        px = (x[flake] + frac * flakes.dx[flake]) * np.float32(1.0 / factor)
+        py = (y[flake] + frac * flakes.dy[flake]) * np.float32(1.0 / factor)
+        ix, iy = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
+        inside = (ix >= 0) & (ix < gw) & (iy >= 0) & (iy < gh)
+        index = np.where(inside, iy * gw + ix, gh * gw)
+        grid = np.bincount(index, weights=weight[owner] / per, minlength=gh * gw + 1).astype(np.float32)
         layer = cv2.GaussianBlur(grid[:-1].reshape(gh, gw), (0, 0), s / factor)
+        if factor in coarse:
+            coarse[factor] += layer
+        else:
+            coarse[factor] = layer
+    # Classes on the same grid are upsampled together (one full-frame resize per grid, not per class).
+    for factor, layer in coarse.items():
         if factor > 1:
+            gh, gw = layer.shape
             layer = cv2.resize(layer, (gw * factor, gh * factor), interpolation=cv2.INTER_LINEAR)[
                 :height, :width
             ]
