@@ -127,15 +127,25 @@ def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray 
     balance = white_balance_gains(params.colour_temperature_k, DAYLIGHT_K)
     out = linear * (balance * exposure)
     # The sky: its luminance, tinted from the light colour at the horizon to blue overhead, darker still.
+    # Only the rows the matte reaches are blended (the sky is the top of the frame: a fraction of it).
     sky_gain = exposure * np.float32(2.0**-params.sky_darkening_stops)
-    sky_colour = luminance(linear)[..., None] * (_sky_tint(height, params.colour_temperature_k) * sky_gain)
-    sky3 = sky[..., None]
-    out += (sky_colour - out) * sky3
-    # Light sources keep their own brightness and colour, and only they glow.
-    light3 = light[..., None]
-    out += (linear - out) * light3
-    if params.bloom_strength > 0:
-        out += _bloom(linear * light3, width) * np.float32(params.bloom_strength)
+    rows = np.flatnonzero(sky.max(axis=1) > 0)
+    if rows.size:
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        tint = _sky_tint(height, params.colour_temperature_k)[top:bottom] * sky_gain
+        sky_colour = luminance(linear[top:bottom])[..., None] * tint
+        band = out[top:bottom]
+        band += (sky_colour - band) * sky[top:bottom, :, None]
+    # Light sources keep their own brightness and colour, and only they glow: a few per cent of the pixels,
+    # so the blend runs on those alone.
+    lit = np.flatnonzero(light > 0)
+    flat_out, flat_in = out.reshape(-1, 3), linear.reshape(-1, 3)
+    weight = light.reshape(-1)[lit][:, None]
+    flat_out[lit] += (flat_in[lit] - flat_out[lit]) * weight
+    if params.bloom_strength > 0 and lit.size:
+        emitted = np.zeros_like(linear)
+        emitted.reshape(-1, 3)[lit] = flat_in[lit] * weight
+        out += _bloom(emitted, width) * np.float32(params.bloom_strength)
     out = add_sensor_noise(out, rng, params.iso, params.full_well_e, params.read_noise_e)
     return linear_to_srgb_u8(out)
 

@@ -54,8 +54,13 @@ def render_overcast(
     linear = linear * ratio[..., None]
 
     # A diffuse cloud deck: uniform grey, a little brighter toward the horizon, through the soft sky matte.
-    sky = scene_for(image, params, depth_m).sky[..., None]
-    rows = np.linspace(0.92, 1.0, height, dtype=np.float32)[:, None, None]
-    cloud = srgb_to_linear(np.float32(params.sky_brightness) * rows)
-    linear = linear * (1.0 - sky) + cloud * sky
+    # Only the rows the matte reaches are blended (the sky is the top of the frame).
+    sky = scene_for(image, params, depth_m).sky
+    rows = np.flatnonzero(sky.max(axis=1) > 0)
+    if rows.size:
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        shade = np.linspace(0.92, 1.0, height, dtype=np.float32)[top:bottom, None, None]
+        cloud = srgb_to_linear(np.float32(params.sky_brightness) * shade)
+        band = linear[top:bottom]
+        band += (cloud - band) * sky[top:bottom, :, None]
     return linear_to_srgb_u8(linear)
