@@ -136,15 +136,20 @@ def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray 
         sky_colour = luminance(linear[top:bottom])[..., None] * tint
         band = out[top:bottom]
         band += (sky_colour - band) * sky[top:bottom, :, None]
-    # Light sources keep their own brightness and colour, and only they glow: a few per cent of the pixels,
-    # so the blend runs on those alone.
+    # Light sources keep their own brightness and colour, and only they glow. Where they are a few per
+    # cent of the pixels the blend runs on those alone (fancy indexing loses to a dense pass above ~10 %).
     lit = np.flatnonzero(light > 0)
-    flat_out, flat_in = out.reshape(-1, 3), linear.reshape(-1, 3)
-    weight = light.reshape(-1)[lit][:, None]
-    flat_out[lit] += (flat_in[lit] - flat_out[lit]) * weight
-    if params.bloom_strength > 0 and lit.size:
+    if lit.size < 0.1 * light.size:
+        flat_out, flat_in = out.reshape(-1, 3), linear.reshape(-1, 3)
+        weight = light.reshape(-1)[lit][:, None]
+        flat_out[lit] += (flat_in[lit] - flat_out[lit]) * weight
         emitted = np.zeros_like(linear)
         emitted.reshape(-1, 3)[lit] = flat_in[lit] * weight
+    else:
+        emitted = linear * light[..., None]
+        out *= (np.float32(1.0) - light)[..., None]
+        out += emitted
+    if params.bloom_strength > 0 and lit.size:
         out += _bloom(emitted, width) * np.float32(params.bloom_strength)
     out = add_sensor_noise(out, rng, params.iso, params.full_well_e, params.read_noise_e)
     return linear_to_srgb_u8(out)
