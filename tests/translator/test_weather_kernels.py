@@ -3,9 +3,12 @@ import platform
 import numpy as np
 import pytest
 
-from services.common.methods.physics import RainParams, SnowParams
+from services.common.methods.physics import FogParams, RainParams, SnowParams
 from services.translator.weather import kernels
+from services.translator.weather.colour import ENCODE_STEPS, LINEAR_TO_SRGB_U8, linear_to_srgb_u8
 from services.translator.weather.depth import ground_plane_depth
+from services.translator.weather.fog import render_fog
+from services.translator.weather.precipitation import composite_reference
 from services.translator.weather.rain import render_rain, sample_drops
 from services.translator.weather.snow import render_snow
 
@@ -75,7 +78,7 @@ def test_mismatched_depth_is_refused():
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 instruction sets")
 def test_the_portable_composite_gives_the_same_pixels_as_the_native_one(monkeypatch):
-    # -march=native may pick the AVX-512 one-pass composite; x86-64-v3 (AVX2) compiles the portable loops.
+    # -march=native and x86-64-v3 (AVX2) vectorise the composite differently: the pixels must not change.
     portable_flags = [f for f in kernels._FLAGS if f != "-march=native"] + ["-march=x86-64-v3"]
     image, depth = road_scene()
     params = RainParams(intensity_mm_h=25, seed=4)
@@ -83,3 +86,35 @@ def test_the_portable_composite_gives_the_same_pixels_as_the_native_one(monkeypa
     monkeypatch.setattr(kernels, "load", lambda: kernels.build(portable_flags))
     portable = render_rain(image, params, depth, fast=True)
     assert np.array_equal(native, portable)
+
+
+@pytest.mark.parametrize("with_opacity", [True, False])
+def test_linear_composite_matches_the_numpy_reference(with_opacity):
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 256, (61, 173, 3), dtype=np.uint8)
+    t = rng.random((61, 173), dtype=np.float32)
+    opacity = rng.random((61, 173), dtype=np.float32) if with_opacity else None
+    air, colour = np.array([0.5, 0.52, 0.55], np.float32), np.array([0.9, 0.9, 0.95], np.float32)
+    fast = kernels.composite_linear(image, t, opacity, air, colour, 0.8)
+    assert_same_pixels(composite_reference(image, t, opacity, air, colour, 0.8), fast)
+    # t = 1 and no particles: the image comes back through decode and encode unchanged.
+    same = kernels.composite_linear(image, np.ones((61, 173), np.float32), None, air, colour, 1.0)
+    assert np.array_equal(same, image)
+
+
+@pytest.mark.parametrize("with_depth", [True, False])
+def test_fog_kernel_matches_the_numpy_reference(with_depth):
+    image, depth = road_scene()
+    params = FogParams(visibility_m=80.0, heterogeneity=0.3, seed=2)
+    depth_m = depth if with_depth else None
+    fast = render_fog(image, params, depth_m, fast=True)
+    assert_same_pixels(render_fog(image, params, depth_m, fast=False), fast)
+    assert np.abs(fast.astype(int) - image).max() > 20
+
+
+def test_the_encode_table_is_within_half_a_level_of_the_exact_curve():
+    linear = np.linspace(0.0, 1.0, 200_001, dtype=np.float64)
+    exact = 255.0 * np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+    coded = linear_to_srgb_u8(linear.astype(np.float32)).astype(np.float64)
+    assert np.abs(coded - exact).max() <= 0.5 + 12.92 * 255.0 / ENCODE_STEPS / 2 + 1e-6
+    assert LINEAR_TO_SRGB_U8[0] == 0 and LINEAR_TO_SRGB_U8[-1] == 255

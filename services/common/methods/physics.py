@@ -7,7 +7,7 @@ Every field has a default, so `{}` is a valid request for every weather.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,12 +15,43 @@ from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
 _UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
+DepthSource = Literal["provided", "model", "geometric"]
+DEPTH_SOURCES: tuple[str, ...] = ("provided", "model", "geometric")
 
 
 class _WeatherParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: Seed = Field(0, description="Random seed; the same seed and inputs give the same bytes.")
+    depth_source: DepthSource | None = Field(
+        None,
+        description="Where distances come from: 'provided' (the depth map sent with the image), 'model' (the "
+        "operator's monocular depth model, scaled by the ground plane) or 'geometric' (ground plane from the "
+        "camera, structures at their ground contact). None = 'provided' when a depth map is given, else the "
+        "operator's default (SIM2REAL_DEFAULT_DEPTH_SOURCE, 'geometric' unless set).",
+    )
+    camera_height_m: float = Field(
+        1.65,
+        gt=0.1,
+        le=20.0,
+        description="Camera height above the road in metres (geometric depth; KITTI 1.65).",
+    )
+    camera_pitch_deg: float = Field(
+        0.0,
+        ge=-30.0,
+        le=30.0,
+        description="Camera pitch in degrees, positive looking down (geometric depth).",
+    )
+    hfov_deg: float = Field(
+        81.1, gt=10.0, lt=170.0, description="Horizontal field of view in degrees (KITTI 81.1, nuScenes 64)."
+    )
+    horizon_fraction: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Horizon row as a fraction of the image height from the top; None = from the pitch and the "
+        "image (sky seen lower moves it down).",
+    )
 
 
 class FogParams(_WeatherParams):
@@ -31,7 +62,8 @@ class FogParams(_WeatherParams):
     )
     atmospheric_light: tuple[_UnitFloat, _UnitFloat, _UnitFloat] | None = Field(
         None,
-        description="Airlight A as RGB in [0, 1]; None = estimate (He et al. dark channel).",
+        description="Airlight A as sRGB in [0, 1]; None = estimate: the brightness of the He et al. dark-channel "
+        "estimate with its chroma limited to 3 % (real fog is near-neutral), once per sequence in a dataset.",
     )
     heterogeneity: float = Field(
         0.0,
@@ -117,7 +149,10 @@ class DuskParams(_WeatherParams):
         1.0, ge=0.0, le=8.0, description="Extra darkening of the sky in stops beyond `exposure_stops`."
     )
     bloom_threshold: float = Field(
-        0.9, gt=0.0, le=1.0, description="Linear luminance above which a pixel is a light source that glows."
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Brightest sRGB channel above which a small compact blob is a light source that glows.",
     )
     bloom_strength: float = Field(0.6, ge=0.0, le=4.0, description="Gain of the glow around light sources.")
     read_noise_e: float = Field(3.0, ge=0.0, le=100.0, description="Sensor read noise in electrons (RMS).")
@@ -142,7 +177,10 @@ class NightParams(DuskParams):
         3.0, ge=0.0, le=8.0, description="Extra darkening of the sky in stops beyond `exposure_stops`."
     )
     bloom_threshold: float = Field(
-        0.8, gt=0.0, le=1.0, description="Linear luminance above which a pixel is a light source that glows."
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="Brightest sRGB channel above which a small compact blob is a light source that glows.",
     )
     bloom_strength: float = Field(1.0, ge=0.0, le=4.0, description="Gain of the glow around light sources.")
 

@@ -17,6 +17,17 @@ _LINEAR_TO_SRGB_LUT = np.where(
     _LIN <= 0.0031308, _LIN * 12.92, 1.055 * np.power(_LIN, 1.0 / 2.4) - 0.055
 ).astype(np.float32)
 
+ENCODE_STEPS = 16384
+_STEPS = np.arange(ENCODE_STEPS + 1, dtype=np.float64) / ENCODE_STEPS
+# Linear light sampled on ENCODE_STEPS + 1 steps -> uint8 sRGB code: one multiply, one cast, one lookup in a
+# 16 KB table (cache-resident; the C++ kernels use this same table, so both paths encode alike). Near
+# black a step moves the code by at most 12.92·255/16384 ≈ 0.2 levels.
+LINEAR_TO_SRGB_U8 = np.clip(
+    np.rint(255.0 * np.where(_STEPS <= 0.0031308, _STEPS * 12.92, 1.055 * _STEPS ** (1.0 / 2.4) - 0.055)),
+    0,
+    255,
+).astype(np.uint8)
+
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
@@ -31,6 +42,23 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     """float32 linear light (clipped to [0, 1]) to float32 sRGB in [0, 1]."""
     index = np.clip(linear * np.float32(_ENCODE_STEPS) + np.float32(0.5), 0, _ENCODE_STEPS).astype(np.int32)
     return _LINEAR_TO_SRGB_LUT[index]
+
+
+def linear_to_srgb_u8(linear: np.ndarray) -> np.ndarray:
+    """float32 linear light to uint8 sRGB (clipped): every weather composites in linear light and encodes
+    once at the end, index int(clip(v, 0, 1)·ENCODE_STEPS + 0.5) as the C++ kernels do."""
+    index = np.empty(linear.shape, np.int32)
+    scaled = np.clip(linear, 0.0, 1.0, dtype=np.float32)
+    scaled *= np.float32(ENCODE_STEPS)
+    scaled += np.float32(0.5)
+    np.copyto(index, scaled, casting="unsafe")
+    return np.take(LINEAR_TO_SRGB_U8, index)
+
+
+def srgb_to_linear(value: np.ndarray | float) -> np.ndarray:
+    """sRGB in [0, 1] (any shape) to linear light, float32."""
+    v = np.asarray(value, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:

@@ -6,9 +6,6 @@
 #include <cstring>
 #include <thread>
 #include <vector>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "parallel.hpp"
 
@@ -209,114 +206,91 @@ static inline float fast_exp(float x) {  // Cephes expf, |rel err| < 3e-7 on [-8
     return p * scale;
 }
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI__)
-#define HAVE_AVX512_COMPOSITE 1
-// fast_exp on 16 lanes, the same operations in the same order.
-static inline __m512 fast_exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
-    const __m512 scaled = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _mm512_set1_ps(0.5f));
-    const __m512 fx = _mm512_roundscale_ps(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_fmadd_ps(fx, _mm512_set1_ps(2.12194440e-4f),
-                                     _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x));
-    const __m512 z = _mm512_mul_ps(r, r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, z, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
-
-// composite_row in one pass, 16 pixels at a time: interleaved RGB split into planes with one byte
-// permute, blended in float, rounded (to nearest even, like nearbyint), clamped and merged back.
-static void composite_row_avx512(const uint8_t* im, const float* dr, const float* tr, float beta,
-                                 const float* air, const float* col, float gain, int cols, uint8_t* o) {
-    alignas(64) static const uint8_t split_idx[64] = {
-        0, 3, 6, 9,  12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45, 1, 4, 7, 10, 13, 16,
-        19, 22, 25, 28, 31, 34, 37, 40, 43, 46, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 32, 35,
-        38, 41, 44, 47, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    alignas(64) static const uint8_t merge_idx[64] = {
-        0, 16, 32, 1, 17, 33, 2, 18, 34, 3,  19, 35, 4,  20, 36, 5,  21, 37, 6,  22, 38, 7,
-        23, 39, 8, 24, 40, 9, 25, 41, 10, 26, 42, 11, 27, 43, 12, 28, 44, 13, 29, 45, 14, 30,
-        46, 15, 31, 47, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    const __m512i split = _mm512_load_si512(split_idx), merge = _mm512_load_si512(merge_idx);
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512 one = _mm512_set1_ps(1.0f), neg_beta = _mm512_set1_ps(-beta), vgain = _mm512_set1_ps(gain);
-    const __m512 floor_e = _mm512_set1_ps(-60.0f);
-    const __m512 a[3] = {_mm512_set1_ps(air[0]), _mm512_set1_ps(air[1]), _mm512_set1_ps(air[2])};
-    const __m512 k[3] = {_mm512_set1_ps(col[0]), _mm512_set1_ps(col[1]), _mm512_set1_ps(col[2])};
-    for (int c = 0; c < cols; c += 16) {
-        const int n = cols - c < 16 ? cols - c : 16;
-        const __mmask16 lanes = (__mmask16)((1u << n) - 1);
-        const __mmask64 bytes = (((__mmask64)1) << (3 * n)) - 1;
-        const __m512 d = _mm512_maskz_loadu_ps(lanes, dr + c);
-        const __m512 T = _mm512_mask_loadu_ps(one, lanes, tr + c);
-        const __m512 t = fast_exp16(_mm512_max_ps(_mm512_mul_ps(neg_beta, d), floor_e));
-        const __m512 veil = _mm512_mul_ps(_mm512_sub_ps(one, t), T), own = _mm512_sub_ps(one, T);
-        const __m512 m = _mm512_mul_ps(_mm512_mul_ps(vgain, t), T);
-        const __m512i px = _mm512_permutexvar_epi8(split, _mm512_maskz_loadu_epi8(bytes, im + 3 * c));
-        __m512i packed = zero;
-        for (int ch = 0; ch < 3; ++ch) {
-            const __m512 b = _mm512_fmadd_ps(a[ch], veil, _mm512_mul_ps(k[ch], own));
-            const __m128i plane = ch == 0 ? _mm512_extracti32x4_epi32(px, 0)
-                                  : ch == 1 ? _mm512_extracti32x4_epi32(px, 1)
-                                            : _mm512_extracti32x4_epi32(px, 2);
-            const __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(plane)), m, b);
-            const __m128i q = _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_cvtps_epi32(v), zero));
-            packed = ch == 0 ? _mm512_inserti32x4(packed, q, 0)
-                     : ch == 1 ? _mm512_inserti32x4(packed, q, 1)
-                               : _mm512_inserti32x4(packed, q, 2);
-        }
-        _mm512_mask_storeu_epi8(o + 3 * c, bytes, _mm512_permutexvar_epi8(merge, packed));
+// Linear light (colour.py): a 256-entry sRGB code -> linear table and an encode table of steps + 1 uint8
+// sRGB codes sampled evenly on linear [0, 1], both built by Python and shared with the numpy reference.
+struct Linear {
+    const float* decode;
+    const uint8_t* encode;
+    float steps;
+    inline uint8_t put(float v) const {  // colour.linear_to_srgb_u8: index = int(clip(v, 0, 1)·steps + 0.5)
+        return encode[(int)(std::min(std::max(v, 0.0f), 1.0f) * steps + 0.5f)];
     }
-}
-#endif
+};
 
-// One row of composite_scene; restrict pointers and counts by value so that every loop vectorises.
-static void composite_row(const uint8_t* __restrict im, const float* __restrict dr,
-                          const float* __restrict tr, float beta, const float* air, const float* col,
-                          float gain, int cols, float* __restrict m, float* __restrict b0,
-                          float* __restrict b1, float* __restrict b2, uint8_t* __restrict o) {
+// One row of out = (g·J − A)·t + A, then out += (C − out)·α, in linear light (atmosphere.composite's model
+// with α = 1 − T), written as out = J·m + b_ch with m = g·t·(1 − α), b_ch = (A_ch·(1 − t))·(1 − α) + C_ch·α:
+// the first loop (per pixel, no lookups) vectorises, the second is three lookups and a multiply-add per
+// pixel. t and α are full rows (α nullable: no particles); air, col linear RGB; w: 4 rows of scratch.
+static void composite_row(const uint8_t* __restrict im, const float* __restrict tr, const float* __restrict ar,
+                          const float* air, const float* col, float gain, int cols, const Linear& lin,
+                          float* __restrict w, uint8_t* __restrict o) {
     const float a0 = air[0], a1 = air[1], a2 = air[2], k0 = col[0], k1 = col[1], k2 = col[2];
-    for (int c = 0; c < cols; ++c) {
-        float e = -beta * dr[c];
-        float t = fast_exp(e > -60.0f ? e : -60.0f);
-        float T = tr[c];
-        float veil = (1.0f - t) * T, own = 1.0f - T;
-        m[c] = gain * t * T;
-        b0[c] = std::fma(a0, veil, k0 * own);
-        b1[c] = std::fma(a1, veil, k1 * own);
-        b2[c] = std::fma(a2, veil, k2 * own);
+    float* __restrict m = w;
+    float* __restrict b0 = w + cols;
+    float* __restrict b1 = w + 2 * cols;
+    float* __restrict b2 = w + 3 * cols;
+    if (ar) {
+        for (int c = 0; c < cols; ++c) {
+            const float t = tr[c], a = ar[c], keep = 1.0f - a, veil = 1.0f - t;
+            m[c] = gain * t * keep;
+            b0[c] = a0 * veil * keep + k0 * a;
+            b1[c] = a1 * veil * keep + k1 * a;
+            b2[c] = a2 * veil * keep + k2 * a;
+        }
+    } else {
+        for (int c = 0; c < cols; ++c) {
+            const float t = tr[c], veil = 1.0f - t;
+            m[c] = gain * t;
+            b0[c] = a0 * veil;
+            b1[c] = a1 * veil;
+            b2[c] = a2 * veil;
+        }
     }
+    const float* __restrict dec = lin.decode;
+    const uint8_t* __restrict enc = lin.encode;
+    const float steps = lin.steps;
     for (int c = 0; c < cols; ++c) {
-        float v0 = std::nearbyint(std::fma((float)im[3 * c], m[c], b0[c]));
-        float v1 = std::nearbyint(std::fma((float)im[3 * c + 1], m[c], b1[c]));
-        float v2 = std::nearbyint(std::fma((float)im[3 * c + 2], m[c], b2[c]));
-        o[3 * c] = (uint8_t)(int)std::min(255.0f, std::max(0.0f, v0));
-        o[3 * c + 1] = (uint8_t)(int)std::min(255.0f, std::max(0.0f, v1));
-        o[3 * c + 2] = (uint8_t)(int)std::min(255.0f, std::max(0.0f, v2));
+        const float v0 = std::min(std::max(dec[im[3 * c]] * m[c] + b0[c], 0.0f), 1.0f);
+        const float v1 = std::min(std::max(dec[im[3 * c + 1]] * m[c] + b1[c], 0.0f), 1.0f);
+        const float v2 = std::min(std::max(dec[im[3 * c + 2]] * m[c] + b2[c], 0.0f), 1.0f);
+        o[3 * c] = enc[(int)(v0 * steps + 0.5f)];
+        o[3 * c + 1] = enc[(int)(v1 * steps + 0.5f)];
+        o[3 * c + 2] = enc[(int)(v2 * steps + 0.5f)];
     }
 }
 
-// out = g·J·t·T + A·(1 − t)·T + C·(1 − T) (atmosphere.composite with α = 1 − T) for a uint8 image J,
-// t = exp(max(−β·depth, −60)), T the light passing the particles, airlight A and particle colour C in grey
-// levels (0..255). image/out: HxWx3 uint8; depth, occluders (nullable): HxW float32.
-// The frame is cut into blocks of kBlockRows rows (a block's T, depth and pixels stay in cache); threads
-// take contiguous runs of blocks. In a block, every particle whose rows reach it is drawn into the block's
-// T (in particle order: the result does not depend on the thread count), then the block is composited.
+// out = composite in linear light of a uint8 image with transmission `trans` and opacity `alpha` (nullable)
+// (fog, snow: their maps are made in numpy; this is the per-pixel decode, blend and encode).
+extern "C" void composite_linear(int rows, int cols, const uint8_t* image, const float* trans, const float* alpha,
+                                 const float* decode, const uint8_t* encode, int steps, const float* air,
+                                 const float* colour, float gain, uint8_t* out, int nthreads) {
+    const Linear lin{decode, encode, (float)steps};
+    parallel(rows, nthreads, [&](int, int64_t b, int64_t e) {
+        std::vector<float> work(4 * (size_t)cols);
+        for (int64_t r = b; r < e; ++r)
+            composite_row(image + r * cols * 3, trans + r * cols, alpha ? alpha + r * cols : nullptr, air,
+                          colour, gain, cols, lin, work.data(), out + r * cols * 3);
+    });
+}
+
+// out = g·J·t·T + A·(1 − t)·T + C·(1 − T) in linear light (precipitation.composite_precipitation) for a
+// uint8 image J, t = exp(max(−β·depth, −60))·(1 − sky), T the light passing the particles, airlight A and
+// particle colour C linear in [0, 1]. image/out: HxWx3 uint8; depth, occluders, sky (both nullable): HxW
+// float32. The frame is cut into blocks of kBlockRows rows (a block's T, depth and pixels stay in cache);
+// threads take contiguous runs of blocks. In a block, every particle whose rows reach it is drawn into the
+// block's T (in particle order: the result does not depend on the thread count), then the block is
+// composited.
 static const int64_t kBlockRows = 32;
 
 extern "C" void render_precipitation(int n, const float* const* particles, const float* model,
                                      const float* occluders, const float* table, int table_size,
-                                     const uint8_t* image, const float* depth, float beta,
-                                     const float* airlight, const float* colour, float gain, int rows, int cols,
-                                     uint8_t* out, int nthreads) {
+                                     const uint8_t* image, const float* depth, const float* sky, float beta,
+                                     const float* airlight, const float* colour, float gain,
+                                     const float* decode, const uint8_t* encode, int steps, int rows,
+                                     int cols, uint8_t* out, int nthreads) {
     Footprints fps;  // from particles x, y, z, dx, dy, thickness, opacity
     make_footprints(n, particles, model, fps);
+    const Linear lin{decode, encode, (float)steps};
     const int64_t nblocks = (rows + kBlockRows - 1) / kBlockRows;
     const float farthest = n ? *std::max_element(fps.z.begin(), fps.z.end()) : 0.0f;
     parallel(nblocks, nthreads, [&](int, int64_t b, int64_t e) {
@@ -331,9 +305,10 @@ extern "C" void render_precipitation(int n, const float* const* particles, const
             for (int64_t blk = first / kBlockRows; first <= last && blk <= last / kBlockRows; ++blk)
                 members[blk - b].push_back(i);
         }
-        std::vector<float> block((size_t)(kBlockRows * cols)), work(4 * (size_t)cols);
+        std::vector<float> block((size_t)(kBlockRows * cols)), work(6 * (size_t)cols);
         std::vector<uint8_t> clear(kBlockRows, 1);
-        float* w = work.data();
+        float* __restrict tw = work.data();
+        float* __restrict aw = work.data() + cols;
         for (int64_t blk = b; blk < e; ++blk) {
             const int64_t r0 = blk * kBlockRows, r1 = std::min<int64_t>(rows, r0 + kBlockRows);
             std::fill(block.begin(), block.begin() + (r1 - r0) * cols, 1.0f);
@@ -351,13 +326,20 @@ extern "C" void render_precipitation(int n, const float* const* particles, const
                     thin_line(fps, i, t);
             }
             for (int64_t r = r0; r < r1; ++r) {
-#ifdef HAVE_AVX512_COMPOSITE
-                composite_row_avx512(image + r * cols * 3, depth + r * cols, t.row(r), beta, airlight, colour,
-                                     gain, cols, out + r * cols * 3);
-#else
-                composite_row(image + r * cols * 3, depth + r * cols, t.row(r), beta, airlight, colour, gain,
-                              cols, w, w + cols, w + 2 * cols, w + 3 * cols, out + r * cols * 3);
-#endif
+                const float* __restrict dr = depth + r * cols;
+                const float* __restrict sr = sky ? sky + r * cols : nullptr;
+                const float* __restrict T = t.row(r);
+                // The veil's t times T, and the particles' α = 1 − T scaled so that the row composite's
+                // (g·J − A)·t' + A then + (C − ·)·α gives g·J·t·T + A·(1 − t)·T + C·(1 − T).
+                for (int c = 0; c < cols; ++c) {
+                    const float e2 = -beta * dr[c];
+                    float tc = fast_exp(e2 > -60.0f ? e2 : -60.0f);
+                    if (sr) tc *= 1.0f - sr[c];
+                    tw[c] = tc;
+                    aw[c] = 1.0f - T[c];
+                }
+                composite_row(image + r * cols * 3, tw, aw, airlight, colour, gain, cols, lin, work.data() + 2 * cols,
+                              out + r * cols * 3);
             }
         }
     });

@@ -1,12 +1,13 @@
 """C++ kernels for rain and snow at frame rate: particle footprints and the whole composite in one pass.
 
 Why C++: in numpy a particle footprint is a dozen array passes over padded boxes and the composite
-(transmission exp, particle blend, rounding) a dozen full-frame passes; here each particle is one loop
-over its box and the composite one pass over each block of rows (two threads, the block kept in cache),
-vectorised by the compiler. The pixels are those of the numpy reference (particles.render_transmittance
-and atmosphere.composite) to within float rounding (tested). Where the CPU has AVX-512 (VBMI) the composite
-is written with intrinsics (interleaved RGB in and out, one pass); elsewhere portable loops give the same
-pixels (tested). The C++ is kernels.cpp beside this module. No torch headers: the library builds with g++
+(sRGB decode, transmission exp, particle blend in linear light, encode) a dozen full-frame float passes;
+here each particle is one loop over its box and the composite one pass over each block of rows (two
+threads, the block kept in cache): decode and encode are lookups in the tables colour.py builds (256
+floats in, ENCODE_STEPS + 1 codes out), the blend is a few float operations per pixel, and the result is
+written as uint8. Fog and snow, whose maps are made in numpy, use the same composite
+(:func:`composite_linear`). The pixels are those of the numpy reference (particles.render_transmittance,
+precipitation.composite_reference) to within one grey level (tested). The C++ is kernels.cpp beside this module. No torch headers: the library builds with g++
 in about a second, is loaded with ctypes and cached next to the CycleGAN kernels (same cache folder and CPU
 key). Without a compiler :func:`load` raises :class:`KernelBuildError` and the callers use numpy.
 """
@@ -19,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from services.translator.native import CppSource, KernelBuildError, load_library
+from services.translator.weather.colour import ENCODE_STEPS, LINEAR_TO_SRGB_U8, SRGB_TO_LINEAR_LUT
 from services.translator.weather.particles import Particles, kernel_constants, phi_table
 
 # The C++ (kernels.cpp beside this module, with the shared parallel.hpp).
@@ -48,8 +50,10 @@ def build(flags: list[str]) -> ctypes.CDLL:
     """The kernels compiled with `flags` (tests build a second, non-AVX-512 copy to check that path)."""
     dll = load_library("weather", _SOURCE, flags, "weather kernels")
     p, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
-    dll.render_precipitation.argtypes = [i, p, p, p, p, i, p, p, f, p, p, f, i, i, p, i]
+    dll.render_precipitation.argtypes = [i, p, p, p, p, i, p, p, p, f, p, p, f, p, p, i, i, i, p, i]
     dll.render_precipitation.restype = None
+    dll.composite_linear.argtypes = [i, i, p, p, p, p, p, i, p, p, f, p, i]
+    dll.composite_linear.restype = None
     return dll
 
 
@@ -67,6 +71,44 @@ def _ptr(array: np.ndarray | None) -> int | None:
     return None if array is None else array.ctypes.data
 
 
+def _plane(name: str, plane: np.ndarray | None, height: int, width: int) -> np.ndarray | None:
+    if plane is None:
+        return None
+    if plane.shape != (height, width):
+        raise ValueError(f"{name} is {plane.shape}, expected {(height, width)} like the image.")
+    return np.ascontiguousarray(plane, dtype=np.float32)
+
+
+def _rgb(value: np.ndarray) -> np.ndarray:
+    return np.clip(np.asarray(value, dtype=np.float32).reshape(3), 0.0, 1.0)
+
+
+def composite_linear(
+    image: np.ndarray,
+    transmission: np.ndarray,
+    opacity: np.ndarray | None,
+    airlight_linear: np.ndarray,
+    colour_linear: np.ndarray,
+    gain: float = 1.0,
+    threads: int = 2,
+) -> np.ndarray:
+    """uint8 of ((g·J − A)·t + A)·(1 − α) + C·α in linear light, J the decoded image: the numpy reference
+    is precipitation.composite_reference. transmission, opacity (None = 0): HxW; A, C: linear RGB."""
+    height, width = image.shape[:2]
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    out = np.empty_like(image)
+    if image.size == 0:
+        return out
+    trans = _plane("transmission", transmission, height, width)
+    alpha = _plane("opacity", opacity, height, width)
+    air, colour = _rgb(airlight_linear), _rgb(colour_linear)
+    load().composite_linear(
+        height, width, _ptr(image), _ptr(trans), _ptr(alpha), _ptr(SRGB_TO_LINEAR_LUT), _ptr(LINEAR_TO_SRGB_U8),
+        ENCODE_STEPS, _ptr(air), _ptr(colour), float(gain), _ptr(out), threads,
+    )  # fmt: skip
+    return out
+
+
 def render_precipitation(
     image: np.ndarray,
     particles: Particles,
@@ -74,40 +116,38 @@ def render_precipitation(
     scene_depth_m: np.ndarray,
     occluder_depth_m: np.ndarray | None,
     beta: float,
-    airlight: np.ndarray,
+    airlight_linear: np.ndarray,
     gain: float,
-    particle_colour: np.ndarray,
+    colour_linear: np.ndarray,
+    sky: np.ndarray | None = None,
     threads: int = 2,
 ) -> np.ndarray:
-    """precipitation.render_precipitation in one C++ pass: the particles' transmittance
-    (particles.render_transmittance), then atmosphere.composite with α = 1 − transmittance, as uint8.
+    """precipitation.composite_reference in one C++ pass: the particles' transmittance T
+    (particles.render_transmittance), then the linear-light composite with t = exp(−β·depth)·(1 − sky) and
+    α = 1 − T, as uint8.
 
-    scene_depth_m: HxW metres for the veil (inf = sky); occluder_depth_m: HxW metres that hide particles
-    behind nearer surfaces, or None; airlight and particle_colour: RGB in [0, 1].
+    scene_depth_m: HxW metres for the veil; occluder_depth_m: HxW metres that hide particles behind nearer
+    surfaces, or None; sky: HxW alpha matte (all airlight) or None; airlight and colour: linear RGB.
     """
     height, width = image.shape[:2]
     image = np.ascontiguousarray(image, dtype=np.uint8)
     out = np.empty_like(image)
     if image.size == 0:
         return out
-    planes = {"scene depth": scene_depth_m, "occluder depth": occluder_depth_m}
-    for name, plane in planes.items():
-        if plane is not None and plane.shape != (height, width):
-            raise ValueError(f"{name} is {plane.shape}, expected {(height, width)} like the image.")
-    depth = np.ascontiguousarray(scene_depth_m, dtype=np.float32)
-    occluders = None if occluder_depth_m is None else np.ascontiguousarray(occluder_depth_m, np.float32)
+    depth = _plane("scene depth", scene_depth_m, height, width)
+    occluders = _plane("occluder depth", occluder_depth_m, height, width)
+    matte = _plane("sky", sky, height, width)
     arrays = [
         np.ascontiguousarray(getattr(particles, name), dtype=np.float32)
         for name in ("x", "y", "z", "dx", "dy", "thickness", "opacity")
     ]
     pointers = (ctypes.c_void_p * len(arrays))(*[_ptr(a) for a in arrays])
     model = np.array(kernel_constants(focal_px), dtype=np.float32)
-    air = np.clip(np.asarray(airlight, dtype=np.float32).reshape(3), 0.0, 1.0) * np.float32(255.0)
-    colour = np.clip(np.asarray(particle_colour, dtype=np.float32).reshape(3), 0.0, 1.0) * np.float32(255.0)
+    air, colour = _rgb(airlight_linear), _rgb(colour_linear)
     table = phi_table()
     load().render_precipitation(
         arrays[0].size, ctypes.addressof(pointers), _ptr(model), _ptr(occluders), _ptr(table), table.size,
-        _ptr(image), _ptr(depth), float(beta), _ptr(air), _ptr(colour), float(gain), height, width,
-        _ptr(out), threads,
+        _ptr(image), _ptr(depth), _ptr(matte), float(beta), _ptr(air), _ptr(colour), float(gain),
+        _ptr(SRGB_TO_LINEAR_LUT), _ptr(LINEAR_TO_SRGB_U8), ENCODE_STEPS, height, width, _ptr(out), threads,
     )  # fmt: skip
     return out

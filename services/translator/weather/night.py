@@ -3,9 +3,12 @@
 Works in linear light. Exposure drops by `exposure_stops`; the light's colour temperature is applied as
 white-balance gains against the daylight (6500 K) the input was lit by; the sky (infinite depth, or the
 sky heuristic without a depth map) loses `sky_darkening_stops` more and is tinted from the light colour
-at the horizon to deep blue overhead. Pixels brighter than `bloom_threshold` are treated as light sources:
-they keep their brightness (they emit; they do not reflect the vanished daylight) and glow, a multi-scale
-Gaussian halo like lens and sensor scatter. Finally a sensor at gain g = ISO/100 records the result: full
+at the horizon to deep blue overhead (a tint of its luminance, not of its daytime blue). Light sources are
+small, compact, saturated-bright blobs (head and tail lamps, street lamps, lit windows): pixels whose
+brightest channel exceeds `bloom_threshold` and that survive a small opening (thin bright lines such as
+window frames are not lamps) but not a large one (a sunlit wall or the sky is a large bright surface, not a
+lamp). They keep their brightness (they emit; they do not reflect the vanished daylight) and only they glow,
+a multi-scale Gaussian halo like lens and sensor scatter. Finally a sensor at gain g = ISO/100 records the result: full
 scale holds full_well/g electrons, shot noise is Poisson (Gaussian with variance = electrons) and read noise
 is Gaussian, both scaled by the gain, so noise rises as light falls and gain rises.
 """
@@ -16,19 +19,25 @@ import cv2
 import numpy as np
 
 from services.common.methods.physics import DuskParams, NightParams
-from services.translator.weather.arrays import to_uint8
 from services.translator.weather.colour import (
     blackbody_rgb,
-    linear_to_srgb,
+    linear_to_srgb_u8,
     luminance,
     srgb_u8_to_linear,
     white_balance_gains,
 )
-from services.translator.weather.sky import sky_weight
+from services.translator.weather.scene import scene_for
 
 DAYLIGHT_K = 6500.0
 ZENITH_K = 12_000.0  # deep blue of the twilight sky overhead
 _BLOOM_SIGMAS_FRACTION = (0.004, 0.012, 0.03)  # of the image width
+LAMP_MIN_PX = 3  # a source survives an opening this wide (thinner bright lines are not lamps)
+LAMP_MAX_FRACTION = 0.04  # of the image width: brighter regions at least this wide are surfaces
+# 256 quantiles of the standard normal: uniform bytes through this table are Gaussian noise, several times
+# faster than drawing normals (the tails are cut at about ±2.9σ).
+_NORMAL_LUT = np.array(
+    [__import__("statistics").NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], dtype=np.float32
+)
 
 
 def _bloom(light: np.ndarray, width: int) -> np.ndarray:
@@ -48,14 +57,39 @@ def _bloom(light: np.ndarray, width: int) -> np.ndarray:
     return glow
 
 
-def _sky_tint(height: int, horizon_k: float) -> np.ndarray:
-    """Per-row linear gains from the light colour at the horizon to blue at the top of the frame."""
-    fraction = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]  # 0 at the top row
-    zenith = blackbody_rgb(ZENITH_K) / blackbody_rgb(DAYLIGHT_K)
-    horizon = blackbody_rgb(horizon_k) / blackbody_rgb(DAYLIGHT_K)
-    zenith = zenith / float(zenith.max())
-    horizon = horizon / float(horizon.max())
-    return (zenith * (1.0 - fraction) + horizon * fraction)[:, None, :].astype(np.float32)
+def light_sources(image: np.ndarray, threshold: float) -> np.ndarray:
+    """HxW float32 in [0, 1]: how much each pixel is a light source (a small compact bright blob).
+
+    Brightness is the brightest channel (a red tail lamp is as bright as a white one), in sRGB. The blob
+    test runs on a copy about 600 pixels wide: opening with a small square keeps blobs at least LAMP_MIN_PX
+    wide, the top-hat against a large square keeps only those narrower than LAMP_MAX_FRACTION of the width.
+    """
+    height, width = image.shape[:2]
+    r, g, b = cv2.split(image)
+    brightest = cv2.max(cv2.max(r, g), b)
+    factor = 2 if width >= 800 else 1
+    small = (
+        cv2.resize(brightest, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+        if factor > 1
+        else brightest
+    )
+    k_small = max(1, LAMP_MIN_PX // factor) | 1
+    k_large = max(9, int(LAMP_MAX_FRACTION * width / factor)) | 1
+    compact = (
+        cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((k_small, k_small), np.uint8))
+        if k_small > 1
+        else small
+    )
+    surfaces = cv2.morphologyEx(compact, cv2.MORPH_OPEN, np.ones((k_large, k_large), np.uint8))
+    # Bright and brighter than the large-scale surface around: 0 on walls and sky, 1 on lamps.
+    level = compact.astype(np.float32) * np.float32(1.0 / 255.0)
+    excess = (compact.astype(np.float32) - surfaces.astype(np.float32)) * np.float32(1.0 / 255.0)
+    # Saturated-bright: from `threshold` up to near clipping; and clearly above the surface around it.
+    top = max(threshold + 1e-3, min(0.97, threshold + 0.15))
+    source = np.clip((level - threshold) / (top - threshold), 0.0, 1.0) * np.clip(excess / 0.3, 0.0, 1.0)
+    if factor > 1:
+        source = cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
+    return source.astype(np.float32)
 
 
 def add_sensor_noise(
@@ -65,9 +99,20 @@ def add_sensor_noise(
     gain = iso / 100.0
     electrons_full_scale = full_well_e / gain
     electrons = np.clip(linear, 0.0, 1.0) * np.float32(electrons_full_scale)
-    noise = rng.standard_normal(linear.shape, dtype=np.float32)
-    noise *= np.sqrt(electrons + np.float32(read_noise_e**2))  # shot variance + read variance, in e⁻²
+    uniform = np.frombuffer(rng.bytes(linear.size), dtype=np.uint8).reshape(linear.shape)
+    noise = cv2.LUT(uniform, _NORMAL_LUT)
+    noise *= cv2.sqrt(electrons + np.float32(read_noise_e**2))  # shot variance + read variance, in e⁻²
     return linear + noise * np.float32(1.0 / electrons_full_scale)
+
+
+def _sky_tint(height: int, horizon_k: float) -> np.ndarray:
+    """Per-row linear gains from the light colour at the horizon to blue at the top of the frame."""
+    fraction = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]  # 0 at the top row
+    zenith = blackbody_rgb(ZENITH_K) / blackbody_rgb(DAYLIGHT_K)
+    horizon = blackbody_rgb(horizon_k) / blackbody_rgb(DAYLIGHT_K)
+    zenith = zenith / float(zenith @ np.array([0.2126, 0.7152, 0.0722]))
+    horizon = horizon / float(horizon @ np.array([0.2126, 0.7152, 0.0722]))
+    return (zenith * (1.0 - fraction) + horizon * fraction)[:, None, :].astype(np.float32)
 
 
 def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None) -> np.ndarray:
@@ -75,26 +120,39 @@ def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray 
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
     linear = srgb_u8_to_linear(image)
-    sky = sky_weight(image, depth_m)
-
-    lum = luminance(linear)
-    light = np.clip((lum - params.bloom_threshold) / (1.0 - params.bloom_threshold + 1e-6), 0.0, 1.0)
-    light *= 1.0 - sky  # the sky is no light source once the sun is down
+    sky = scene_for(image, params, depth_m).sky
+    light = light_sources(image, params.bloom_threshold) * (1.0 - sky)
 
     exposure = np.float32(2.0**params.exposure_stops)
     balance = white_balance_gains(params.colour_temperature_k, DAYLIGHT_K)
-    lit = linear * (balance * exposure)
-    sky_gain = np.float32(2.0**-params.sky_darkening_stops)
-    sky_colour = linear * (_sky_tint(height, params.colour_temperature_k) * exposure * sky_gain)
-    sky3 = sky[..., None]
-    out = lit * (1.0 - sky3) + sky_colour * sky3
-    # Light sources keep their own brightness and colour, and glow.
-    light3 = light[..., None]
-    out = out * (1.0 - light3) + linear * light3
-    if params.bloom_strength > 0:
-        out += _bloom(linear * light3, width) * np.float32(params.bloom_strength)
+    out = linear * (balance * exposure)
+    # The sky: its luminance, tinted from the light colour at the horizon to blue overhead, darker still.
+    # Only the rows the matte reaches are blended (the sky is the top of the frame: a fraction of it).
+    sky_gain = exposure * np.float32(2.0**-params.sky_darkening_stops)
+    rows = np.flatnonzero(sky.max(axis=1) > 0)
+    if rows.size:
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        tint = _sky_tint(height, params.colour_temperature_k)[top:bottom] * sky_gain
+        sky_colour = luminance(linear[top:bottom])[..., None] * tint
+        band = out[top:bottom]
+        band += (sky_colour - band) * sky[top:bottom, :, None]
+    # Light sources keep their own brightness and colour, and only they glow. Where they are a few per
+    # cent of the pixels the blend runs on those alone (fancy indexing loses to a dense pass above ~10 %).
+    lit = np.flatnonzero(light > 0)
+    if lit.size < 0.1 * light.size:
+        flat_out, flat_in = out.reshape(-1, 3), linear.reshape(-1, 3)
+        weight = light.reshape(-1)[lit][:, None]
+        flat_out[lit] += (flat_in[lit] - flat_out[lit]) * weight
+        emitted = np.zeros_like(linear)
+        emitted.reshape(-1, 3)[lit] = flat_in[lit] * weight
+    else:
+        emitted = linear * light[..., None]
+        out *= (np.float32(1.0) - light)[..., None]
+        out += emitted
+    if params.bloom_strength > 0 and lit.size:
+        out += _bloom(emitted, width) * np.float32(params.bloom_strength)
     out = add_sensor_noise(out, rng, params.iso, params.full_well_e, params.read_noise_e)
-    return to_uint8(linear_to_srgb(out))
+    return linear_to_srgb_u8(out)
 
 
 def render_dusk(image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None) -> np.ndarray:

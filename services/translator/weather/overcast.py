@@ -9,18 +9,19 @@ Then global contrast and saturation drop, and the white balance moves to the coo
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from services.common.methods.physics import OvercastParams
-from services.translator.weather.arrays import to_uint8
 from services.translator.weather.colour import (
-    linear_to_srgb,
+    linear_to_srgb_u8,
     luminance,
+    srgb_to_linear,
     srgb_u8_to_linear,
     white_balance_gains,
 )
 from services.translator.weather.guided_filter import guided_filter
-from services.translator.weather.sky import sky_weight
+from services.translator.weather.scene import scene_for
 
 SUN_COLOUR_TEMPERATURE_K = 5500.0  # direct sunlight plus sky, the assumed light of the input
 _BASE_RADIUS_FRACTION = 1.0 / 25.0  # base-layer window relative to the image width
@@ -42,16 +43,24 @@ def render_overcast(
     gain = np.exp(target - base).astype(np.float32)
     balance = white_balance_gains(params.colour_temperature_k, SUN_COLOUR_TEMPERATURE_K)
     linear = linear * gain[..., None] * (balance * np.float32(2.0**params.exposure_stops))
-    srgb = linear_to_srgb(linear)
 
-    grey = srgb.mean(axis=2, keepdims=True)
-    srgb = grey + (srgb - grey) * np.float32(params.saturation)
-    mean = np.float32(srgb.mean())
-    srgb = mean + (srgb - mean) * np.float32(params.contrast)
+    # Saturation and contrast in linear light: chroma scaled around each pixel's luminance, luminance
+    # raised to the power `contrast` around its mean (a tone curve; texture is kept in ratio).
+    lum = luminance(linear)
+    grey = lum[..., None]
+    linear = grey + (linear - grey) * np.float32(params.saturation)
+    mean = np.float32(max(float(lum.mean()), 1e-4))
+    ratio = cv2.pow(np.maximum(lum, np.float32(1e-5)) / mean, float(params.contrast - 1.0))
+    linear = linear * ratio[..., None]
 
-    # A diffuse cloud deck: uniform grey, a little brighter toward the horizon.
-    sky = sky_weight(image, depth_m)[..., None]
-    rows = np.linspace(0.92, 1.0, height, dtype=np.float32)[:, None, None]
-    cloud = np.float32(params.sky_brightness) * rows
-    srgb = srgb * (1.0 - sky) + cloud * sky
-    return to_uint8(srgb)
+    # A diffuse cloud deck: uniform grey, a little brighter toward the horizon, through the soft sky matte.
+    # Only the rows the matte reaches are blended (the sky is the top of the frame).
+    sky = scene_for(image, params, depth_m).sky
+    rows = np.flatnonzero(sky.max(axis=1) > 0)
+    if rows.size:
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        shade = np.linspace(0.92, 1.0, height, dtype=np.float32)[top:bottom, None, None]
+        cloud = srgb_to_linear(np.float32(params.sky_brightness) * shade)
+        band = linear[top:bottom]
+        band += (cloud - band) * sky[top:bottom, :, None]
+    return linear_to_srgb_u8(linear)

@@ -18,14 +18,14 @@ import numpy as np
 
 from services.common.methods.physics import RainParams
 from services.translator.weather.atmosphere import (
-    estimate_atmospheric_light,
     extinction_from_visibility,
     visibility_from_attenuation_db_km,
 )
 from services.translator.weather.depth import DEFAULT_HFOV_DEG, focal_length_px
+from services.translator.weather.fog import neutral_airlight
 from services.translator.weather.particles import Particles, falling, sample_positions
 from services.translator.weather.precipitation import render_precipitation
-from services.translator.weather.sky import scene_depth
+from services.translator.weather.scene import scene_for
 
 MP_N0 = 8000.0  # m⁻³ mm⁻¹
 MIN_VISIBLE_DROP_MM = 1.0
@@ -79,22 +79,16 @@ def render_rain(
     """
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
-    airlight = estimate_atmospheric_light(image)
+    airlight = neutral_airlight(image)
     # Under rain clouds the sky is grey: pull the airlight toward its own grey level, then dim everything.
     airlight = (0.6 * airlight.mean() + 0.4 * airlight) * np.float32(params.dimming)
     visibility = params.visibility_m or rain_visibility_m(params.intensity_mm_h)
     drops = sample_drops(rng, params, height, width)
     # A drop refracts light from a wide cone of the environment, dominated by the sky (Garg & Nayar, 2007).
     streak_colour = np.minimum(1.0, airlight * np.float32(1.15))
+    scene = scene_for(image, params, depth_m)
+    focal = focal_length_px(width, DEFAULT_HFOV_DEG)
+    beta = extinction_from_visibility(visibility)
     return render_precipitation(
-        image,
-        drops,
-        focal_length_px(width, DEFAULT_HFOV_DEG),
-        scene_depth(image, depth_m),
-        depth_m,
-        extinction_from_visibility(visibility),
-        airlight,
-        params.dimming,
-        streak_colour,
-        fast,
+        image, drops, focal, scene, depth_m, beta, airlight, params.dimming, streak_colour, fast
     )
