@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict
 
 # Past this an offset only ever returns an empty page (and past 2^63 Postgres cannot take it at all).
 MAX_OFFSET = 2**31 - 1
+# How many rows a list skips: bounded, so the database's integer types hold it.
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip (0 to 2^31 - 1)")]
 
 
 class JobOut(BaseModel):

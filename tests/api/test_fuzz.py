@@ -271,9 +271,10 @@ schema = schemathesis.openapi.from_dict(_openapi())
 
 @schema.hook
 def flatmap_path_parameters(context, path_parameters):  # noqa: ANN001, ANN201
-    ids = SEEDED[0].ids
-    if not isinstance(path_parameters, dict):
+    # Explicit examples in the schema are drawn at collection, before the `seeded` fixture has run.
+    if not SEEDED or not isinstance(path_parameters, dict):
         return st.just(path_parameters)
+    ids = SEEDED[0].ids
     return st.fixed_dictionaries(
         {k: st.sampled_from([v, *ids[k]]) if k in ids else st.just(v) for k, v in path_parameters.items()}
     ).flatmap(_mutated)
@@ -286,6 +287,8 @@ def flatmap_query(context, query):  # noqa: ANN001, ANN201
 
 @schema.hook
 def flatmap_body(context, body):  # noqa: ANN001, ANN201
+    if not SEEDED:
+        return st.just(body)
     return _seeded_dict(body, SEEDED[0]).flatmap(_mutated) if isinstance(body, dict) else _mutated(body)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from services.api.deletions import dataset_users, delete_row_then_objects, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
-from services.api.schemas import MAX_OFFSET, JobOut
+from services.api.schemas import JobOut, Offset
 from services.api.submit import submit
 from services.api.translation_requests import method_spec, resolve_translation
 from services.common import methods
@@ -156,7 +156,7 @@ def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, 
 def list_datasets(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> list[Dataset]:
     return list(
         session.scalars(select(Dataset).order_by(Dataset.created_at.desc()).limit(limit).offset(offset))
@@ -188,7 +188,7 @@ def list_images(
     ] = None,
     split: Annotated[Literal["train", "val"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> ImagePage:
     get_or_404(session, Dataset, dataset_id, "dataset")
     try:

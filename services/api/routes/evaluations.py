@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
 from services.api.routes.detectors import validate_training
-from services.api.schemas import JobOut
+from services.api.schemas import JobOut, Offset
 from services.api.submit import submit
 from services.common.contracts.common import EvaluationSettings
 from services.common.contracts.compare_evaluations import CompareEvaluationsPayload
@@ -186,7 +186,7 @@ def list_evaluations(
     dataset_id: Annotated[str | None, Query(description="only evaluations on this dataset")] = None,
     detector_model_id: Annotated[str | None, Query(description="only evaluations of this detector")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Evaluations, newest first, each with its overall mAP50 (slice `all`, class `all`) and interval; the
     full table is at GET /v1/evaluations/{id}."""
@@ -311,7 +311,7 @@ def list_experiments(
         str | None, Query(description="only experiments evaluated on this dataset")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Experiments, newest first, with their job's status; the table is at GET /v1/experiments/{id}."""
     query = select(Experiment)

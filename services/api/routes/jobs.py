@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from services.api.deps import SessionDep
 from services.api.lookups import get_or_404
-from services.api.schemas import MAX_OFFSET, JobOut, JobPage
+from services.api.schemas import JobOut, JobPage, Offset
 from services.common import contracts
 from services.common.core.db.models import Job
 from services.common.core.db.session import session_scope
@@ -29,7 +29,7 @@ def list_jobs(
     status_: Annotated[str | None, Query(alias="status", description=", ".join(jobs.STATES))] = None,
     parent_id: Annotated[str | None, Query(description="children of an experiment or evaluation")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> JobPage:
     if kind is not None and kind not in contracts.kinds():
         raise HTTPException(422, f"kind: unknown kind {kind!r}; use one of {', '.join(contracts.kinds())}")

@@ -15,8 +15,8 @@ from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
 _UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
-DepthSource = Literal["provided", "model", "geometric"]
-DEPTH_SOURCES: tuple[str, ...] = ("provided", "model", "geometric")
+DepthSource = Literal["provided", "geometric"]
+DEPTH_SOURCES: tuple[str, ...] = ("provided", "geometric")
 
 
 class _WeatherParams(BaseModel):
@@ -25,10 +25,9 @@ class _WeatherParams(BaseModel):
     seed: Seed = Field(0, description="Random seed; the same seed and inputs give the same bytes.")
     depth_source: DepthSource | None = Field(
         None,
-        description="Where distances come from: 'provided' (the depth map sent with the image), 'model' (the "
-        "operator's monocular depth model, scaled by the ground plane) or 'geometric' (ground plane from the "
-        "camera, structures at their ground contact). None = 'provided' when a depth map is given, else the "
-        "operator's default (SIM2REAL_DEFAULT_DEPTH_SOURCE, 'geometric' unless set).",
+        description="Where distances come from: 'provided' (the depth map sent with the image) or "
+        "'geometric' (ground plane from the camera, structures at their ground contact, sky at infinity). "
+        "None = 'provided' when a depth map is given, else 'geometric'.",
     )
     camera_height_m: float = Field(
         1.65,

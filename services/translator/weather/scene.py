@@ -12,8 +12,6 @@ With a depth map, the sky is its infinite pixels and the depth is the map. Witho
   trees) take the depth of their ground-contact point: in each column the structure is followed from the
   horizon down while vertical edges dominate horizontal ones, and everything above that contact row up to the
   sky gets its ground depth. The sky is at infinity.
-- Model depth (optional, services.translator.weather.depth_model): relative inverse depth from a monocular
-  network, given metric scale by fitting it to the ground plane on the road in front of the car.
 
 Everything is estimated on a copy about 320 pixels wide (box-averaged by a power of two): the maps are
 smooth, and that keeps the whole analysis at a few milliseconds per frame.
@@ -220,12 +218,10 @@ def analyse(
     image: np.ndarray,
     depth_m: np.ndarray | None = None,
     camera: Camera | None = None,
-    model_depth: np.ndarray | None = None,
 ) -> Scene:
     """The sky matte and a finite depth map for `image` (HxWx3 uint8 RGB).
 
-    depth_m: a measured depth map (np.inf = sky), used as is. model_depth: relative inverse depth from a
-    monocular model (any size; larger = nearer), scaled to metres on the ground plane. Neither: geometric.
+    depth_m: a measured depth map (np.inf = sky), used as is; without one, the geometric estimate.
     """
     camera = camera or Camera()
     height, width = image.shape[:2]
@@ -239,19 +235,12 @@ def analyse(
     prior = camera.horizon_prior(height, width) / factor
     sky_small, horizon = sky_matte_small(small, prior)
     focal = focal_length_px(w, camera.hfov_deg)
-    if model_depth is not None:
-        from services.translator.weather.depth_model import metric_from_ground
-
-        depth_small = metric_from_ground(model_depth, (h, w), horizon, focal, camera.height_m)
-        source = "model"
-    else:
-        depth_small = geometric_depth_small(small, horizon, focal, camera.height_m)
-        source = "geometric"
+    depth_small = geometric_depth_small(small, horizon, focal, camera.height_m)
     return Scene(
         upsample(sky_small, height, width),
         upsample(depth_small, height, width),
         horizon * factor,
-        source,
+        "geometric",
     )
 
 
@@ -266,9 +255,8 @@ def camera_of(params: object) -> Camera:
 
 
 def scene_for(image: np.ndarray, params: object, depth_m: np.ndarray | None) -> Scene:
-    """The scene a renderer works with: `params.depth_source` decides ('provided' needs the map; the
-    model's relative depth arrives through the builder as `depth_m` with source 'model' already resolved,
-    see builder.py). Without a depth map and with no source named, geometric."""
+    """The scene a renderer works with: `params.depth_source` decides ('provided' needs the map). Without
+    a depth map and with no source named, geometric."""
     source = getattr(params, "depth_source", None)
     camera = camera_of(params)
     if source == "geometric":
