@@ -178,3 +178,14 @@ def test_filter_numbers_past_the_index_columns_are_a_422(api, run_queued, settin
     assert (
         api.get(f"/v1/datasets/{d['id']}/images", params={"filter": "width>=2147483647"}).json()["total"] == 0
     )
+
+
+def test_provided_depth_without_a_depth_map_is_refused_at_submit(client) -> None:
+    before = _jobs(client)
+    r = client.post(
+        "/v1/translations",
+        data={"weather": "fog", "params": '{"depth_source": "provided"}'},
+        files={"image": ("f.png", png_bytes(road_scene(32, 16)[0]), "image/png")},
+    )
+    assert r.status_code == 422 and "params.depth_source" in r.json()["detail"]
+    assert _jobs(client) == before

@@ -96,6 +96,11 @@ def create_translation(
                 f"{pixels.shape[1]}x{pixels.shape[0]}; send the depth map of this frame",
             )
         depth_png = depth_bytes
+    if translation.params.get("depth_source") == "provided" and depth_png is None:
+        raise HTTPException(
+            422,
+            "params.depth_source: 'provided' needs a depth map: send `depth`, or leave it out or use 'geometric'",
+        )
 
     sub = Submission(store)
     try:

@@ -10,7 +10,10 @@ function paramInput(name, prop, required) {
   const help = prop.description || "";
   let input;
   if (prop.enum || opt.enum) {
-    input = h("select", { id, name }, (prop.enum || opt.enum).map((v) => h("option", { value: v, selected: v === prop.default, text: v })));
+    // An optional choice (default null) starts on "default": the service decides, e.g. from the inputs sent.
+    const choices = (prop.enum || opt.enum).map((v) => h("option", { value: v, selected: v === prop.default, text: v }));
+    if (prop.default === null || prop.default === undefined) choices.unshift(h("option", { value: "", selected: true, text: "default" }));
+    input = h("select", { id, name }, choices);
   } else if (type === "boolean") {
     input = h("input", { id, name, type: "checkbox", checked: prop.default === true });
   } else if (type === "number" || type === "integer") {
