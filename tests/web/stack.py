@@ -52,6 +52,7 @@ class EmbeddedStack:
     """`python -m services.embedded` in a subprocess: SQLite, a folder store and a file broker."""
 
     def __init__(self, home: Path, data: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.data = data
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "up.log"

@@ -89,14 +89,15 @@ export function lineChart(title, points, xKey) {
   const ys = points.flatMap((p) => keys.map((k) => p[k]).filter((v) => typeof v === "number" && Number.isFinite(v)));
   if (!points.length || !ys.length) return h("figure", { class: "chart-box" }, h("figcaption", { text: title }), h("p", { class: "muted", text: "no data" }));
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(0, ...ys), Math.max(...ys)];
-  const X = (x) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
+  const [y0, y1] = axisRange(ys);
+  // One epoch is one point: in the middle, not on the y axis.
+  const X = (x) => (x1 === x0 ? (L + W - R) / 2 : L + ((x - x0) / (x1 - x0)) * (W - L - R));
   const Y = (y) => T + (1 - (y - y0) / (y1 - y0 || 1)) * (H - T - B);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart wide" });
   svg.append(s("title", {}, `${title}: ${keys.join(", ")} over ${xKey}`));
   svg.append(s("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis-line" }), s("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis-line" }));
   for (const v of [y0, (y0 + y1) / 2, y1]) svg.append(s("text", { x: L - 4, y: Y(v) + 4, "text-anchor": "end", class: "axis" }, fmt(v, 2)));
-  for (const v of [x0, x1]) svg.append(s("text", { x: X(v), y: H - B + 16, "text-anchor": "middle", class: "axis" }, String(v)));
+  for (const v of new Set([x0, x1])) svg.append(s("text", { x: X(v), y: H - B + 16, "text-anchor": "middle", class: "axis" }, String(v)));
   svg.append(s("text", { x: (L + W - R) / 2, y: H - 2, "text-anchor": "middle", class: "axis" }, xKey));
   keys.forEach((k, i) => {
     const colour = PALETTE[i % PALETTE.length];
@@ -110,11 +111,28 @@ export function lineChart(title, points, xKey) {
   return h("figure", { class: "chart-box" }, h("figcaption", { text: title }), svg);
 }
 
+// A rounded axis range that holds 0 and every value: [0, 1] for scores in it (mAP, precision), and a
+// non-empty range when every value is 0 (an untrained detector), so ticks never read "0.00 0.00".
+export function axisRange(vals) {
+  let lo = Math.min(0, ...vals), hi = Math.max(0, ...vals);
+  if (lo >= 0 && hi <= 1) return [0, 1];
+  const nice = (v) => {
+    if (v === 0) return 0;
+    const step = 10 ** Math.floor(Math.log10(Math.abs(v)));
+    const m = [1, 2, 2.5, 5, 10].find((k) => k * step >= Math.abs(v) - 1e-12);
+    return Math.sign(v) * m * step;
+  };
+  lo = lo < 0 ? -nice(-lo) : 0;
+  hi = hi > 0 ? nice(hi) : 0;
+  if (lo < 0 && hi <= 0) hi = 0;
+  return hi > lo ? [lo, hi] : [0, 1];
+}
+
 // Points with interval whiskers, one row per label: evaluation slices, experiment arms.
 export function intervalChart(title, rows) {
   const W = 560, row = 22, L = 170, R = 60;
-  const vals = rows.flatMap((r) => [r.value, r.low, r.high]).filter((v) => typeof v === "number");
-  const lo = Math.min(0, ...vals), hi = Math.max(1e-9, ...vals);
+  const vals = rows.flatMap((r) => [r.value, r.low, r.high]).filter((v) => typeof v === "number" && Number.isFinite(v));
+  const [lo, hi] = axisRange(vals);
   const X = (v) => L + ((v - lo) / (hi - lo || 1)) * (W - L - R);
   const H = rows.length * row + 26;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart wide" });

@@ -12,8 +12,12 @@ function flat(record) {
   return out;
 }
 
+function withoutNulls(record) {
+  return Object.fromEntries(Object.entries(record || {}).filter(([, v]) => v !== null && v !== undefined));
+}
+
 function image(path, alt) {
-  const img = h("img", { alt, loading: "lazy" });
+  const img = h("img", { alt });
   blobUrl(path).then((u) => (img.src = u)).catch(() => img.replaceWith(h("span", { class: "muted", text: "image unavailable" })));
   return img;
 }
@@ -50,7 +54,7 @@ export async function renderModel(main, id) {
     epochs.length ? lineChart("Training losses per epoch", epochs, "epoch") : null,
     history.length ? lineChart("Training losses", history, "iteration") : null,
     h("section", {}, h("h2", { text: "Samples" }), m.samples.length ? h("div", { class: "samples" }, samples) : h("p", { class: "muted", text: "no samples" })),
-    h("div", { class: "two" }, h("section", {}, h("h2", { text: "Options" }), json(m.options)), h("section", {}, h("h2", { text: "Domains" }), json({ a: m.domain_a, b: m.domain_b }))),
+    h("div", { class: "two" }, h("section", {}, h("h2", { text: "Options" }), json(m.options)), h("section", {}, h("h2", { text: "Domains" }), json({ a: withoutNulls(m.domain_a), b: withoutNulls(m.domain_b) }))),
   );
 }
 
@@ -71,26 +75,48 @@ export async function renderDetectors(main) {
   );
 }
 
+// What one epoch of GET /v1/detector-models/{id} `metrics.epochs` holds: `losses` and `val_losses`
+// ({box_loss, cls_loss, dfl_loss}), the validation scores below, and lr/seconds/fitness (not charted).
+const DETECTOR_SCORES = ["precision", "recall", "map50", "map50_95"];
+
+export function detectorLosses(e) {
+  const out = { epoch: e.epoch };
+  for (const [group, prefix] of [["losses", "train"], ["val_losses", "val"]])
+    for (const [k, v] of Object.entries(e[group] || {})) out[`${prefix} ${k.replace(/_loss$/, "")}`] = v;
+  return out;
+}
+
 export async function renderDetector(main, id) {
   const m = await get(`/v1/detector-models/${enc(id)}`);
-  const epochs = (m.metrics.epochs || []).map(flat).map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== "epochs")));
-  const lossKeys = (e) => Object.fromEntries(Object.entries(e).filter(([k]) => k === "epoch" || k.startsWith("losses")));
-  const metricKeys = (e) => Object.fromEntries(Object.entries(e).filter(([k]) => !k.startsWith("losses")));
+  const epochs = m.metrics.epochs || [];
+  const scores = epochs.map((e) => Object.fromEntries(["epoch", ...DETECTOR_SCORES].map((k) => [k, e[k]])));
   fill(main, 
     h("p", {}, link("#/detectors", "← detectors")),
     h("h1", { text: m.name }),
     h("p", { class: "muted", text: `${m.architecture} · ${m.origin} · imgsz ${m.imgsz} · classes ${m.class_names.join(", ")}` }),
-    epochs.length ? h("div", { class: "two" }, lineChart("Losses per epoch", epochs.map(lossKeys), "epoch"), lineChart("Validation metrics per epoch", epochs.map(metricKeys), "epoch")) : h("p", { class: "muted", text: "no training history (an uploaded detector)" }),
+    epochs.length
+      ? h("div", { class: "halves" }, lineChart("Losses per epoch (training and validation)", epochs.map(detectorLosses), "epoch"), lineChart("Validation scores per epoch", scores, "epoch"))
+      : h("p", { class: "muted", text: "no training history (an uploaded detector)" }),
     h("section", {}, h("h2", { text: "Final metrics" }), json(m.metrics.final ?? {})),
     h("section", {}, h("h2", { text: "Options" }), json(m.options)),
   );
+}
+
+// "low – high", or "–" where an interval is missing (n_boot 0, a single seed).
+export function interval(low, high) {
+  return typeof low === "number" && typeof high === "number" ? `${fmt(low)} – ${fmt(high)}` : "–";
+}
+
+// What was evaluated: the detector (linked) or the prediction files.
+function scored(ev) {
+  return ev.detector_model_id ? link(`#/detectors/${ev.detector_model_id}`, `detector ${ev.detector_model_id.slice(0, 8)}`) : `predictions ${ev.predictions_uri || "–"}`;
 }
 
 const EVAL_COLUMNS = [
   { label: "Slice", key: "slice" },
   { label: "Class", key: "class" },
   { label: "AP50", key: "ap50" },
-  { label: "95% interval", cell: (r) => (r.ap50_low === null ? "–" : `${fmt(r.ap50_low)} – ${fmt(r.ap50_high)}`) },
+  { label: "95% interval", cell: (r) => interval(r.ap50_low, r.ap50_high) },
   { label: "AP50-95", key: "ap50_95" },
   { label: "Precision", key: "precision" },
   { label: "Recall", key: "recall" },
@@ -101,8 +127,9 @@ const EVAL_COLUMNS = [
 export async function renderEvaluations(main, query) {
   const offset = Number(query.get("offset") || 0);
   const page = await get(`/v1/evaluations?limit=25&offset=${offset}`);
-  const a = h("select", { id: "cmp-a" }, page.items.map((e) => h("option", { value: e.id, text: e.id.slice(0, 8) })));
-  const b = h("select", { id: "cmp-b" }, page.items.map((e, i) => h("option", { value: e.id, selected: i === 1, text: e.id.slice(0, 8) })));
+  const option = (e, selected) => h("option", { value: e.id, selected, text: `${e.id.slice(0, 8)} · ${e.detector_model_id ? `detector ${e.detector_model_id.slice(0, 8)}` : "prediction files"} · mAP50 ${fmt(e.ap50)}` });
+  const a = h("select", { id: "cmp-a" }, page.items.map((e) => option(e, false)));
+  const b = h("select", { id: "cmp-b" }, page.items.map((e, i) => option(e, i === 1)));
   const form = h("form", { class: "row card" }, h("div", { class: "field" }, h("label", { for: "cmp-a", text: "Reference (a)" }), a), h("div", { class: "field" }, h("label", { for: "cmp-b", text: "Compared (b)" }), b), h("button", { type: "submit", text: "Compare" }));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -116,7 +143,7 @@ export async function renderEvaluations(main, query) {
         { label: "Dataset", cell: (e) => link(`#/datasets/${e.dataset_id}`, e.dataset_id.slice(0, 8)) },
         { label: "Detector", cell: (e) => (e.detector_model_id ? link(`#/detectors/${e.detector_model_id}`, e.detector_model_id.slice(0, 8)) : e.predictions_uri || "–") },
         { label: "mAP50 (all)", key: "ap50" },
-        { label: "95% interval", cell: (e) => (e.ap50_low === null ? "–" : `${fmt(e.ap50_low)} – ${fmt(e.ap50_high)}`) },
+        { label: "95% interval", cell: (e) => interval(e.ap50_low, e.ap50_high) },
         { label: "Created", cell: (e) => when(e.created_at) },
       ],
       page.items,
@@ -133,7 +160,7 @@ export async function renderEvaluation(main, id) {
   fill(main, 
     h("p", {}, link("#/evaluations", "← evaluations")),
     h("h1", { text: `Evaluation ${ev.id.slice(0, 8)}` }),
-    h("p", {}, "dataset ", link(`#/datasets/${ev.dataset_id}`, ev.dataset_id), ev.detector_model_id ? [" · detector ", link(`#/detectors/${ev.detector_model_id}`, ev.detector_model_id)] : null),
+    h("p", {}, "dataset ", link(`#/datasets/${ev.dataset_id}`, ev.dataset_id.slice(0, 8)), " · ", scored(ev), ev.job_id ? [" · ", link(`#/jobs/${ev.job_id}`, "job")] : null),
     intervalChart("mAP50 per slice (all classes), with 95% bootstrap intervals", overall.map((r) => ({ label: r.slice, value: r.ap50, low: r.ap50_low, high: r.ap50_high }))),
     table(EVAL_COLUMNS, ev.rows, "Per slice and class"),
     h("figure", {}, h("figcaption", { text: "Plot from the evaluator" }), image(ev.plot, "evaluation plot")),
@@ -166,14 +193,15 @@ export async function renderComparison(main, query) {
   const side = (ev) => Object.fromEntries(ev.rows.filter((r) => r.class === "all").map((r) => [r.slice, r]));
   const sa = side(ea), sb = side(eb);
   add(main, 
+    h("ul", { class: "plain" }, h("li", {}, "a: ", link(`#/evaluations/${ea.id}`, `evaluation ${ea.id.slice(0, 8)}`), " · ", scored(ea)), h("li", {}, "b: ", link(`#/evaluations/${eb.id}`, `evaluation ${eb.id.slice(0, 8)}`), " · ", scored(eb)), h("li", { class: "muted", text: `paired bootstrap over the same images: ${cmp.n_boot} resamples, seed ${cmp.seed}` })),
     intervalChart("mAP50(b) − mAP50(a) per slice, paired bootstrap 95% interval", cmp.rows.map((r) => ({ label: r.slice, value: r.diff, low: r.diff_low, high: r.diff_high }))),
     table(
       [
         { label: "Slice", key: "slice" },
-        { label: "mAP50 a", cell: (r) => fmt(sa[r.slice]?.ap50) },
-        { label: "mAP50 b", cell: (r) => fmt(sb[r.slice]?.ap50) },
+        { label: "mAP50 a", cell: (r) => fmt(r.map50_a ?? sa[r.slice]?.ap50) },
+        { label: "mAP50 b", cell: (r) => fmt(r.map50_b ?? sb[r.slice]?.ap50) },
         { label: "b − a", key: "diff" },
-        { label: "95% interval", cell: (r) => `${fmt(r.diff_low)} – ${fmt(r.diff_high)}` },
+        { label: "95% interval", cell: (r) => interval(r.diff_low, r.diff_high) },
       ],
       cmp.rows,
     ),
@@ -203,6 +231,9 @@ export async function renderExperiments(main, query) {
 export async function renderExperiment(main, id) {
   const exp = await get(`/v1/experiments/${enc(id)}`);
   const rows = exp.table?.rows || [];
+  // With one seed there is no seeds' interval: the chart shows the image bootstrap interval instead.
+  const seedCi = rows.some((r) => typeof r.seed_ci_low === "number");
+  const runs = exp.runs || [];
   fill(main, 
     h("p", {}, link("#/experiments", "← experiments")),
     h("h1", { text: exp.name }),
@@ -210,15 +241,18 @@ export async function renderExperiment(main, id) {
     exp.error ? h("pre", { class: "error", text: exp.error }) : null,
     rows.length
       ? [
-          intervalChart("mAP50 mean over seeds, with the seeds' 95% interval", rows.map((r) => ({ label: `${r.arm} · ${r.slice}`, value: r.mean, low: r.seed_ci_low, high: r.seed_ci_high }))),
+          intervalChart(
+            seedCi ? "mAP50 mean over seeds, with the seeds' 95% interval" : "mAP50 (one seed), with the images' 95% bootstrap interval",
+            rows.map((r) => ({ label: `${r.arm} · ${r.slice}`, value: r.mean, low: seedCi ? r.seed_ci_low : r.ci_low, high: seedCi ? r.seed_ci_high : r.ci_high })),
+          ),
           table(
             [
               { label: "Arm", key: "arm" },
               { label: "Slice", key: "slice" },
               { label: "Mean ± std", cell: (r) => `${fmt(r.mean)} ± ${fmt(r.std)}` },
-              { label: "Seeds' 95% interval", cell: (r) => `${fmt(r.seed_ci_low)} – ${fmt(r.seed_ci_high)}` },
-              { label: "Bootstrap interval", cell: (r) => (r.ci_low === null ? "–" : `${fmt(r.ci_low)} – ${fmt(r.ci_high)}`) },
-              { label: `Difference to ${exp.table.arms[0]}`, cell: (r) => (r.diff === undefined ? "reference" : `${fmt(r.diff)} (${fmt(r.diff_seed_low)} – ${fmt(r.diff_seed_high)})`) },
+              { label: "Seeds' 95% interval", cell: (r) => (typeof r.seed_ci_low === "number" ? interval(r.seed_ci_low, r.seed_ci_high) : "– (needs 2+ seeds)") },
+              { label: "Bootstrap interval", cell: (r) => interval(r.ci_low, r.ci_high) },
+              { label: `Difference to ${exp.table.arms[0]}`, cell: (r) => (r.diff === undefined ? "reference" : `${fmt(r.diff)} (seeds ${interval(r.diff_seed_low, r.diff_seed_high)}; images ${interval(r.diff_low, r.diff_high)})`) },
             ],
             rows,
           ),
@@ -226,6 +260,20 @@ export async function renderExperiment(main, id) {
           h("figure", {}, h("figcaption", { text: "Plot from the evaluator" }), image(exp.plot, "experiment plot")),
         ]
       : h("p", { class: "muted", text: `no table yet (${exp.status}${exp.message ? `: ${exp.message}` : ""})` }),
+    runs.length
+      ? table(
+          [
+            { label: "Arm", key: "arm" },
+            { label: "Seed", key: "seed" },
+            { label: "Detector", cell: (r) => (r.train_job ? link(r.train_status === "succeeded" ? `#/detectors/${r.train_job}` : `#/jobs/${r.train_job}`, r.train_job.slice(0, 8)) : "–") },
+            { label: "Training", cell: (r) => fmt(r.train_status) },
+            { label: "Evaluation", cell: (r) => (r.evaluation_id ? link(`#/evaluations/${r.evaluation_id}`, r.evaluation_id.slice(0, 8)) : r.eval_job ? link(`#/jobs/${r.eval_job}`, r.eval_job.slice(0, 8)) : "–") },
+            { label: "Evaluation status", cell: (r) => fmt(r.eval_status) },
+          ],
+          runs,
+          "Runs (arm × seed)",
+        )
+      : null,
     h("details", {}, h("summary", { text: "Arms and settings" }), json({ arms: exp.arms, seeds: exp.seeds, settings: exp.settings })),
   );
 }
