@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from services.common.core.db.models import Base
@@ -23,3 +25,11 @@ def get_or_404(
         prefix = f"{field}: " if field else ""
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{prefix}no {what} with id {row_id!r}{hint}")
     return row
+
+
+def paginate(
+    session: Session, query: Select, order_by: Sequence[Any], limit: int, offset: int
+) -> tuple[int, list]:
+    """(total rows the query selects, one page of them in `order_by` order)."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return total, list(session.scalars(query.order_by(*order_by).limit(limit).offset(offset)))

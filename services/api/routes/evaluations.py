@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
-from services.api.lookups import get_or_404
+from services.api.lookups import get_or_404, paginate
 from services.api.routes.detectors import validate_training
 from services.api.schemas import JobOut, Offset
 from services.api.submit import submit
@@ -195,12 +195,7 @@ def list_evaluations(
         query = query.where(Evaluation.dataset_id == dataset_id)
     if detector_model_id:
         query = query.where(Evaluation.detector_model_id == detector_model_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(
-        session.scalars(
-            query.order_by(Evaluation.created_at.desc(), Evaluation.id).limit(limit).offset(offset)
-        )
-    )
+    total, rows = paginate(session, query, (Evaluation.created_at.desc(), Evaluation.id), limit, offset)
     overall = {
         m.evaluation_id: m
         for m in session.scalars(
@@ -317,12 +312,7 @@ def list_experiments(
     query = select(Experiment)
     if eval_dataset_id:
         query = query.where(Experiment.eval_dataset_id == eval_dataset_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(
-        session.scalars(
-            query.order_by(Experiment.created_at.desc(), Experiment.id).limit(limit).offset(offset)
-        )
-    )
+    total, rows = paginate(session, query, (Experiment.created_at.desc(), Experiment.id), limit, offset)
     jobs = {
         j.id: j for j in session.scalars(select(Job).where(Job.id.in_([e.job_id for e in rows if e.job_id])))
     }
