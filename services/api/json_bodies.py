@@ -11,7 +11,12 @@ from typing import Any
 MAX_DEPTH = 32
 
 
-NUL_MESSAGE = "contains a NUL character (\\u0000), which no field accepts; remove it"
+NUL_MESSAGE = (
+    "contains a NUL character (\\u0000) or a lone UTF-16 surrogate (\\ud800-\\udfff), which no field "
+    "accepts; send plain text"
+)
+# Integers past 64 bits fit no column; Python also refuses to parse more than 4300 digits.
+MAX_INT_DIGITS = 20
 
 
 class JSONRejected(ValueError):
@@ -54,20 +59,39 @@ def depth(value: Any) -> int:
     return deepest
 
 
+def _unstorable(text: str) -> bool:
+    """NUL (Postgres text cannot hold it) or a lone surrogate (no UTF-8 encoding: every response echoing
+    it would fail)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise JSONRejected(f"{text[:20]}… has {len(text)} digits; integers here fit in 64 bits")
+    return int(text)
+
+
 def nul_path(value: Any) -> str | None:
-    """The path ("a.b[2]") of the first string or key inside `value` holding a NUL character, else None.
-    Postgres text cannot hold one, so such a value would fail wherever it is stored or looked up."""
+    """The path ("a.b[2]") of the first string or key inside `value` that no field can store (a NUL
+    character, a lone surrogate), else None."""
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            if _unstorable(item):
                 return path
         elif isinstance(item, dict):
             for k, v in item.items():
-                name = k.replace("\x00", "\\u0000")  # the path stays printable
+                bad = _unstorable(k)
+                name = k.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000") if bad else k
                 where = f"{path}.{name}" if path else name
-                if "\x00" in k:
+                if bad:
                     return where
                 stack.append((v, where))
         elif isinstance(item, list):
@@ -79,7 +103,7 @@ def loads_strict(raw: str | bytes) -> Any:
     """Parse JSON, refusing non-finite numbers, nesting deeper than MAX_DEPTH and NUL characters in
     strings (JSONRejected)."""
     try:
-        value = json.loads(raw, parse_constant=_constant, parse_float=_finite)
+        value = json.loads(raw, parse_constant=_constant, parse_float=_finite, parse_int=_integer)
     except RecursionError:
         raise JSONRejected(f"nested deeper than {MAX_DEPTH} levels; flatten it") from None
     except json.JSONDecodeError as exc:

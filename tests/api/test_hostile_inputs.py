@@ -189,3 +189,60 @@ def test_provided_depth_without_a_depth_map_is_refused_at_submit(client) -> None
     )
     assert r.status_code == 422 and "params.depth_source" in r.json()["detail"]
     assert _jobs(client) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('{"name": "\\ud800", "format": "yolo", "uri": "file:///x"}', "surrogate"),
+        ('{"name": "x", "format": "yolo", "uri": "file:///x", "options": {"\\udfff": 1}}', "surrogate"),
+        (
+            '{"name": "x", "format": "kitti", "uri": "file:///x", "options": {"split": {"seed": '
+            + "9" * 5000
+            + "}}}",
+            "digits",
+        ),
+    ],
+    ids=["lone surrogate in a value", "lone surrogate in a key", "5000-digit integer"],
+)
+def test_text_and_numbers_no_column_can_hold_are_refused(client, body: str, words: str) -> None:
+    before = _jobs(client)
+    r = client.post("/v1/datasets", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+    assert _jobs(client) == before
+
+
+def test_a_uri_too_long_for_the_filesystem_is_a_422_naming_uri(api, data_root) -> None:
+    r = api.post(
+        "/v1/datasets", json={"name": "x", "format": "yolo", "uri": f"file://{data_root}/{'a' * 3000}"}
+    )
+    assert r.status_code == 422 and r.json()["detail"].startswith("uri: "), r.text
+
+
+@pytest.mark.parametrize(
+    ("fmt", "reader", "field"),
+    [
+        ("bdd100k", {"split": "bogus"}, "options.reader.split"),
+        ("bdd100k", {"labels": "/etc/passwd"}, "options.reader.labels"),
+        ("yolo", {"data_yaml": "../y/data.yaml"}, "options.reader.data_yaml"),
+        ("vkitti2", {"variations": ["nope"]}, "options.reader.variations"),
+    ],
+)
+def test_reader_option_values_are_checked_at_submit(api, data_root, fmt, reader, field) -> None:
+    (data_root / "d").mkdir()
+    before = _jobs(api)
+    body = {"name": "x", "format": fmt, "uri": f"file://{data_root}/d", "options": {"reader": reader}}
+    r = api.post("/v1/datasets", json=body)
+    assert r.status_code == 422 and r.json()["detail"].startswith(field), r.text
+    assert _jobs(api) == before
+
+
+def test_a_yaml_alias_bomb_is_refused_without_expanding_it(tmp_path) -> None:
+    from services.common.datasets.canonical import DatasetFormatError
+    from services.common.datasets.yolo import load_data_yaml
+
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)]
+    text = "\n".join(levels) + "\nnames: *i\n"
+    with pytest.raises(DatasetFormatError, match="aliases"):
+        load_data_yaml(tmp_path / "data.yaml", text=text)

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from services.api.data_locations import data_location
 from services.api.deletions import dataset_users, delete_row_then_objects, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
@@ -27,7 +28,6 @@ from services.common.contracts.translate_dataset import TranslateDatasetPayload
 from services.common.core import keys
 from services.common.core.db.models import Dataset, DatasetImage
 from services.common.core.fields import Seed
-from services.common.core.paths import PathNotAllowed, parse_data_uri
 from services.common.datasets import store as ds
 from services.common.datasets.compositions import TRANSLATED
 from services.common.datasets.filters import parse_filter
@@ -122,14 +122,7 @@ class DatasetTranslationCreate(BaseModel):
 
 @router.post("", status_code=202, response_model=JobOut)
 def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
-    try:
-        loc = parse_data_uri(body.uri, settings.allowed_data_roots, settings.allowed_data_buckets)
-    except PathNotAllowed as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
-    except FileNotFoundError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    loc = data_location(body.uri, settings, "uri")
     if loc.scheme == "s3" and not settings.store_endpoint:
         raise HTTPException(
             422, "s3:// dataset URIs need an S3/MinIO object store (set SIM2REAL_STORE_ENDPOINT)"

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.data_locations import data_location
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404, paginate
 from services.api.routes.detectors import validate_training
@@ -30,7 +31,6 @@ from services.common.core.db.models import (
     Job,
     new_id,
 )
-from services.common.core.paths import PathNotAllowed, parse_data_uri
 from services.common.evaluation import PAIRED_SETTINGS, SLICE_KINDS, validate_buckets
 
 router = APIRouter(tags=["evaluations"])
@@ -67,12 +67,7 @@ def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: Celer
     if body.detector_model_id:
         get_or_404(session, DetectorModel, body.detector_model_id, "detector model")
     if body.predictions_uri:
-        try:
-            parse_data_uri(body.predictions_uri, settings.allowed_data_roots, settings.allowed_data_buckets)
-        except PathNotAllowed as exc:
-            raise HTTPException(403, str(exc)) from exc
-        except (FileNotFoundError, ValueError) as exc:
-            raise HTTPException(422, f"predictions_uri: {exc}") from exc
+        data_location(body.predictions_uri, settings, "predictions_uri")
     payload = EvaluatePayload(**body.model_dump())
     return submit(session, celery, settings, "evaluate", payload)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from services.common.core.paths import DataRoot, PathNotAllowed
 from services.common.datasets.canonical import (
@@ -149,7 +149,7 @@ def iter_records(
     taxonomy: Taxonomy | None = None,
     report: ReadReport | None = None,
     *,
-    split: str | None = None,
+    split: Literal["train", "val", "test"] | None = None,
     labels: Path | None = None,
     images: Path | None = None,
 ) -> Iterator[ImageRecord]:

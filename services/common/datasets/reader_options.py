@@ -6,10 +6,10 @@ from __future__ import annotations
 import inspect
 import typing
 from functools import cache
-from pathlib import Path
-from typing import Any
+from pathlib import PurePosixPath
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from services.common.core.fields import Seed
 from services.common.datasets.readers import READERS
@@ -25,10 +25,22 @@ class SplitOptions(BaseModel):
     seed: Seed = 0
 
 
+def _relative(value: str) -> str:
+    path = PurePosixPath(value)
+    if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise ValueError("give a path relative to the dataset folder, without '..'")
+    return value
+
+
+# Paths arrive as strings relative to the dataset folder; the reader confines them again when it opens them.
+RelativePath = Annotated[str, AfterValidator(_relative)]
+
+
 def _as_request_type(annotation: Any) -> Any:
-    """Paths arrive as strings (relative to the dataset folder)."""
     text = str(annotation)
-    return str | None if "Path" in text and "None" in text else (str if annotation is Path else annotation)
+    if "Path" in text:
+        return RelativePath | None if "None" in text else RelativePath
+    return annotation
 
 
 @cache

@@ -24,6 +24,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from services.common.core.paths import DataRoot
 from services.common.datasets.canonical import (
@@ -51,6 +52,10 @@ VARIATIONS = (
     "30-deg-left",
     "30-deg-right",
 )
+# What the reader's options may name (the request is checked against these at submit).
+Scene = Literal[SCENES]  # type: ignore[valid-type]
+Variation = Literal[VARIATIONS]  # type: ignore[valid-type]
+Camera = Literal["Camera_0", "Camera_1"]
 WEATHER = {
     "fog": ("foggy", "daytime"),
     "rain": ("rainy", "daytime"),
@@ -213,9 +218,9 @@ def iter_records(
     taxonomy: Taxonomy | None = None,
     report: ReadReport | None = None,
     *,
-    scenes: list[str] | None = None,
-    variations: list[str] | None = None,
-    cameras: list[str] | None = None,
+    scenes: list[Scene] | None = None,
+    variations: list[Variation] | None = None,
+    cameras: list[Camera] | None = None,
 ) -> Iterator[ImageRecord]:
     """Records per scene/variation/camera/frame: frames listed in bbox.txt or present as rgb files.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from services.common.core.paths import DataRoot, PathNotAllowed
 from services.common.datasets.canonical import (
@@ -27,6 +27,8 @@ from services.common.datasets.taxonomy import Taxonomy
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "val", "test")
+Split = Literal[SPLITS]  # type: ignore[valid-type]
+MAX_YAML_CHARS = 1_000_000
 
 
 def read_names(data: dict[str, Any], file: Path) -> list[str]:
@@ -49,8 +51,16 @@ def load_data_yaml(path: Path, name: str | None = None, text: str | None = None)
     import yaml  # lazy: only YOLO folders need it
 
     name = name or str(path)
+    text = text if text is not None else path.read_text(encoding="utf-8")
+    if len(text) > MAX_YAML_CHARS:
+        raise DatasetFormatError(name, None, f"{len(text)} characters; a data.yaml is far smaller")
     try:
-        data = yaml.safe_load(text if text is not None else path.read_text(encoding="utf-8"))
+        # Aliases can expand a few hundred bytes into gigabytes (a "billion laughs"); no data.yaml needs them.
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise DatasetFormatError(
+                name, None, "YAML aliases (*name) are not accepted; write the values out"
+            )
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise DatasetFormatError(name, None, f"invalid YAML ({e})") from e
     if not isinstance(data, dict):
@@ -103,7 +113,7 @@ def iter_records(
     taxonomy: Taxonomy | None = None,
     report: ReadReport | None = None,
     *,
-    split: str | None = None,
+    split: Split | None = None,
     data_yaml: Path | None = None,
 ) -> Iterator[ImageRecord]:
     """Records for one split (``train``/``val``/``test``) or, with ``split=None``, all listed splits.
