@@ -75,6 +75,13 @@ def rows_using_objects(session: Session, prefix: str, own_dataset: str | None = 
     return users
 
 
+def experiments_naming(session: Session, evaluation_id: str) -> list[str]:
+    """Experiments whose runs name the evaluation (their tables were computed from it)."""
+    pattern = f'%"{_like(evaluation_id)}"%'
+    query = select(Experiment.id).where(cast(Experiment.runs, Text).like(pattern, escape="\\")).limit(SHOWN)
+    return list(session.scalars(query))
+
+
 def dataset_users(session: Session, dataset_id: str, prefix: str) -> list[str]:
     users = jobs_using(session, dataset_id)
     users += [

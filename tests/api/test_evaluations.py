@@ -197,3 +197,26 @@ def test_prediction_files_for_the_whole_dataset_evaluate_one_split(
     )
     rows = {(r["slice"], r["class"]): r for r in ev["rows"]}
     assert rows[("all", "all")]["images"] == val and rows[("all", "all")]["ap50"] == pytest.approx(0.995)
+
+
+def test_an_evaluated_dataset_is_deleted_after_its_evaluations(
+    api, run_queued, settings, data_root, bdd
+) -> None:
+    dataset_id, frames = bdd
+    write_predictions(data_root / "pred", frames, 320, 192)
+    ev = evaluate(
+        api, run_queued, settings, dataset_id=dataset_id, predictions_uri=f"file://{data_root}/pred", n_boot=0
+    )
+    refused = api.delete(f"/v1/datasets/{dataset_id}")
+    assert refused.status_code == 409 and f"evaluation {ev['id']}" in refused.json()["detail"]
+    r = api.post("/v1/evaluations/compare", json={"a": ev["id"], "b": ev["id"], "n_boot": 10})
+    assert r.status_code == 202, r.text
+    busy = api.delete(f"/v1/evaluations/{ev['id']}")
+    assert busy.status_code == 409 and "compare_evaluations job" in busy.json()["detail"]
+    run_one(run_queued, settings, "compare_evaluations", r.json()["id"])
+    assert api.delete(f"/v1/evaluations/{ev['id']}").status_code == 204
+    assert list(api.app.state.store.list(f"evaluations/{ev['id']}/")) == []
+    gone = api.get(f"/v1/evaluations/comparisons/{r.json()['id']}")
+    assert gone.status_code == 409 and "deleted" in gone.json()["detail"]
+    assert api.delete(f"/v1/datasets/{dataset_id}").status_code == 204
+    assert api.delete("/v1/experiments/nope").status_code == 404

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.api.data_locations import data_location
+from services.api.deletions import delete_row_then_objects, experiments_naming, jobs_using, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404, paginate
 from services.api.routes.detectors import validate_training
@@ -236,6 +237,19 @@ def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
     }
 
 
+@router.delete("/v1/evaluations/{evaluation_id}", status_code=204)
+def delete_evaluation(evaluation_id: str, session: SessionDep, store: StoreDep) -> Response:
+    """The evaluation, its rows, its comparisons and its stored detections; 409 while a job (a comparison,
+    an experiment step) or an experiment's table uses it."""
+    ev = get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
+    users = jobs_using(session, evaluation_id) + [
+        f"experiment {e}" for e in experiments_naming(session, evaluation_id)
+    ]
+    refuse_if_used(f"evaluation {evaluation_id}", users)
+    delete_row_then_objects(session, store, ev, [keys.evaluation_prefix(evaluation_id)])
+    return Response(status_code=204)
+
+
 @router.get(
     "/v1/evaluations/{evaluation_id}/plot.png",
     response_class=Response,
@@ -331,6 +345,18 @@ def list_experiments(
             }
         )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.delete("/v1/experiments/{experiment_id}", status_code=204)
+def delete_experiment(experiment_id: str, session: SessionDep, store: StoreDep) -> Response:
+    """The experiment's table and plot; 409 while its job runs (cancel it first). Its trainings' models and
+    evaluations are things of their own and stay."""
+    exp = get_or_404(session, Experiment, experiment_id, "experiment")
+    job = session.get(Job, exp.job_id) if exp.job_id else None
+    if job is not None and job.status in ("queued", "running"):
+        refuse_if_used(f"experiment {experiment_id}", [f"its {job.kind} job {job.id}"])
+    delete_row_then_objects(session, store, exp, [keys.experiment_prefix(experiment_id)])
+    return Response(status_code=204)
 
 
 @router.get("/v1/experiments/{experiment_id}")
