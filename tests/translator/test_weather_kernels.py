@@ -3,11 +3,20 @@ import platform
 import numpy as np
 import pytest
 
-from services.common.methods.physics import FogParams, RainParams, SnowParams
+from services.common.methods.physics import (
+    DuskParams,
+    FogParams,
+    NightParams,
+    OvercastParams,
+    RainParams,
+    SnowParams,
+)
 from services.translator.weather import kernels
 from services.translator.weather.colour import ENCODE_STEPS, LINEAR_TO_SRGB_U8, linear_to_srgb_u8
 from services.translator.weather.depth import ground_plane_depth
 from services.translator.weather.fog import render_fog
+from services.translator.weather.night import _NORMAL_LUT, render_dusk, render_night
+from services.translator.weather.overcast import render_overcast
 from services.translator.weather.precipitation import composite_reference
 from services.translator.weather.rain import render_rain, sample_drops
 from services.translator.weather.snow import render_snow
@@ -118,3 +127,56 @@ def test_the_encode_table_is_within_half_a_level_of_the_exact_curve():
     coded = linear_to_srgb_u8(linear.astype(np.float32)).astype(np.float64)
     assert np.abs(coded - exact).max() <= 0.5 + 12.92 * 255.0 / ENCODE_STEPS / 2 + 1e-6
     assert LINEAR_TO_SRGB_U8[0] == 0 and LINEAR_TO_SRGB_U8[-1] == 255
+
+
+def lit_street(height: int = 160, width: int = 420) -> tuple[np.ndarray, np.ndarray]:
+    """road_scene with a smooth sky on top and a few small lamps (bright compact blobs) below it."""
+    image, depth = road_scene(height, width)
+    image[: height // 3] = np.linspace(120, 220, height // 3, dtype=np.uint8)[:, None, None]
+    depth[: height // 3] = np.inf
+    for x in (60, 200, 330):
+        image[height // 2 : height // 2 + 4, x : x + 5] = (255, 230, 180)
+    return image, depth
+
+
+@pytest.mark.parametrize("with_depth", [True, False])
+def test_overcast_kernel_matches_the_numpy_reference(with_depth):
+    image, depth = lit_street()
+    depth_m = depth if with_depth else None
+    fast = render_overcast(image, OvercastParams(), depth_m, fast=True)
+    assert_same_pixels(render_overcast(image, OvercastParams(), depth_m, fast=False), fast)
+    assert np.abs(fast.astype(int) - image).max() > 20
+
+
+@pytest.mark.parametrize("render", [render_dusk, render_night])
+@pytest.mark.parametrize("with_depth", [True, False])
+def test_low_light_kernel_matches_the_numpy_reference(render, with_depth):
+    image, depth = lit_street()
+    params = (DuskParams if render is render_dusk else NightParams)(seed=3)
+    depth_m = depth if with_depth else None
+    fast = render(image, params, depth_m, fast=True)
+    assert_same_pixels(render(image, params, depth_m, fast=False), fast)
+    assert np.abs(fast.astype(int) - image).max() > 20
+
+
+def test_tone_map_kernels_do_not_depend_on_the_thread_count():
+    image, _ = road_scene(97, 131)
+    rng = np.random.default_rng(4)
+    base = rng.normal(-2.0, 0.5, (97, 131)).astype(np.float32)
+    sky = np.clip(rng.random((97, 131), dtype=np.float32) - 0.5, 0, 1)
+    cloud = np.linspace(0.5, 0.6, 97, dtype=np.float32)
+    noise = rng.integers(0, 256, image.shape, dtype=np.uint8)
+    glow = rng.random(image.shape, dtype=np.float32) * 0.1
+    wb = np.array([1.1, 1.0, 0.8], np.float32)
+    tint = rng.random((97, 3), dtype=np.float32)
+    for frames in (
+        [
+            kernels.overcast_finish(image, base, -2.0, 0.6, wb, 0.8, 0.9, sky, cloud, threads=n)
+            for n in (1, 2, 3)
+        ],
+        [
+            kernels.low_light(image, wb, sky, tint, sky, glow, noise, _NORMAL_LUT, 500.0, 3.0, threads=n)
+            for n in (1, 2, 3)
+        ],
+    ):
+        assert frames[0].tobytes() == frames[1].tobytes() == frames[2].tobytes()

@@ -344,3 +344,226 @@ extern "C" void render_precipitation(int n, const float* const* particles, const
         }
     });
 }
+
+static inline float fast_log(float x) {  // Cephes logf for normal x > 0, |rel err| < 2e-7
+    int32_t i;
+    std::memcpy(&i, &x, 4);
+    int32_t e = ((i >> 23) & 0xff) - 127;
+    i = (i & 0x007fffff) | 0x3f800000;
+    float m;
+    std::memcpy(&m, &i, 4);  // [1, 2)
+    const bool high = m > 1.41421356f;
+    m = high ? m * 0.5f : m;
+    e += high ? 1 : 0;
+    const float x1 = m - 1.0f, z = x1 * x1;
+    float y = 7.0376836292e-2f;
+    y = std::fma(y, x1, -1.1514610310e-1f);
+    y = std::fma(y, x1, 1.1676998740e-1f);
+    y = std::fma(y, x1, -1.2420140846e-1f);
+    y = std::fma(y, x1, 1.4249322787e-1f);
+    y = std::fma(y, x1, -1.6668057665e-1f);
+    y = std::fma(y, x1, 2.0000714765e-1f);
+    y = std::fma(y, x1, -2.4999993993e-1f);
+    y = std::fma(y, x1, 3.3333331174e-1f);
+    const float fe = (float)e;
+    y = y * x1 * z + fe * -2.12194440e-4f - 0.5f * z;
+    return x1 + y + fe * 0.693359375f;
+}
+
+static const float kLuma[3] = {0.2126f, 0.7152f, 0.0722f};
+
+// Row helpers with restrict pointers (so each loop vectorises).
+static void decode_row(const uint8_t* __restrict im, const float* __restrict dec, int cols, float* __restrict v0,
+                       float* __restrict v1, float* __restrict v2) {
+    for (int c = 0; c < cols; ++c) {
+        v0[c] = dec[im[3 * c]];
+        v1[c] = dec[im[3 * c + 1]];
+        v2[c] = dec[im[3 * c + 2]];
+    }
+}
+
+static void encode_row(const float* __restrict v0, const float* __restrict v1, const float* __restrict v2,
+                       const uint8_t* __restrict enc, float steps, int cols, uint8_t* __restrict o) {
+    for (int c = 0; c < cols; ++c) {
+        o[3 * c] = enc[(int)(std::min(std::max(v0[c], 0.0f), 1.0f) * steps + 0.5f)];
+        o[3 * c + 1] = enc[(int)(std::min(std::max(v1[c], 0.0f), 1.0f) * steps + 0.5f)];
+        o[3 * c + 2] = enc[(int)(std::min(std::max(v2[c], 0.0f), 1.0f) * steps + 0.5f)];
+    }
+}
+
+static void luma_row(const float* __restrict v0, const float* __restrict v1, const float* __restrict v2, int cols,
+                     float* __restrict y) {
+    for (int c = 0; c < cols; ++c) y[c] = kLuma[0] * v0[c] + kLuma[1] * v1[c] + kLuma[2] * v2[c];
+}
+
+// Overcast, first pass (overcast.render_overcast_reference): linear luminance and its log, both HxW.
+extern "C" void overcast_luminance(int rows, int cols, const uint8_t* image, const float* decode, float* lum,
+                                   float* log_lum, int nthreads) {
+    parallel(rows, nthreads, [&](int, int64_t b, int64_t e) {
+        std::vector<float> work(3 * (size_t)cols);
+        float *v0 = work.data(), *v1 = v0 + cols, *v2 = v1 + cols;
+        for (int64_t r = b; r < e; ++r) {
+            decode_row(image + r * cols * 3, decode, cols, v0, v1, v2);
+            float* __restrict l = lum + r * cols;
+            float* __restrict g = log_lum + r * cols;
+            luma_row(v0, v1, v2, cols, l);
+            for (int c = 0; c < cols; ++c) g[c] = fast_log(l[c] + 1e-4f);
+        }
+    });
+}
+
+static void gain_row(const float* __restrict base, float anchor, float softening, int cols, float* __restrict g) {
+    for (int c = 0; c < cols; ++c) g[c] = fast_exp(-softening * (base[c] - anchor));
+}
+
+static void scale_row(const float* __restrict g, float w0, float w1, float w2, int cols, float* __restrict v0,
+                      float* __restrict v1, float* __restrict v2) {
+    for (int c = 0; c < cols; ++c) {
+        v0[c] = v0[c] * g[c] * w0;
+        v1[c] = v1[c] * g[c] * w1;
+        v2[c] = v2[c] * g[c] * w2;
+    }
+}
+
+static float sum_row(const float* __restrict y, int cols) {  // 16 lanes, then in order: fixed per row
+    float lanes[16] = {0};
+    int c = 0;
+    for (; c + 16 <= cols; c += 16)
+        for (int k = 0; k < 16; ++k) lanes[k] += y[c + k];
+    float s = 0.0f;
+    for (; c < cols; ++c) s += y[c];
+    for (int k = 0; k < 16; ++k) s += lanes[k];
+    return s;
+}
+
+static void tone_row(const float* __restrict y, float power, float inv_mean, float saturation, int cols,
+                     float* __restrict v0, float* __restrict v1, float* __restrict v2) {
+    for (int c = 0; c < cols; ++c) {
+        const float ratio = fast_exp(power * fast_log(std::max(y[c], 1e-5f) * inv_mean));
+        v0[c] = (y[c] + (v0[c] - y[c]) * saturation) * ratio;
+        v1[c] = (y[c] + (v1[c] - y[c]) * saturation) * ratio;
+        v2[c] = (y[c] + (v2[c] - y[c]) * saturation) * ratio;
+    }
+}
+
+static void matte_row(const float* __restrict s, float k0, float k1, float k2, int cols, float* __restrict v0,
+                      float* __restrict v1, float* __restrict v2) {  // v += (k − v)·s
+    for (int c = 0; c < cols; ++c) {
+        v0[c] += (k0 - v0[c]) * s[c];
+        v1[c] += (k1 - v1[c]) * s[c];
+        v2[c] += (k2 - v2[c]) * s[c];
+    }
+}
+
+// Overcast, second pass: gain = exp(−s·(base − anchor)) compresses the base layer, the white balance and
+// exposure `wb` scale the channels, saturation around each pixel's luminance, luminance to the power
+// `contrast` around its mean (summed per row, rows added in order: the same for any thread count), the
+// cloud deck (one linear grey per row) through the sky matte, encode.
+extern "C" void overcast_finish(int rows, int cols, const uint8_t* image, const float* decode, const float* base,
+                                float anchor, float softening, const float* wb, float saturation,
+                                float contrast, const float* sky, const float* cloud, const uint8_t* encode,
+                                int steps, uint8_t* out, int nthreads) {
+    std::vector<float> gain((size_t)rows * cols);
+    std::vector<double> row_sum(rows);
+    const float w0 = wb[0], w1 = wb[1], w2 = wb[2];
+    parallel(rows, nthreads, [&](int, int64_t b, int64_t e) {
+        std::vector<float> work(4 * (size_t)cols);
+        float *v0 = work.data(), *v1 = v0 + cols, *v2 = v1 + cols, *y = v2 + cols;
+        for (int64_t r = b; r < e; ++r) {
+            float* g = gain.data() + r * cols;
+            gain_row(base + r * cols, anchor, softening, cols, g);
+            decode_row(image + r * cols * 3, decode, cols, v0, v1, v2);
+            scale_row(g, w0, w1, w2, cols, v0, v1, v2);
+            luma_row(v0, v1, v2, cols, y);
+            row_sum[r] = sum_row(y, cols);
+        }
+    });
+    double total = 0.0;
+    for (int r = 0; r < rows; ++r) total += row_sum[r];
+    const float mean = std::max((float)(total / ((double)rows * cols)), 1e-4f);
+    const float inv_mean = 1.0f / mean, power = contrast - 1.0f;
+    parallel(rows, nthreads, [&](int, int64_t b, int64_t e) {
+        std::vector<float> work(4 * (size_t)cols);
+        float *v0 = work.data(), *v1 = v0 + cols, *v2 = v1 + cols, *y = v2 + cols;
+        for (int64_t r = b; r < e; ++r) {
+            decode_row(image + r * cols * 3, decode, cols, v0, v1, v2);
+            scale_row(gain.data() + r * cols, w0, w1, w2, cols, v0, v1, v2);
+            luma_row(v0, v1, v2, cols, y);
+            tone_row(y, power, inv_mean, saturation, cols, v0, v1, v2);
+            if (sky) matte_row(sky + r * cols, cloud[r], cloud[r], cloud[r], cols, v0, v1, v2);
+            encode_row(v0, v1, v2, encode, (float)steps, cols, out + r * cols * 3);
+        }
+    });
+}
+
+static void light_row(const float* __restrict l, const float* __restrict j0, const float* __restrict j1,
+                      const float* __restrict j2, int cols, float* __restrict v0, float* __restrict v1,
+                      float* __restrict v2) {  // v += (j − v)·l
+    for (int c = 0; c < cols; ++c) {
+        v0[c] += (j0[c] - v0[c]) * l[c];
+        v1[c] += (j1[c] - v1[c]) * l[c];
+        v2[c] += (j2[c] - v2[c]) * l[c];
+    }
+}
+
+static void sky_row(const float* __restrict s, const float* __restrict y, float t0, float t1, float t2, int cols,
+                    float* __restrict v0, float* __restrict v1, float* __restrict v2) {  // v += (y·t − v)·s
+    for (int c = 0; c < cols; ++c) {
+        v0[c] += (y[c] * t0 - v0[c]) * s[c];
+        v1[c] += (y[c] * t1 - v1[c]) * s[c];
+        v2[c] += (y[c] * t2 - v2[c]) * s[c];
+    }
+}
+
+static void glow_row(const float* __restrict g, int cols, float* __restrict v0, float* __restrict v1,
+                     float* __restrict v2) {
+    for (int c = 0; c < cols; ++c) {
+        v0[c] += g[3 * c];
+        v1[c] += g[3 * c + 1];
+        v2[c] += g[3 * c + 2];
+    }
+}
+
+static void noise_row(const uint8_t* __restrict u, const float* __restrict normal, float electrons, float read_var,
+                      float inv_e, int cols, float* __restrict x) {  // one channel; u strided by 3
+    for (int c = 0; c < cols; ++c) {
+        const float q = std::min(std::max(x[c], 0.0f), 1.0f) * electrons;
+        x[c] += normal[u[3 * c]] * std::sqrt(q + read_var) * inv_e;
+    }
+}
+
+// Dusk and night in one pass (night.render_low_light_reference): exposure and white balance `wb`, the sky
+// matte blending to its luminance times the row's tint (HxW sky and rows x 3 tint, or null), light sources
+// keeping their own linear colour (HxW, or null), the bloom halo (HxWx3, already scaled, or null), then
+// shot-plus-read noise: a uniform byte per channel through the normal quantile table, times
+// sqrt(clip(v)·E + read²)/E, and the encode.
+extern "C" void low_light(int rows, int cols, const uint8_t* image, const float* decode, const float* wb,
+                          const float* sky, const float* tint, const float* light, const float* glow,
+                          const uint8_t* noise, const float* normal, float electrons, float read_var,
+                          const uint8_t* encode, int steps, uint8_t* out, int nthreads) {
+    const float w0 = wb[0], w1 = wb[1], w2 = wb[2], inv_e = 1.0f / electrons;
+    std::vector<float> ones((size_t)cols, 1.0f);
+    parallel(rows, nthreads, [&](int, int64_t b, int64_t e) {
+        std::vector<float> work(7 * (size_t)cols);
+        float *j0 = work.data(), *j1 = j0 + cols, *j2 = j1 + cols;
+        float *v0 = j2 + cols, *v1 = v0 + cols, *v2 = v1 + cols, *y = v2 + cols;
+        for (int64_t r = b; r < e; ++r) {
+            decode_row(image + r * cols * 3, decode, cols, j0, j1, j2);
+            std::memcpy(v0, j0, cols * sizeof(float));
+            std::memcpy(v1, j1, cols * sizeof(float));
+            std::memcpy(v2, j2, cols * sizeof(float));
+            scale_row(ones.data(), w0, w1, w2, cols, v0, v1, v2);
+            if (sky) {
+                luma_row(j0, j1, j2, cols, y);
+                sky_row(sky + r * cols, y, tint[3 * r], tint[3 * r + 1], tint[3 * r + 2], cols, v0, v1, v2);
+            }
+            if (light) light_row(light + r * cols, j0, j1, j2, cols, v0, v1, v2);
+            if (glow) glow_row(glow + r * cols * 3, cols, v0, v1, v2);
+            const uint8_t* u = noise + r * cols * 3;
+            noise_row(u, normal, electrons, read_var, inv_e, cols, v0);
+            noise_row(u + 1, normal, electrons, read_var, inv_e, cols, v1);
+            noise_row(u + 2, normal, electrons, read_var, inv_e, cols, v2);
+            encode_row(v0, v1, v2, encode, (float)steps, cols, out + r * cols * 3);
+        }
+    });
+}

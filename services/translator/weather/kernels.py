@@ -54,6 +54,12 @@ def build(flags: list[str]) -> ctypes.CDLL:
     dll.render_precipitation.restype = None
     dll.composite_linear.argtypes = [i, i, p, p, p, p, p, i, p, p, f, p, i]
     dll.composite_linear.restype = None
+    dll.overcast_luminance.argtypes = [i, i, p, p, p, p, i]
+    dll.overcast_luminance.restype = None
+    dll.overcast_finish.argtypes = [i, i, p, p, p, f, f, p, f, f, p, p, p, i, p, i]
+    dll.overcast_finish.restype = None
+    dll.low_light.argtypes = [i, i, p, p, p, p, p, p, p, p, p, f, f, p, i, p, i]
+    dll.low_light.restype = None
     return dll
 
 
@@ -149,5 +155,86 @@ def render_precipitation(
         arrays[0].size, ctypes.addressof(pointers), _ptr(model), _ptr(occluders), _ptr(table), table.size,
         _ptr(image), _ptr(depth), _ptr(matte), float(beta), _ptr(air), _ptr(colour), float(gain),
         _ptr(SRGB_TO_LINEAR_LUT), _ptr(LINEAR_TO_SRGB_U8), ENCODE_STEPS, height, width, _ptr(out), threads,
+    )  # fmt: skip
+    return out
+
+
+def overcast_luminance(image: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Linear luminance of a uint8 sRGB image and log(luminance + 1e-4), both HxW float32."""
+    height, width = image.shape[:2]
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    lum = np.empty((height, width), np.float32)
+    log_lum = np.empty_like(lum)
+    if image.size:
+        load().overcast_luminance(
+            height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(lum), _ptr(log_lum), threads
+        )
+    return lum, log_lum
+
+
+def overcast_finish(
+    image: np.ndarray,
+    base: np.ndarray,
+    anchor: float,
+    softening: float,
+    balance: np.ndarray,
+    saturation: float,
+    contrast: float,
+    sky: np.ndarray | None,
+    cloud_rows: np.ndarray,
+    threads: int = 2,
+) -> np.ndarray:
+    """overcast.render_overcast_reference after its base layer, in one pass: gain exp(−s·(base − anchor)),
+    white balance and exposure `balance` (linear RGB gains), saturation, contrast around the mean
+    luminance, the cloud deck (`cloud_rows`: one linear grey per row) through the sky matte, encode."""
+    height, width = image.shape[:2]
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    out = np.empty_like(image)
+    if image.size == 0:
+        return out
+    base = _plane("base", base, height, width)
+    matte = _plane("sky", sky, height, width)
+    wb = np.ascontiguousarray(balance, dtype=np.float32).reshape(3)
+    cloud = np.ascontiguousarray(cloud_rows, dtype=np.float32).reshape(height)
+    load().overcast_finish(
+        height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(base), float(anchor), float(softening),
+        _ptr(wb), float(saturation), float(contrast), _ptr(matte), _ptr(cloud), _ptr(LINEAR_TO_SRGB_U8),
+        ENCODE_STEPS, _ptr(out), threads,
+    )  # fmt: skip
+    return out
+
+
+def low_light(
+    image: np.ndarray,
+    balance: np.ndarray,
+    sky: np.ndarray | None,
+    tint_rows: np.ndarray | None,
+    light: np.ndarray | None,
+    glow: np.ndarray | None,
+    noise_bytes: np.ndarray,
+    normal_table: np.ndarray,
+    electrons_full_scale: float,
+    read_noise_e: float,
+    threads: int = 2,
+) -> np.ndarray:
+    """night.render_low_light_reference after its maps, in one pass: exposure and white balance, the sky
+    (its luminance times `tint_rows`, rows x 3), light sources, the bloom halo (HxWx3, scaled), sensor
+    noise from `noise_bytes` (HxWx3 uniform uint8) through `normal_table`, encode."""
+    height, width = image.shape[:2]
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    out = np.empty_like(image)
+    if image.size == 0:
+        return out
+    matte = _plane("sky", sky, height, width)
+    tint = None if tint_rows is None else np.ascontiguousarray(tint_rows, dtype=np.float32).reshape(height, 3)
+    lamps = _plane("light", light, height, width)
+    halo = None if glow is None else np.ascontiguousarray(glow, dtype=np.float32).reshape(height, width, 3)
+    noise = np.ascontiguousarray(noise_bytes, dtype=np.uint8).reshape(height, width, 3)
+    table = np.ascontiguousarray(normal_table, dtype=np.float32).reshape(256)
+    wb = np.ascontiguousarray(balance, dtype=np.float32).reshape(3)
+    load().low_light(
+        height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(wb), _ptr(matte), _ptr(tint), _ptr(lamps),
+        _ptr(halo), _ptr(noise), _ptr(table), float(electrons_full_scale), float(read_noise_e) ** 2,
+        _ptr(LINEAR_TO_SRGB_U8), ENCODE_STEPS, _ptr(out), threads,
     )  # fmt: skip
     return out

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from services.common.methods.physics import DuskParams, NightParams
+from services.translator.weather import kernels
 from services.translator.weather.colour import (
     blackbody_rgb,
     linear_to_srgb_u8,
@@ -115,8 +116,62 @@ def _sky_tint(height: int, horizon_k: float) -> np.ndarray:
     return (zenith * (1.0 - fraction) + horizon * fraction)[:, None, :].astype(np.float32)
 
 
-def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None) -> np.ndarray:
-    """Shared by dusk and night; the parameter defaults make the difference."""
+def render_low_light(
+    image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None, fast: bool | None = None
+) -> np.ndarray:
+    """Shared by dusk and night; the parameter defaults make the difference.
+
+    fast: None runs the per-pixel part (exposure, white balance, sky, light sources, halo, sensor noise,
+    encode) as one C++ pass (kernels.low_light) when the kernels build here, False forces the numpy
+    reference; both give the same pixels within one grey level, from the same noise bytes.
+    """
+    if fast is None:
+        fast = kernels.available()
+    if not fast:
+        return render_low_light_reference(image, params, depth_m)
+    rng = np.random.default_rng(params.seed)
+    height, width = image.shape[:2]
+    if image.size == 0:
+        return image.copy()
+    sky = scene_for(image, params, depth_m).sky
+    light = light_sources(image, params.bloom_threshold) * (1.0 - sky)
+    exposure = np.float32(2.0**params.exposure_stops)
+    balance = white_balance_gains(params.colour_temperature_k, DAYLIGHT_K) * exposure
+    has_sky = bool(sky.any())
+    tint = _sky_tint(height, params.colour_temperature_k)[:, 0, :] * _sky_gain(params) if has_sky else None
+    lit = np.flatnonzero(light > 0)
+    glow = None
+    if params.bloom_strength > 0 and lit.size:
+        glow = _bloom(_emitted(image, light, lit), width) * np.float32(params.bloom_strength)
+    gain = params.iso / 100.0
+    noise = np.frombuffer(rng.bytes(image.size), dtype=np.uint8)
+    return kernels.low_light(
+        image, balance, sky if has_sky else None, tint, light if lit.size else None, glow, noise, _NORMAL_LUT,
+        params.full_well_e / gain, params.read_noise_e,
+    )  # fmt: skip
+
+
+def _sky_gain(params: DuskParams) -> np.float32:
+    return np.float32(2.0**params.exposure_stops) * np.float32(2.0**-params.sky_darkening_stops)
+
+
+def _emitted(image: np.ndarray, light: np.ndarray, lit: np.ndarray) -> np.ndarray:
+    """Linear light the sources emit (their own colour times how much they are a source), HxWx3; only the
+    lit pixels are decoded when they are a few per cent of the frame."""
+    emitted = np.zeros(image.shape, np.float32)
+    if lit.size < 0.1 * light.size:
+        emitted.reshape(-1, 3)[lit] = (
+            srgb_u8_to_linear(image.reshape(-1, 3)[lit]) * light.reshape(-1)[lit][:, None]
+        )
+    else:
+        emitted[:] = srgb_u8_to_linear(image) * light[..., None]
+    return emitted
+
+
+def render_low_light_reference(
+    image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None
+) -> np.ndarray:
+    """The numpy reference of render_low_light (each step a whole-frame array pass)."""
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
     linear = srgb_u8_to_linear(image)
@@ -128,7 +183,7 @@ def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray 
     out = linear * (balance * exposure)
     # The sky: its luminance, tinted from the light colour at the horizon to blue overhead, darker still.
     # Only the rows the matte reaches are blended (the sky is the top of the frame: a fraction of it).
-    sky_gain = exposure * np.float32(2.0**-params.sky_darkening_stops)
+    sky_gain = _sky_gain(params)
     rows = np.flatnonzero(sky.max(axis=1) > 0)
     if rows.size:
         top, bottom = int(rows[0]), int(rows[-1]) + 1
@@ -155,11 +210,15 @@ def render_low_light(image: np.ndarray, params: DuskParams, depth_m: np.ndarray 
     return linear_to_srgb_u8(out)
 
 
-def render_dusk(image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None) -> np.ndarray:
+def render_dusk(
+    image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None = None, fast: bool | None = None
+) -> np.ndarray:
     """Dusk: about 1.5 stops darker, warm light, twilight sky."""
-    return render_low_light(image, params, depth_m)
+    return render_low_light(image, params, depth_m, fast)
 
 
-def render_night(image: np.ndarray, params: NightParams, depth_m: np.ndarray | None = None) -> np.ndarray:
+def render_night(
+    image: np.ndarray, params: NightParams, depth_m: np.ndarray | None = None, fast: bool | None = None
+) -> np.ndarray:
     """Night: about 4 stops darker under street light, near-black sky, ISO 3200 noise."""
-    return render_low_light(image, params, depth_m)
+    return render_low_light(image, params, depth_m, fast)
