@@ -149,6 +149,21 @@ def names_in_code(path: Path, name: str) -> list[str]:
     return hits
 
 
+JS_TOKENS = re.compile(r"\"(?:[^\"\\\\]|\\\\.)*\"|'(?:[^'\\\\]|\\\\.)*'|`[^`]*`|[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def names_in_js(path: Path, name: str) -> list[str]:
+    """Where `name` appears in a JavaScript file's code (comments aside), as 'file:line: token'."""
+    source = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), path.read_text(), flags=re.S)
+    hits = []
+    for lineno, line in enumerate(source.splitlines(), start=1):
+        code = re.sub(r"(^|[^:])//.*$", r"\1", line)  # a line comment (not a URL's //)
+        for token in JS_TOKENS.findall(code):
+            if (len(name) >= 5 and name in token.lower()) or name in _words(token):
+                hits.append(f"{path.relative_to(ROOT)}:{lineno}: {token[:60]}")
+    return hits
+
+
 def test_a_method_is_named_only_in_its_own_package_and_its_spec() -> None:
     registry = methods.registry()
     assert registry, "no methods registered"
@@ -160,6 +175,8 @@ def test_a_method_is_named_only_in_its_own_package_and_its_spec() -> None:
             if path == spec_file or own_package in path.parents:
                 continue
             stray += names_in_code(path, name)
+        for path in SERVICES.rglob("*.js"):
+            stray += names_in_js(path, name)
     assert not stray, "method names outside their package and spec:\n" + "\n".join(stray)
 
 
@@ -173,3 +190,11 @@ def test_the_name_check_finds_names_in_code_but_not_in_docstrings(tmp_path) -> N
         assert [h.split(": ", 1)[1] for h in names_in_code(sample, "nst")] == ["NSTParams"]
     finally:
         sample.unlink()
+    js = SERVICES / "_name_check_sample.js"
+    js.write_text(
+        '// cyclegan in a comment\n/* cyclegan\n here */ const u = "https://x//y";\nif (r.method === "cyclegan") {}\n'
+    )
+    try:
+        assert [h.split(": ", 1)[1] for h in names_in_js(js, "cyclegan")] == ['"cyclegan"']
+    finally:
+        js.unlink()

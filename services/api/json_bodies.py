@@ -15,8 +15,9 @@ NUL_MESSAGE = (
     "contains a NUL character (\\u0000) or a lone UTF-16 surrogate (\\ud800-\\udfff), which no field "
     "accepts; send plain text"
 )
-# Integers past 64 bits fit no column; Python also refuses to parse more than 4300 digits.
-MAX_INT_DIGITS = 20
+# Python refuses to parse integers longer than this (sys.int_info.default_max_str_digits); the fields' own
+# bounds answer for shorter ones, naming the field.
+MAX_INT_DIGITS = 4300
 
 
 class JSONRejected(ValueError):
@@ -73,7 +74,7 @@ def _unstorable(text: str) -> bool:
 
 def _integer(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise JSONRejected(f"{text[:20]}… has {len(text)} digits; integers here fit in 64 bits")
+        raise JSONRejected(f"{text[:20]}… has {len(text)} digits; no field takes an integer that long")
     return int(text)
 
 

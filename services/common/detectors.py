@@ -74,6 +74,8 @@ PASSTHROUGH_TRAIN_ARGS = frozenset(
         "iou", "max_det",
     }
 )  # fmt: skip
+# The training arguments a request sets as its own top-level fields.
+REQUEST_FIELDS = frozenset({"model", "epochs", "imgsz", "batch", "seed"})
 OWN_TRAIN_ARGS = frozenset(
     {
         "model", "epochs", "imgsz", "batch", "seed", "device", "workers", "optimizer", "lr0", "patience",
@@ -233,9 +235,18 @@ def check_hyperparameters(hyperparameters: Any, allowed: frozenset[str] = PASSTH
         raise ValueError("hyperparameters: must be a mapping of ultralytics train arguments to values")
     owned = sorted(k for k in hyperparameters if k in OWN_TRAIN_ARGS)
     if owned:
-        raise ValueError(
-            f"hyperparameters: set {', '.join(owned)} as top-level fields, not in hyperparameters"
-        )
+        top = [k for k in owned if k in REQUEST_FIELDS]
+        fixed = [k for k in owned if k not in REQUEST_FIELDS]
+        advice = []
+        if top:
+            advice.append(f"set {', '.join(top)} as top-level fields of the request")
+        if fixed:
+            advice.append(
+                f"{', '.join(fixed)} are chosen by the service (device, data loading, optimiser, "
+                "schedule) and cannot be changed; leave them out"
+            )
+        where = ", ".join(f"hyperparameters.{k}" for k in owned)
+        raise ValueError(f"{where}: {'; '.join(advice)}")
     unknown = sorted(k for k in hyperparameters if k not in allowed)
     if unknown:
         raise ValueError(

@@ -28,7 +28,7 @@ def test_every_passthrough_argument_has_one_definition() -> None:
         ({"scale": [2, 1]}, "hyperparameters.scale"),
         ({"freeze": [-1]}, "hyperparameters.freeze"),
         ({"copy_paste_mode": "blend"}, 'must be one of "flip", "mixup"'),
-        ({"epochs": 3}, "hyperparameters: set epochs as top-level fields"),
+        ({"epochs": 3}, "hyperparameters.epochs: set epochs as top-level fields"),
         ({"mosiac": 1}, "hyperparameters: unknown or unsupported hyperparameter(s) 'mosiac'"),
     ],
 )

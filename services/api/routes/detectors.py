@@ -46,32 +46,37 @@ class DetectorModelOut(BaseModel):
     job_id: str | None
 
 
-def validate_training(session: Session, body: TrainDetectorPayload) -> TrainDetectorPayload:
+def validate_training(session: Session, body: TrainDetectorPayload, where: str = "") -> TrainDetectorPayload:
     """Everything a user can get wrong is refused here, before GPU time is spent; the payload to submit
-    (with the architecture's canonical name)."""
+    (with the architecture's canonical name). `where` prefixes field names (an experiment's "model.")."""
     try:
         get_architecture(body.model)
     except ValueError as exc:
-        raise HTTPException(422, f"model: {exc}") from exc
+        raise HTTPException(422, f"{where}model: {exc}") from exc
     dataset = get_or_404(session, Dataset, body.dataset_id, "dataset")
     if body.val_dataset_id:
-        val = get_or_404(session, Dataset, body.val_dataset_id, "dataset", field="val_dataset_id")
+        val = get_or_404(session, Dataset, body.val_dataset_id, "dataset", field=f"{where}val_dataset_id")
         if list(val.class_names) != list(dataset.class_names):
             raise HTTPException(
                 422,
-                f"val_dataset_id has classes {val.class_names}, the training dataset "
+                f"{where}val_dataset_id has classes {val.class_names}, the training dataset "
                 f"{dataset.class_names}; use datasets ingested with the same taxonomy",
             )
     elif not (dataset.stats or {}).get("splits", {}).get("val"):
-        raise HTTPException(422, f"dataset {dataset.id} has no validation split; pass val_dataset_id")
+        raise HTTPException(422, f"dataset {dataset.id} has no validation split; pass {where}val_dataset_id")
     if body.weights_id:
-        start = get_or_404(session, DetectorModel, body.weights_id, "detector weights", field="weights_id")
+        start = get_or_404(
+            session, DetectorModel, body.weights_id, "detector weights", field=f"{where}weights_id"
+        )
         if get_architecture(start.architecture).name != get_architecture(body.model).name:
-            raise HTTPException(422, f"weights {body.weights_id} are a {start.architecture}; set model to it")
+            raise HTTPException(
+                422,
+                f"{where}weights_id: weights {body.weights_id} are a {start.architecture}; set {where}model to it",
+            )
     try:
         check_hyperparameters(body.hyperparameters)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(422, f"{where}{exc}") from exc
     return body.model_copy(update={"model": get_architecture(body.model).name})
 
 
@@ -99,7 +104,7 @@ def upload_weights(
     except (CheckpointError, ValueError) as exc:
         raise HTTPException(422, f"file: {exc}") from exc
     model_id = new_id()
-    key = keys.detector_file(model_id, "weights.pt")
+    key = keys.detector_weights(model_id, "weights")
     model = DetectorModel(
         id=model_id,
         name=name,

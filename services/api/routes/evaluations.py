@@ -257,7 +257,7 @@ def delete_evaluation(evaluation_id: str, session: SessionDep, store: StoreDep) 
 )
 def evaluation_plot(evaluation_id: str, session: SessionDep, store: StoreDep) -> Response:
     get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
-    return Response(store.get_bytes(keys.evaluation_file(evaluation_id, "plot.png")), media_type="image/png")
+    return Response(store.get_bytes(keys.evaluation_plot(evaluation_id)), media_type="image/png")
 
 
 @router.post("/v1/experiments", status_code=202, response_model=JobOut)
@@ -292,7 +292,9 @@ def create_experiment(body: ExperimentPayload, session: SessionDep, celery: Cele
                 f"dataset's {eval_ds.class_names}",
             )
         validate_training(
-            session, TrainDetectorPayload(**body.model.model_dump(), dataset_id=arm.train_dataset_id)
+            session,
+            TrainDetectorPayload(**body.model.model_dump(), dataset_id=arm.train_dataset_id),
+            where="model.",
         )
     job_id = new_id()
     experiment = Experiment(
@@ -392,4 +394,4 @@ def experiment_plot(experiment_id: str, session: SessionDep, store: StoreDep) ->
     exp = get_or_404(session, Experiment, experiment_id, "experiment")
     if not exp.table:
         raise HTTPException(409, "no experiment table yet")
-    return Response(store.get_bytes(keys.experiment_file(experiment_id, "plot.png")), media_type="image/png")
+    return Response(store.get_bytes(keys.experiment_plot(experiment_id)), media_type="image/png")

@@ -8,7 +8,7 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
                                               thumbnails/{size}/{image_id}.jpg (made on first request)
     styles/{style_id}/{n:03d}.png             a style's reference images
     models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
-    models/detector/{model_id}/...            best.pt, last.pt, history
+    models/detector/{model_id}/...            best.pt, last.pt, history.json (trained), weights.pt (uploaded)
     models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19)
     evaluations/{evaluation_id}/...           detections, predictions, plot
     experiments/{experiment_id}/plot.png
@@ -21,8 +21,12 @@ def _join(prefix: str, *parts: str) -> str:
     return prefix + "/".join(parts)
 
 
+# Every request's inputs live under this prefix (retention sweeps it).
+UPLOADS = "uploads/"
+
+
 def upload_prefix(job_id: str) -> str:
-    return f"uploads/{job_id}/"
+    return f"{UPLOADS}{job_id}/"
 
 
 def upload(job_id: str, name: str) -> str:
@@ -125,3 +129,27 @@ def experiment_prefix(experiment_id: str) -> str:
 
 def experiment_file(experiment_id: str, name: str) -> str:
     return experiment_prefix(experiment_id) + name
+
+
+# The files inside those prefixes that more than one module reads or writes.
+def evaluation_plot(evaluation_id: str) -> str:
+    return evaluation_file(evaluation_id, "plot.png")
+
+
+def evaluation_detections(evaluation_id: str) -> str:
+    """The matched detections an evaluation (and any comparison of it) is computed from."""
+    return evaluation_file(evaluation_id, "detections.npz")
+
+
+def evaluation_predictions(evaluation_id: str) -> str:
+    """A detector's raw predictions over the evaluation's images, written by its child detect job."""
+    return evaluation_file(evaluation_id, "predictions.npz")
+
+
+def experiment_plot(experiment_id: str) -> str:
+    return experiment_file(experiment_id, "plot.png")
+
+
+def detector_weights(model_id: str, which: str = "best") -> str:
+    """A detector checkpoint: "best" or "last" of a training, "weights" of an upload."""
+    return detector_file(model_id, f"{which}.pt")

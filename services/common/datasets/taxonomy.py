@@ -131,16 +131,38 @@ def default_taxonomy(
 
 
 def make_taxonomy(options: dict[str, Any]) -> Taxonomy:
-    """`taxonomy` is either a full Taxonomy dict (with `classes`) or the switches of `default_taxonomy`."""
+    """`taxonomy` is either a full Taxonomy dict (with `classes`) or the switches of `default_taxonomy`;
+    a ValueError names the bad key and the value it needs."""
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+    class Switches(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+        merge_van_into_car: bool = False
+        include_bus: bool = False
+        other_vehicle_as: str | None = None
+        min_box_height: float = Field(0.0, ge=0, allow_inf_nan=False)
+
     spec = dict(options or {})
-    try:
-        if "classes" in spec:
+    if "classes" in spec:
+        try:
             return Taxonomy.from_dict(spec)
-        return default_taxonomy(**spec)
-    except ValueError:
-        raise
-    except (TypeError, AttributeError, KeyError) as exc:
-        raise ValueError(
-            f"taxonomy: {exc}; use merge_van_into_car, include_bus, other_vehicle_as, "
-            "min_box_height, or a full taxonomy with 'classes' and 'mapping'"
-        ) from exc
+        except ValueError:
+            raise
+        except (TypeError, AttributeError, KeyError) as exc:
+            raise ValueError(
+                f"a full taxonomy needs 'classes' (a list of names) and 'mapping' ({{label: class}}); "
+                f"{type(exc).__name__} reading it"
+            ) from None
+    try:
+        switches = Switches.model_validate(spec)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise ValueError(
+                f"{field}: unknown switch; use merge_van_into_car, include_bus, other_vehicle_as, "
+                "min_box_height, or a full taxonomy with 'classes' and 'mapping'"
+            ) from None
+        raise ValueError(f"{field}: {err['msg']}") from None
+    return default_taxonomy(**switches.model_dump())

@@ -78,8 +78,10 @@ def _split_images(
     """
     entries = entry if isinstance(entry, list) else [entry]
     images: list[Path | PathNotAllowed] = []
-    for e in entries:
-        p = files.path(base / str(e), where=f"{where} ({str(e)!r})")
+    for n, e in enumerate(entries):
+        # The message names the entry by its place in data.yaml, never by the path it gives (which may
+        # lead outside the dataset folder).
+        p = files.path(base / str(e), where=f"{where}[{n}]" if len(entries) > 1 else where)
         if p.is_dir():
             images.extend(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTS)
         elif p.is_file() and p.suffix == ".txt":
@@ -92,7 +94,7 @@ def _split_images(
                         images.append(exc)
         else:
             raise DatasetFormatError(
-                where, None, f"split path {str(e)!r} is neither a folder nor a list file"
+                where, None, f"split path {files.name(p)!r} is neither a folder nor a list file"
             )
     paths = sorted({i for i in images if isinstance(i, Path)})
     return [*paths, *(i for i in images if not isinstance(i, Path))]

@@ -24,7 +24,7 @@ log = logging.getLogger("sim2real.retention")
 
 # Job kinds whose payload can name an object-store prefix a user uploaded (a training domain's `prefix`).
 KINDS_NAMING_PREFIXES = ("train_translator",)
-UPLOADS = "uploads/"
+UPLOADS = keys.UPLOADS
 
 
 @dataclass

@@ -91,12 +91,12 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
         )
         resume_from = None
         history: list[dict[str, Any]] = []
-        if store.exists(keys.detector_file(model_id, "last.pt")):
+        if store.exists(keys.detector_weights(model_id, "last")):
             resume_from = work / "resume" / "last.pt"
             resume_from.parent.mkdir(parents=True, exist_ok=True)
-            store.download_file(keys.detector_file(model_id, "last.pt"), resume_from)
-            if store.exists(keys.detector_file(model_id, "best.pt")):
-                store.download_file(keys.detector_file(model_id, "best.pt"), resume_from.with_name("best.pt"))
+            store.download_file(keys.detector_weights(model_id, "last"), resume_from)
+            if store.exists(keys.detector_weights(model_id, "best")):
+                store.download_file(keys.detector_weights(model_id, "best"), resume_from.with_name("best.pt"))
             if store.exists(keys.detector_file(model_id, "history.json")):
                 history = json.loads(store.get_bytes(keys.detector_file(model_id, "history.json")))
         weights = None
@@ -133,8 +133,8 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
             )
         except TrainingStopped as exc:
             raise JobCancelled(ctx.job_id) from exc
-        store.put_file(keys.detector_file(model_id, "best.pt"), result.best, "application/octet-stream")
-        store.put_file(keys.detector_file(model_id, "last.pt"), result.last, "application/octet-stream")
+        store.put_file(keys.detector_weights(model_id, "best"), result.best, "application/octet-stream")
+        store.put_file(keys.detector_weights(model_id, "last"), result.last, "application/octet-stream")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     metrics = {"epochs": history, "final": result.final_metrics, "images": counts}
@@ -147,8 +147,8 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
         class_names=class_names,
         dataset_id=p.dataset_id,
         val_dataset_id=p.val_dataset_id,
-        weights_key=keys.detector_file(model_id, "best.pt"),
-        last_key=keys.detector_file(model_id, "last.pt"),
+        weights_key=keys.detector_weights(model_id, "best"),
+        last_key=keys.detector_weights(model_id, "last"),
         metrics=metrics,
         options=p.model_dump(mode="json", include={"epochs", "batch", "seed", "hyperparameters"}),
         job_id=ctx.job_id,

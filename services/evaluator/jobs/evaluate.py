@@ -55,7 +55,7 @@ def model_predictions(
     keep: list[int],
 ) -> tuple[np.ndarray, ...]:
     """The detector runs as a child `detect` job on the detector (GPU) queue; this job waits for it."""
-    key = keys.evaluation_file(evaluation_id, "predictions.npz")
+    key = keys.evaluation_predictions(evaluation_id)
     assert p.detector_model_id is not None
     child = ctx.submit_child(
         "detect",
@@ -164,9 +164,9 @@ def run_evaluation(
     detections = DetectionSet.create(classes, meta, *ground_truth(items, keep), *pred)
     ctx.progress(0.85, f"matching {len(pred[0])} predictions against {len(detections.gt_cls)} boxes")
     result = evaluate(detections, p.buckets, p.slice_by, n_boot=p.n_boot, seed=p.seed)
-    matches_key = keys.evaluation_file(evaluation_id, "detections.npz")
+    matches_key = keys.evaluation_detections(evaluation_id)
     save_detection_set(ctx.store, matches_key, detections)
-    ctx.store.put_bytes(keys.evaluation_file(evaluation_id, "plot.png"), plot_rows(result.rows), "image/png")
+    ctx.store.put_bytes(keys.evaluation_plot(evaluation_id), plot_rows(result.rows), "image/png")
     evaluation = Evaluation(
         id=evaluation_id,
         dataset_id=p.dataset_id,

@@ -116,7 +116,7 @@ def run(ctx: JobContext, p: ExperimentPayload) -> JobOutcome:
     ctx.outputs(keys.experiment_prefix(exp_id))
     from services.evaluator.plot import plot_experiment
 
-    ctx.store.put_bytes(keys.experiment_file(exp_id, "plot.png"), plot_experiment(table["rows"]), "image/png")
+    ctx.store.put_bytes(keys.experiment_plot(exp_id), plot_experiment(table["rows"]), "image/png")
 
     def write(session) -> None:  # noqa: ANN001
         session.execute(
@@ -151,8 +151,8 @@ def build_table(ctx: JobContext, p: ExperimentPayload, runs: list[dict[str, Any]
         for seed in seeds:
             paired = compare_stored(
                 ctx.store,
-                keys.evaluation_file(evals[(arms[0], seed)], "detections.npz"),
-                keys.evaluation_file(evals[(arm, seed)], "detections.npz"),
+                keys.evaluation_detections(evals[(arms[0], seed)]),
+                keys.evaluation_detections(evals[(arm, seed)]),
                 p.buckets,
                 p.slice_by,
                 n_boot=p.n_boot,

@@ -79,7 +79,8 @@ export async function render(main) {
     for (const [name, prop] of Object.entries(schema?.properties || {})) paramsBox.append(paramInput(name, prop, required.has(name)));
   };
   choice.addEventListener("change", showParams);
-  const first = rows.findIndex((r) => r.available && r.method === "physics" && r.weather === "fog");
+  // Rows come in the registry's order: the default method's first weather leads.
+  const first = rows.findIndex((r) => r.available);
   choice.value = String(first >= 0 ? first : Math.max(0, rows.findIndex((r) => r.available)));
 
   const file = h("input", { type: "file", id: "image", name: "image", accept: "image/png,image/jpeg" });
