@@ -176,6 +176,18 @@ def get_comparison(comparison_id: str, session: SessionDep) -> dict[str, Any]:
     raise HTTPException(409, f"comparison {comparison_id} is not available: {hint}")
 
 
+def _evaluation_out(ev: Evaluation) -> dict[str, Any]:
+    """What the list and the single evaluation both show of one."""
+    return {
+        "id": ev.id,
+        "dataset_id": ev.dataset_id,
+        "detector_model_id": ev.detector_model_id,
+        "predictions_uri": ev.predictions_uri,
+        "settings": ev.settings,
+        "job_id": ev.job_id,
+    }
+
+
 @router.get("/v1/evaluations")
 def list_evaluations(
     session: SessionDep,
@@ -207,12 +219,7 @@ def list_evaluations(
         m = overall.get(ev.id)
         items.append(
             {
-                "id": ev.id,
-                "dataset_id": ev.dataset_id,
-                "detector_model_id": ev.detector_model_id,
-                "predictions_uri": ev.predictions_uri,
-                "settings": ev.settings,
-                "job_id": ev.job_id,
+                **_evaluation_out(ev),
                 "created_at": ev.created_at,
                 "ap50": m.ap50 if m else None,
                 "ap50_low": m.ap50_low if m else None,
@@ -226,12 +233,7 @@ def list_evaluations(
 def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
     ev = get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
     return {
-        "id": ev.id,
-        "dataset_id": ev.dataset_id,
-        "detector_model_id": ev.detector_model_id,
-        "predictions_uri": ev.predictions_uri,
-        "settings": ev.settings,
-        "job_id": ev.job_id,
+        **_evaluation_out(ev),
         "plot": f"/v1/evaluations/{ev.id}/plot.png",
         "rows": _rows(session, ev.id),
     }

@@ -20,6 +20,8 @@ from services.translator.weather.particles import Particles, render_transmittanc
 from services.translator.weather.scene import Scene
 
 
+# The same signature as kernels.composite_linear on purpose: this is the reference the C++ pass is tested
+# against, and `composite` below dispatches between the two.
 def composite_reference(
     image: np.ndarray,
     transmission: np.ndarray,
