@@ -20,7 +20,7 @@ from services.common.contracts.train_detector import TrainDetectorPayload
 from services.common.core import keys
 from services.common.core.db.models import EvaluationMetric, Experiment, Job, utcnow
 from services.common.core.db.session import session_scope
-from services.common.runtime.lifecycle import JobError, JobWaiting, cancel, children
+from services.common.runtime.lifecycle import JobError, JobWaiting, cancel_children
 from services.common.runtime.worker import JobContext, JobOutcome
 
 NAMESPACE = uuid.UUID("6f1c5a8e-3d4b-4c2a-9e8f-5b7a1d2c3e4f")
@@ -35,9 +35,7 @@ def _check(ctx: JobContext, job: Job, what: str) -> None:
     """A failed child fails the experiment, and its unfinished siblings are cancelled with it."""
     if job.status in ("failed", "cancelled"):
         with session_scope(ctx.db_url) as s:
-            for sibling in children(s, ctx.job_id):
-                if sibling.status in ("queued", "running"):
-                    cancel(s, sibling.id)
+            cancel_children(s, ctx.job_id)  # one UPDATE; their own children follow at the next sweep
         raise JobError(f"{what} failed: {job.error}" if job.status == "failed" else f"{what} was cancelled")
 
 
