@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from services.translator.weather.atmosphere import _box_downsample
+from services.translator.weather.colour import linear_to_srgb_u8, srgb_u8_to_linear
 from services.translator.weather.depth import (
     DEFAULT_CAMERA_HEIGHT_M,
     DEFAULT_HFOV_DEG,
@@ -34,6 +35,7 @@ from services.translator.weather.depth import (
 
 WORK_WIDTH = 320  # the analysis runs on a copy at most about this wide
 FAR_M = 1000.0  # the farthest finite depth the estimate gives (the ground just below the horizon)
+_FINE_TEXTURE = (0.012, 0.03)  # fine_texture: sky is below the first (wires aside), tiles above the second
 _SKY_BELOW_HORIZON = 0.03  # of H: a bright region reaching further below the horizon is not sky
 _HORIZON_SHIFT_MAX = 0.12  # of H: how far sky seen below the camera's horizon may move it down
 # Street prior: standing structure whose contact is not found is taken at most this far away. Better a far
@@ -91,8 +93,12 @@ def downsample(image: np.ndarray) -> tuple[np.ndarray, int]:
     return image, 1
 
 
-def guided_small(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Guided filter (He et al.) on already-small arrays: keeps the guide's edges in `src`."""
+def guided_coefficients(
+    guide: np.ndarray, src: np.ndarray, radius: int, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The guided filter's (He et al.) local linear model src ≈ a·guide + b, window-averaged: apply it as
+    a·guide + b to the guide at this size, or upsample a and b and apply them to the full-size guide (the
+    fast guided filter), which puts the guide's full-resolution edges into a map computed small."""
     ksize = (2 * radius + 1, 2 * radius + 1)
 
     def box(x: np.ndarray) -> np.ndarray:
@@ -102,7 +108,7 @@ def guided_small(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) ->
     var_g = box(guide * guide) - mean_g * mean_g
     a = (box(guide * src) - mean_g * mean_p) / (var_g + np.float32(eps))
     b = mean_p - a * mean_g
-    return box(a) * guide + box(b)
+    return box(a), box(b)
 
 
 def upsample(small: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -112,10 +118,26 @@ def upsample(small: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(small.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def sky_candidates(small_rgb: np.ndarray) -> np.ndarray:
+def fine_texture(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Mean gradient magnitude of the full-size image (grey in [0, 1], per pixel step) over each analysis
+    pixel (`size` = (w, h)): texture finer than the analysis copy can see, such as tiles or brickwork."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    gx = cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_16S, 0, 1, ksize=3)
+    magnitude = cv2.add(cv2.convertScaleAbs(gx, alpha=0.5), cv2.convertScaleAbs(gy, alpha=0.5))
+    small = (
+        cv2.resize(magnitude, size, interpolation=cv2.INTER_AREA)
+        if magnitude.shape[::-1] != size
+        else magnitude
+    )
+    return small.astype(np.float32) * np.float32(2.0 / (8.0 * 255.0))
+
+
+def sky_candidates(small_rgb: np.ndarray, fine: np.ndarray | None = None) -> np.ndarray:
     """hxw float32 in [0, 1]: how much each analysis pixel looks like sky by itself: smooth and either
     near-white (overcast, or a clear sky the exposure clipped) or clearly blue. Sunlit grey walls are
-    neither bright enough in their darkest channel nor blue enough."""
+    neither bright enough in their darkest channel nor blue enough; a blue tiled or painted wall is blue,
+    but not smooth at full resolution (`fine`, from fine_texture)."""
     s = small_rgb.astype(np.float32) * np.float32(1.0 / 255.0)
     r, g, b = cv2.split(s)
     darkest = cv2.min(cv2.min(r, g), b)
@@ -125,18 +147,23 @@ def sky_candidates(small_rgb: np.ndarray) -> np.ndarray:
     white = _smoothstep(darkest, 0.6, 0.85) * _smoothstep(b - r, -0.12, -0.02)
     blue = _smoothstep(b - r, 0.08, 0.2) * _smoothstep(b, 0.55, 0.75)
     smooth = 1.0 - _smoothstep(std, 0.015, 0.045)
+    if fine is not None:
+        smooth = smooth * (1.0 - _smoothstep(fine, *_FINE_TEXTURE))
     return (np.maximum(white, blue) * smooth).astype(np.float32)
 
 
-def sky_matte_small(small_rgb: np.ndarray, horizon_prior: float) -> tuple[np.ndarray, float]:
-    """(hxw float32 sky alpha, horizon row) at analysis resolution; horizon_prior in analysis rows.
+def sky_matte_small(
+    small_rgb: np.ndarray, horizon_prior: float, fine: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """(hxw float32 raw sky alpha, horizon row) at analysis resolution; horizon_prior in analysis rows.
+    refine_matte turns the raw alpha into the soft full-resolution matte.
 
     Hysteresis: regions of weak sky evidence touching the top border that hold strong evidence. Columns
     where such a region reaches more than a few per cent of H below the horizon are walls, not sky.
     """
     h, w = small_rgb.shape[:2]
-    score = sky_candidates(small_rgb)
-    _, labels = cv2.connectedComponents((score > 0.2).astype(np.uint8), connectivity=4)
+    score = sky_candidates(small_rgb, fine)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((score > 0.2).astype(np.uint8), connectivity=4)
     top = np.unique(labels[0][labels[0] > 0])
     strong = np.unique(labels[score > 0.5])
     keep_labels = np.intersect1d(top, strong)
@@ -155,11 +182,72 @@ def sky_matte_small(small_rgb: np.ndarray, horizon_prior: float) -> tuple[np.nda
     # A column dropped as a wall takes its neighbours' edges with it (the wall's anti-aliased rim).
     keep = cv2.erode(keep.astype(np.uint8)[None, :], np.ones((1, 3), np.uint8))[0].astype(bool)
     mask = connected & keep[None, :]
-    alpha = (mask * np.clip(score * np.float32(2.0), 0.0, 1.0)).astype(np.float32)
-    if min(h, w) > 4:
-        grey = cv2.cvtColor(small_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1.0 / 255.0)
-        alpha = guided_small(grey, alpha, 2, 1e-3)
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32), horizon
+    if mask.any():
+        mask |= _sky_through_gaps(small_rgb, labels, stats, score, keep_labels, mask, horizon)
+    mask = mask.astype(np.uint8)
+    # Binary, grown by one analysis pixel so the mixed pixels at the boundary are inside: refine_matte's
+    # local linear fit against the image then decides how much of each full-size pixel is sky.
+    if mask.any():
+        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return mask.astype(np.float32), horizon
+
+
+_GAP_COLOUR_LEVELS = 24.0  # how far (per channel, 0–255) sky seen through foliage may differ from the sky
+
+
+def _sky_through_gaps(
+    small_rgb: np.ndarray,
+    labels: np.ndarray,
+    stats: np.ndarray,
+    score: np.ndarray,
+    sky_labels: np.ndarray,
+    sky: np.ndarray,
+    horizon: float,
+) -> np.ndarray:
+    """Sky seen through gaps in foliage or between structures: regions of sky evidence that do not touch the
+    top border, lie wholly above the horizon, hold strong evidence and have the colour of the sky found
+    (a lamp or a white sign below the canopy is lower, or another colour, or both)."""
+    count = stats.shape[0]
+    flat = labels.ravel()
+    sky_colour = small_rgb[sky].reshape(-1, 3).astype(np.float32).mean(axis=0)
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float32)
+    colour = np.stack(
+        [np.bincount(flat, small_rgb[..., c].ravel().astype(np.float32), count) / area for c in range(3)],
+        axis=1,
+    )
+    strong = np.bincount(flat, (score > 0.5).ravel(), count) > 0
+    above = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] <= horizon
+    alike = np.abs(colour - sky_colour).max(axis=1) <= _GAP_COLOUR_LEVELS
+    gap = strong & above & alike
+    gap[0] = False
+    gap[sky_labels] = False
+    return gap[labels]
+
+
+_MATTE_RADIUS = 2  # analysis pixels: the guided filter's window for the matte
+_MATTE_EPS = 1e-3  # grey² (grey in [0, 1]): edges of about 0.03 or more steer the matte
+
+
+def refine_matte(image: np.ndarray, small_rgb: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """HxW float32 soft sky alpha at the image's own resolution from the analysis-size `raw` alpha.
+
+    The fast guided filter: the local linear model alpha ≈ a·grey + b is fitted on the analysis copy and
+    applied to the full-size grey image, so the matte follows the photograph's own edges (branches, wires,
+    roof lines) instead of the analysis grid, and sky seen between leaves near the sky is matted too. Where
+    the raw matte is zero in a whole window, a and b are zero: the refinement never adds sky far from it.
+    """
+    height, width = image.shape[:2]
+    h, w = small_rgb.shape[:2]
+    if min(h, w) <= 4:
+        return upsample(raw, height, width)
+    grey_small = cv2.cvtColor(small_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1.0 / 255.0)
+    a, b = guided_coefficients(grey_small, raw, _MATTE_RADIUS, _MATTE_EPS)
+    if (h, w) == (height, width):
+        alpha = a * grey_small + b
+    else:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        alpha = upsample(a, height, width) * (grey * np.float32(1.0 / 255.0)) + upsample(b, height, width)
+    return np.clip(alpha, 0.0, 1.0, out=alpha).astype(np.float32, copy=False)
 
 
 def ground_depth_rows(
@@ -233,15 +321,64 @@ def analyse(
     small, factor = downsample(image)
     h, w = small.shape[:2]
     prior = camera.horizon_prior(height, width) / factor
-    sky_small, horizon = sky_matte_small(small, prior)
+    sky_small, horizon = sky_matte_small(small, prior, fine_texture(image, (w, h)))
     focal = focal_length_px(w, camera.hfov_deg)
     depth_small = geometric_depth_small(small, horizon, focal, camera.height_m)
     return Scene(
-        upsample(sky_small, height, width),
+        refine_matte(image, small, sky_small),
         upsample(depth_small, height, width),
         horizon * factor,
         "geometric",
     )
+
+
+_MIXED = (0.02, 0.98)  # matte values between these are boundary pixels: part sky, part scenery
+_SKY_COLOUR_RADIUS = 8  # analysis pixels: the window of the local sky colour
+_SKY_LIKE = (0.06, 0.3)  # relative colour distance to the local sky: at the first a boundary pixel is sky
+
+
+def sky_colour(image: np.ndarray, sky: np.ndarray) -> np.ndarray | None:
+    """Mean sRGB colour (3 floats) of the pixels the matte holds as sky, or None when there are none."""
+    solid = sky > _MIXED[1]
+    if not solid.any():
+        return None
+    return image[solid].reshape(-1, 3).astype(np.float32).mean(axis=0)
+
+
+def unmix(image: np.ndarray, sky: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scenery image, sky matte) for renderers that darken the scenery and replace the sky.
+
+    Where the matte mixes sky and scenery (its boundary), a pixel is, in linear light, I = α·S + (1 − α)·F
+    with S the local sky colour (a normalised blur of the solid sky). Two corrections follow (matting's
+    colour decontamination):
+    - a boundary pixel of the sky's own colour is sky: its α rises toward 1 (the matte's soft ramp leaves
+      pure sky next to branches at 0.7–0.9, which a night render would keep as lit scenery: a halo);
+    - the scenery's own colour is F = (I − α·S)/(1 − α), kept between 0 and I, so that
+      (1 − α)·render(F) + α·sky carries no daylight sky into the scenery's rim.
+    """
+    mixed = np.flatnonzero((sky > _MIXED[0]) & (sky < _MIXED[1]))
+    if mixed.size == 0 or not (sky > _MIXED[1]).any():
+        return image, sky
+    height, width = image.shape[:2]
+    small, factor = downsample(image)
+    size = (small.shape[1], small.shape[0])
+    lin_small = srgb_u8_to_linear(small)
+    solid = (_box_downsample(sky, factor) > _MIXED[1]).astype(np.float32) if factor > 1 else sky > _MIXED[1]
+    solid = solid.astype(np.float32, copy=False)[: size[1], : size[0]]
+    k = (2 * _SKY_COLOUR_RADIUS + 1, 2 * _SKY_COLOUR_RADIUS + 1)
+    weight = cv2.blur(solid, k)
+    local = cv2.blur(lin_small * solid[..., None], k) / np.maximum(weight, 1e-6)[..., None]
+    overall = (lin_small * solid[..., None]).reshape(-1, 3).sum(axis=0) / max(float(solid.sum()), 1.0)
+    local = np.where((weight > 1e-3)[..., None], local, overall).astype(np.float32)
+    s_rgb = cv2.resize(local, (width, height), interpolation=cv2.INTER_LINEAR).reshape(-1, 3)[mixed]
+    lin = srgb_u8_to_linear(image.reshape(-1, 3)[mixed])
+    distance = np.abs(lin - s_rgb).max(axis=1) / np.maximum(s_rgb.max(axis=1), np.float32(0.05))
+    alpha = np.maximum(sky.reshape(-1)[mixed], 1.0 - _smoothstep(distance, *_SKY_LIKE))[:, None]
+    fg = np.clip((lin - alpha * s_rgb) / np.maximum(np.float32(1.0) - alpha, np.float32(1e-3)), 0.0, lin)
+    out, matte = image.copy(), sky.copy()
+    out.reshape(-1, 3)[mixed] = linear_to_srgb_u8(fg)
+    matte.reshape(-1)[mixed] = alpha[:, 0]
+    return out, matte
 
 
 def camera_of(params: object) -> Camera:
