@@ -224,7 +224,9 @@ def _scene_and_lights(
     scene = scene_for(image, params, depth_m)
     scenery, sky = unmix(image, scene.sky)
     colour = sky_colour(image, sky)
-    light = light_sources(image, params.bloom_threshold, colour, scene.horizon_row) * (1.0 - sky)
+    light = light_sources(image, params.bloom_threshold, colour, scene.horizon_row)
+    if light.any():
+        light *= np.float32(1.0) - sky
     return scenery, sky, light
 
 
