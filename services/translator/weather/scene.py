@@ -191,6 +191,8 @@ def sky_matte_small(
     return mask.astype(np.float32), horizon
 
 
+_GAP_MIN_SKY = 0.01  # of the frame: the open sky needed before gaps of its colour count as sky
+_GAP_BELOW_SKY = 0.05  # of H: how far below the open sky's lowest row sky seen through a gap may lie
 _GAP_COLOUR_LEVELS = 24.0  # how far (per channel, 0–255) sky seen through foliage may differ from the sky
 
 
@@ -204,8 +206,14 @@ def _sky_through_gaps(
     horizon: float,
 ) -> np.ndarray:
     """Sky seen through gaps in foliage or between structures: regions of sky evidence that do not touch the
-    top border, lie wholly above the horizon, hold strong evidence and have the colour of the sky found
-    (a lamp or a white sign below the canopy is lower, or another colour, or both)."""
+    top border, lie wholly above the horizon and not far below the open sky, hold strong evidence and have
+    the colour of the sky found (a lamp, a white sign or a white roof is lower, or another colour). Without
+    a substantial open sky there is no sky colour to match, and no gaps."""
+    h = labels.shape[0]
+    if sky.sum() < _GAP_MIN_SKY * sky.size:
+        return np.zeros_like(sky)  # too little open sky to say what colour the sky is
+    rows = np.flatnonzero(sky.any(axis=1))
+    reach = float(rows[-1]) + _GAP_BELOW_SKY * h  # gaps lie beside the open sky, not far below it
     count = stats.shape[0]
     flat = labels.ravel()
     sky_colour = small_rgb[sky].reshape(-1, 3).astype(np.float32).mean(axis=0)
@@ -215,7 +223,8 @@ def _sky_through_gaps(
         axis=1,
     )
     strong = np.bincount(flat, (score > 0.5).ravel(), count) > 0
-    above = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] <= horizon
+    bottom = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT]
+    above = (bottom <= horizon) & (bottom <= reach)
     alike = np.abs(colour - sky_colour).max(axis=1) <= _GAP_COLOUR_LEVELS
     gap = strong & above & alike
     gap[0] = False
