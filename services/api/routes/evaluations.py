@@ -39,7 +39,7 @@ router = APIRouter(tags=["evaluations"])
 EVALUATION_HINT = " (it appears when its job succeeds)"
 
 
-def _check_settings(
+def check_evaluation_settings(
     session: Session, body: EvaluationSettings, dataset_id: str, what: str = "dataset_id"
 ) -> Dataset:
     dataset = get_or_404(session, Dataset, dataset_id, "dataset", field=what)
@@ -62,7 +62,7 @@ def _settings(body: EvaluationSettings) -> dict[str, Any]:
 
 @router.post("/v1/evaluations", status_code=202, response_model=JobOut)
 def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
-    _check_settings(session, body, body.dataset_id)
+    check_evaluation_settings(session, body, body.dataset_id)
     if bool(body.detector_model_id) == bool(body.predictions_uri):
         raise HTTPException(422, "give exactly one of detector_model_id or predictions_uri")
     if body.detector_model_id:
@@ -265,7 +265,7 @@ def evaluation_plot(evaluation_id: str, session: SessionDep, store: StoreDep) ->
 @router.post("/v1/experiments", status_code=202, response_model=JobOut)
 def create_experiment(body: ExperimentPayload, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
     """Train every arm × seed, evaluate each on the evaluation set with identical settings, tabulate."""
-    eval_ds = _check_settings(session, body, body.eval_dataset_id, "eval_dataset_id")
+    eval_ds = check_evaluation_settings(session, body, body.eval_dataset_id, "eval_dataset_id")
     names = [a.name for a in body.arms]
     if len(set(names)) != len(names):
         raise HTTPException(422, "arms: names must be unique")
