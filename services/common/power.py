@@ -116,6 +116,15 @@ def seeds_needed(
     return lo
 
 
+def unreachable_note(image_var: float, alpha: float = ALPHA, power: float = POWER) -> str:
+    """Why `seeds_needed` found no number of seeds."""
+    return (
+        "unreachable with more seeds: the evaluation set's image-sampling error alone limits the detectable "
+        f"difference to {difference_floor(image_var, alpha, power):.4f} (or more than {MAX_SEEDS} seeds "
+        "would be needed); evaluate on more images"
+    )
+
+
 def plan(
     seed_var: float,
     image_var: float,
@@ -140,11 +149,7 @@ def plan(
             {
                 "target": t,
                 "seeds": needed[t],
-                "note": None
-                if needed[t] is not None
-                else f"unreachable with more seeds: the evaluation set's image-sampling error alone limits "
-                f"the detectable difference to {floor:.4f} (or more than {MAX_SEEDS} seeds are needed); "
-                "evaluate on more images",
+                "note": None if needed[t] is not None else unreachable_note(image_var, alpha, power),
             }
             for t in targets
         ],
