@@ -231,3 +231,52 @@ def test_bad_roles_and_robustness_options_are_refused(
     assert ok.status_code == 202, ok.text
     exp = api.get(f"/v1/experiments/{ok.json()['id']}").json()
     assert exp["settings"]["oracle_arm"] == "real" and exp["settings"]["robustness"]["levels"] == [None, 100]
+
+
+@pytest.mark.slow
+def test_experiment_with_an_oracle_and_robustness_curves_runs_through_the_queue(
+    api, run_queued, settings, data_root, eval_dataset
+) -> None:
+    """Three tiny trainings, then one curve per arm: the first renders, the others reuse its rendered set."""
+    for k in range(3):
+        make_yolo_train(data_root / f"train{k}", seed=k)
+    train = [
+        ingest(api, run_queued, settings, "yolo", f"file://{data_root}/train{k}")["id"] for k in range(3)
+    ]
+    body = {
+        "name": "gap and robustness",
+        "arms": [
+            {"name": n, "train_dataset_id": t}
+            for n, t in zip(("synthetic", "translated", "real"), train, strict=True)
+        ],
+        "eval_dataset_id": eval_dataset[0],
+        "model": {"model": "yolov5n", "imgsz": 160, "epochs": 1, "batch": 4},
+        "seeds": [0],
+        "classes": ["car", "truck"],
+        "n_boot": 10,
+        "oracle_arm": "real",
+        "robustness": {"weather": "fog", "levels": [None, 100]},
+    }
+    r = api.post("/v1/experiments", json=body)
+    assert r.status_code == 202, r.text
+    exp_id = r.json()["id"]
+    for _ in range(15):
+        for kind in ("experiment", "train_detector", "robustness", "translate_dataset", "evaluate", "detect"):
+            for job in run_queued(settings, kind):
+                assert job.status in ("succeeded", "queued"), (kind, job.error)
+        exp = api.get(f"/v1/experiments/{exp_id}").json()
+        if exp["status"] == "succeeded":
+            break
+    assert exp["status"] == "succeeded", exp
+    table = exp["table"]
+    assert {g["arm"] for g in table["gap_closure"]} == {"translated"}
+    assert all(p["note"].startswith("needs 2+ seeds") for p in table["power"])
+    curves = table["robustness"]
+    assert set(curves) == {"synthetic", "translated", "real"}
+    rendered = []
+    for arm, curve_id in curves.items():
+        c = api.get(f"/v1/robustness/{curve_id}").json()
+        assert c["levels"] == [None, 100] and {r["level"] for r in c["rows"]} == {None, 100}
+        job = api.get(f"/v1/jobs/{curve_id}").json()
+        rendered.append((arm, job["result"]["rendered"], c["points"][1]["dataset_id"]))
+    assert [n for _, n, _ in rendered] == [1, 0, 0] and len({d for _, _, d in rendered}) == 1

@@ -138,3 +138,29 @@ def test_bad_robustness_requests(api, scene) -> None:
     assert r.status_code == 202
     waiting = api.get(f"/v1/robustness/{r.json()['id']}")
     assert waiting.status_code == 409 and "queued" in waiting.text
+
+
+def test_intensity_parameters_are_declared_once_in_the_method_registry(api) -> None:
+    from pydantic import BaseModel
+
+    from services.common import methods
+
+    rows = {(r["method"], r["weather"]): r for r in api.get("/v1/weathers").json() if "model_id" not in r}
+    declared = {w: r["intensity"] for (_, w), r in rows.items() if r["intensity"]}
+    assert declared == {"fog": "visibility_m", "rain": "intensity_mm_h", "snow": "intensity_mm_h"}
+    assert methods.intensity_weathers() == ["fog", "rain", "snow"]
+    for weather, param in declared.items():
+        assert (
+            param in rows[(methods.with_intensity(weather)[0].name, weather)]["params_schema"]["properties"]
+        )
+
+    class Params(BaseModel):
+        strength: float = 1.0
+
+    with pytest.raises(ValueError, match="intensity 'density' is not a field of weather 'haze'"):
+        methods.register(
+            methods.MethodSpec(
+                name="toyhaze", description="", weather_params={"haze": Params}, intensity={"haze": "density"}
+            )
+        )
+    assert "toyhaze" not in methods.registry()
