@@ -114,7 +114,10 @@ PARAMETER_DOCS: dict[str, tuple[str, Any]] = {
     "evaluation_id": ("an evaluation id (GET /v1/evaluations; the id of the job that made it)", None),
     "experiment_id": ("an experiment id (GET /v1/experiments; the id of its job)", None),
     "comparison_id": ("a comparison id: the id of the compare_evaluations job that made it", None),
-    "robustness_id": ("a robustness curve id: the id of the robustness job that made it (GET /v1/robustness)", None),
+    "robustness_id": (
+        "a robustness curve id: the id of the robustness job that made it (GET /v1/robustness)",
+        None,
+    ),
     "style_id": ("a style id (GET /v1/styles)", None),
     "index": ("the sample's position in the model's `samples` list, from 0", 0),
     "limit": ("page size: at most this many items", 50),

@@ -107,6 +107,12 @@ def test_table_gap_closure_and_power_from_real_evaluations(
     )
     assert p["seeds_needed"] == power.seeds_needed(p["seed_variance"], p["image_variance"], 0.05)
 
+    # Without a bootstrap: ratios without intervals, and no image variance to plan with.
+    plain = build_table(ctx, payload.model_copy(update={"n_boot": 0}), runs)
+    g0 = next(g for g in plain["gap_closure"] if g["slice"] == "all")
+    assert g0["gap"] == pytest.approx(gaps[("translated", "all")]["gap"]) and g0["gap_low"] is None
+    assert all(p0["image_variance"] is None and "n_boot" in p0["note"] for p0 in plain["power"])
+
     # The same table planned from: POST /v1/experiments/plan reads a pilot's variances.
     with session_scope(settings.resolved_database_url) as s:
         s.add(

@@ -99,6 +99,8 @@ def test_fog_curve_falls_with_visibility_and_reuses_rendered_sets(api, run_queue
     gone = api.get(f"/v1/robustness/{c2['id']}")
     assert gone.status_code == 409 and "deleted since" in gone.text
     assert api.get(c["plot"]).status_code == 200
+    kept = api.delete(f"/v1/datasets/{scene['dataset']}")
+    assert kept.status_code == 409 and f"robustness curve {c['id']}" in kept.text
 
 
 def _jobs(api) -> int:  # noqa: ANN001
