@@ -17,11 +17,11 @@ the table says so instead of printing one.
 
 Coverage, simulated (tests/evaluator/test_study_stats.py: 400 studies of 5 seeds × 200 images, image
 variance dominating): 95 % for a nominal 95 %. Known limits: resampling both factors counts the per-image,
-per-seed noise twice, so with no between-seed variance the interval is conservative (99.5 % simulated at 3
-seeds); a bootstrap of S seeds reproduces only (S − 1)/S of the between-seed variance, so when that is a large share
-of the total the interval is too narrow (90 % simulated at 10 seeds). With one seed only images are
-resampled. Cost: arms × seeds × n_boot AP evaluations per slice (the per-resample cost is in bootstrap.py),
-no more than the per-seed paired comparisons it replaces.
+per-seed noise twice, so with no between-seed variance the interval is conservative (99.5 % simulated at
+3 seeds); a bootstrap of S seeds reproduces only (S − 1)/S of the between-seed variance, so when that is a
+large share of the total the interval is too narrow (90 % simulated at 10 seeds). With one seed only
+images are resampled. Cost: arms × seeds × n_boot AP evaluations per slice (the per-resample cost is in
+bootstrap.py), no more than the per-seed paired comparisons it replaces.
 """
 
 from __future__ import annotations
