@@ -237,6 +237,8 @@ def test_bad_roles_and_robustness_options_are_refused(
     assert ok.status_code == 202, ok.text
     exp = api.get(f"/v1/experiments/{ok.json()['id']}").json()
     assert exp["settings"]["oracle_arm"] == "real" and exp["settings"]["robustness"]["levels"] == [None, 100]
+    # Not run here: cancelled, so no later test's run of queued experiments picks it up.
+    assert api.delete(f"/v1/jobs/{ok.json()['id']}").status_code == 200
 
 
 @pytest.mark.slow

@@ -140,6 +140,9 @@ def test_bad_robustness_requests(api, scene) -> None:
     assert r.status_code == 202
     waiting = api.get(f"/v1/robustness/{r.json()['id']}")
     assert waiting.status_code == 409 and "queued" in waiting.text
+    assert api.delete(f"/v1/jobs/{r.json()['id']}").status_code == 200
+    cancelled = api.get(f"/v1/robustness/{r.json()['id']}")
+    assert cancelled.status_code == 409 and "cancelled" in cancelled.text
 
 
 def test_intensity_parameters_are_declared_once_in_the_method_registry(api) -> None:
