@@ -29,6 +29,8 @@ def _row(
         "description": spec.description,
         "trainable": spec.trainable,
         "uses_depth": spec.uses_depth,
+        # The parameter a robustness curve varies (POST /v1/robustness), when the weather has one.
+        "intensity": spec.intensity.get(weather),
         "training_options_schema": spec.training_options.model_json_schema()
         if spec.training_options
         else None,

@@ -239,6 +239,8 @@ SPEC = register(
         "snow, overcast, dusk and night light); uses a depth map when one is given.",
         weather_params=PHYSICS_WEATHERS,
         uses_depth=True,
+        # What a robustness curve varies: fog by visibility, rain and snow by precipitation rate.
+        intensity={"fog": "visibility_m", "rain": "intensity_mm_h", "snow": "intensity_mm_h"},
         builder="services.translator.weather.builder:build",
         default=True,
         rank=0,
