@@ -1,6 +1,6 @@
 """robustness curves: mAP50 of a detector against the intensity of a rendered weather
 
-Revision ID: 0011
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-30 14:00:00
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
