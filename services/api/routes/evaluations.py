@@ -14,7 +14,15 @@ from services.api.deletions import delete_row_then_objects, experiments_naming, 
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404, paginate
 from services.api.routes.detectors import validate_training
-from services.api.schemas import JobOut, Offset
+from services.api.schemas import (
+    ComparisonOut,
+    EvaluationOut,
+    EvaluationPage,
+    ExperimentOut,
+    ExperimentPage,
+    JobOut,
+    Offset,
+)
 from services.api.submit import submit
 from services.common.contracts.common import EvaluationSettings
 from services.common.contracts.compare_evaluations import CompareEvaluationsPayload
@@ -129,7 +137,7 @@ def create_comparison(
     return submit(session, celery, settings, "compare_evaluations", body)
 
 
-@router.get("/v1/evaluations/compare")
+@router.get("/v1/evaluations/compare", response_model=ComparisonOut)
 def latest_comparison(
     session: SessionDep,
     a: Annotated[str, Query(description="evaluation id of the reference")],
@@ -158,7 +166,7 @@ def latest_comparison(
     return _comparison_out(found)
 
 
-@router.get("/v1/evaluations/comparisons/{comparison_id}")
+@router.get("/v1/evaluations/comparisons/{comparison_id}", response_model=ComparisonOut)
 def get_comparison(comparison_id: str, session: SessionDep) -> dict[str, Any]:
     found = session.get(EvaluationComparison, comparison_id)
     if found is not None:
@@ -188,7 +196,7 @@ def _evaluation_out(ev: Evaluation) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/evaluations")
+@router.get("/v1/evaluations", response_model=EvaluationPage)
 def list_evaluations(
     session: SessionDep,
     dataset_id: Annotated[str | None, Query(description="only evaluations on this dataset")] = None,
@@ -229,7 +237,7 @@ def list_evaluations(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/v1/evaluations/{evaluation_id}")
+@router.get("/v1/evaluations/{evaluation_id}", response_model=EvaluationOut)
 def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
     ev = get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
     return {
@@ -312,7 +320,7 @@ def create_experiment(body: ExperimentPayload, session: SessionDep, celery: Cele
     return submit(session, celery, settings, "experiment", body, rows=[experiment], job_id=job_id)
 
 
-@router.get("/v1/experiments")
+@router.get("/v1/experiments", response_model=ExperimentPage)
 def list_experiments(
     session: SessionDep,
     eval_dataset_id: Annotated[
@@ -363,7 +371,7 @@ def delete_experiment(experiment_id: str, session: SessionDep, store: StoreDep) 
     return Response(status_code=204)
 
 
-@router.get("/v1/experiments/{experiment_id}")
+@router.get("/v1/experiments/{experiment_id}", response_model=ExperimentOut)
 def get_experiment(experiment_id: str, session: SessionDep) -> dict[str, Any]:
     exp = get_or_404(session, Experiment, experiment_id, "experiment")
     job = get_or_404(session, Job, exp.job_id, "job") if exp.job_id else None
