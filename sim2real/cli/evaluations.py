@@ -135,9 +135,9 @@ def compare(
 ) -> None:
     """mAP50(b) − mAP50(a) per slice with a paired bootstrap interval (a job)."""
     c = client()
-    job = follow(c.compare_evaluations(a, b, n_boot, seed), as_json=False) if not as_json else None
-    if as_json:
-        job = c.compare_evaluations(a, b, n_boot, seed).wait()
+    job = c.compare_evaluations(a, b, n_boot, seed)
+    # With --json the comparison alone is printed; else the job's bar and summary come first.
+    job = job.wait() if as_json else follow(job, as_json=False)
     comparison = c.comparison(job.id)
     if as_json:
         show(comparison, True)

@@ -159,10 +159,7 @@ def detect(
     """Boxes in one image."""
     c = client()
     job = c.detect(image, model_id, conf=conf, iou=iou, imgsz=imgsz, annotate=output is not None, wait=30)
-    if not job.finished:
-        job.wait()
-    elif job.status != "succeeded":
-        job.wait()  # raises with the server's message
+    job.wait()  # at once if the server's `wait` saw it finish; raises with the server's message on failure
     boxes = (job.result or {}).get("detections", [])
     if output is not None:
         c.detection_image(job.id, save_to=output)
