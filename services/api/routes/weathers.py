@@ -37,7 +37,7 @@ def _row(
     }
 
 
-@router.get("", response_model=list[WeatherRow])
+@router.get("", response_model=list[WeatherRow], response_model_exclude_unset=True)
 def list_weathers(session: SessionDep, store: StoreDep, settings: SettingsDep) -> list[dict[str, Any]]:
     """Every method × weather combination available now: one row per weather a method renders by itself,
     per trained model and per style; `available` is false (with `needs`) where operator weights are missing.

@@ -25,7 +25,7 @@ def _spec(name: str) -> weights.WeightsSpec:
         raise HTTPException(404, str(exc.args[0])) from exc
 
 
-@router.get("", response_model=WeightsList)
+@router.get("", response_model=WeightsList, response_model_exclude_unset=True)
 def list_weights(session: SessionDep) -> dict[str, Any]:
     """Every operator weights file: its versions (the newest is used by new jobs), and which methods need it."""
     return {
@@ -45,7 +45,7 @@ def list_weights(session: SessionDep) -> dict[str, Any]:
     }
 
 
-@router.post("/{name}", status_code=201, response_model=WeightsUploaded)
+@router.post("/{name}", status_code=201, response_model=WeightsUploaded, response_model_exclude_unset=True)
 def upload_weights(
     name: WeightsName,
     session: SessionDep,
@@ -66,7 +66,7 @@ def upload_weights(
     return {"key": row.key, "sha256": row.sha256, "bytes": row.bytes, "version": row.version}
 
 
-@router.get("/{name}", response_model=WeightsStatus)
+@router.get("/{name}", response_model=WeightsStatus, response_model_exclude_unset=True)
 def weights_status(name: WeightsName, session: SessionDep) -> dict[str, bool]:
     _spec(name)
     return {"available": weights.current(session, name) is not None}
