@@ -18,10 +18,10 @@ up: install
 	$(PY) -m services.embedded
 
 lint: install
-	$(PY) -m ruff check services tests bench
+	$(PY) -m ruff check services sim2real tests bench
 
 format: install
-	$(PY) -m ruff format services tests bench
+	$(PY) -m ruff format services sim2real tests bench
 
 # The default run: everything but tests marked slow.
 test: install lint

@@ -198,3 +198,40 @@ def test_the_name_check_finds_names_in_code_but_not_in_docstrings(tmp_path) -> N
         assert [h.split(": ", 1)[1] for h in names_in_js(js, "cyclegan")] == ['"cyclegan"']
     finally:
         js.unlink()
+
+
+CLIENT_PACKAGE = ROOT / "sim2real"
+CLIENT_FORBIDDEN = ("services", "torch", "torchvision", "fastapi", "sqlalchemy", "celery", "starlette")
+
+
+def test_the_client_package_imports_no_server_code() -> None:
+    """sim2real/ (client, command, demo data, shared models) installs and runs without the service: no
+    services package, torch, FastAPI, SQLAlchemy or Celery, at any import statement."""
+    stray = []
+    for path in CLIENT_PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            stray += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: {n}"
+                for n in names
+                if n.split(".")[0] in CLIENT_FORBIDDEN
+            ]
+    assert not stray, stray
+
+
+def test_the_api_takes_only_the_shared_models_from_the_client_package() -> None:
+    modules = all_modules()
+    users = {}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sim2real"):
+                users.setdefault(name, set()).add(node.module)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("sim2real"):
+                        users.setdefault(name, set()).add(alias.name)
+    assert users == {"services.api.schemas": {"sim2real.models"}}, users

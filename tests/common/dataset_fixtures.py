@@ -8,29 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PIL import Image
+# The layouts' file names and line formats are defined once, with the demo data.
+from sim2real.demo.data import BBOX_HEADER, DONTCARE, kitti_line, vkitti2_depth, vkitti2_rgb, write_image
+from sim2real.demo.data import bdd_label as _label
+from sim2real.demo.data import write_text as _write
 
-
-def write_image(path: Path, width: int, height: int) -> Path:
-    """A flat image of the given size (the readers only look at the header)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (width, height), (90, 90, 90)).save(path)
-    return path
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def kitti_line(label: str, trunc: float, occ: int, box: tuple[float, float, float, float]) -> str:
-    x1, y1, x2, y2 = box
-    dims = "1.65 1.67 3.64 -0.65 1.71 46.70 -1.59"
-    return f"{label} {trunc:.2f} {occ} -1.58 {x1:.2f} {y1:.2f} {x2:.2f} {y2:.2f} {dims}"
-
-
-DONTCARE = "DontCare -1 -1 -10 503.89 169.71 590.61 190.13 -1 -1 -1 -1000 -1000 -1000 -10"
+__all__ = ["BBOX_HEADER", "DONTCARE", "kitti_line", "write_image"]
 
 
 def make_kitti(root: Path) -> None:
@@ -90,11 +73,6 @@ def make_kitti_tracking(root: Path) -> None:
     _write(t / "label_02" / "0001.txt", "\n".join(lines) + "\n")
 
 
-BBOX_HEADER = (
-    "frame cameraID trackID left right top bottom number_pixels truncation_ratio occupancy_ratio isMoving"
-)
-
-
 def make_vkitti2(root: Path) -> None:
     """Archive layout: rgb, depth and textgt under separate top-level folders.
 
@@ -107,13 +85,11 @@ def make_vkitti2(root: Path) -> None:
     Scene02/fog (textgt only, no rgb): track 0 is a Truck here (occ 0.9), track 2 Car (occ 0.1 -> occluded)
     rgb for Scene01/clone Camera_0 frames 0-2, Camera_1 frames 0-1; depth for Camera_0 frames 0-1.
     """
-    rgb = root / "vkitti_2.0.3_rgb" / "Scene01" / "clone" / "frames" / "rgb"
-    depth = root / "vkitti_2.0.3_depth" / "Scene01" / "clone" / "frames" / "depth"
     for f in range(3):
-        write_image(rgb / "Camera_0" / f"rgb_{f:05d}.jpg", 1242, 375)
+        write_image(vkitti2_rgb(root, "Scene01", "clone", "Camera_0", f), 1242, 375)
     for f in range(2):
-        write_image(rgb / "Camera_1" / f"rgb_{f:05d}.jpg", 1242, 375)
-        write_image(depth / "Camera_0" / f"depth_{f:05d}.png", 1242, 375)
+        write_image(vkitti2_rgb(root, "Scene01", "clone", "Camera_1", f), 1242, 375)
+        write_image(vkitti2_depth(root, "Scene01", "clone", "Camera_0", f), 1242, 375)
     text = root / "vkitti_2.0.3_textgt"
     _write(
         text / "Scene01" / "clone" / "info.txt",
@@ -148,15 +124,6 @@ def make_vkitti2(root: Path) -> None:
         )
         + "\n",
     )
-
-
-def _label(category: str, box: tuple[float, float, float, float] | None, **attrs: object) -> dict:
-    label: dict = {"category": category, "attributes": {"occluded": False, "truncated": False, **attrs}}
-    if box is not None:
-        label["box2d"] = dict(zip(("x1", "y1", "x2", "y2"), box, strict=True))
-    else:
-        label["poly2d"] = [{"vertices": [[0.0, 700.0], [640.0, 400.0]], "types": "LL", "closed": False}]
-    return label
 
 
 def make_bdd2018(root: Path) -> None:

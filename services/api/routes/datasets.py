@@ -18,7 +18,7 @@ from services.api.data_locations import data_location
 from services.api.deletions import dataset_users, delete_row_then_objects, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
-from services.api.schemas import JobOut, Offset
+from services.api.schemas import DatasetOut, ImageOut, ImagePage, JobOut, Offset
 from services.api.submit import submit
 from services.api.translation_requests import method_spec, resolve_translation
 from services.common import methods
@@ -58,47 +58,6 @@ class DatasetCreate(BaseModel):
         "leading outside the dataset folder; label-only images; a split without images) instead of "
         "recording it in the job's and the dataset's `warnings`",
     )
-
-
-class DatasetOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    format: str
-    uri: str | None
-    options: dict[str, Any]
-    class_names: list[Any]
-    stats: dict[str, Any]
-    parent_id: str | None
-    lineage: dict[str, Any] | None
-    job_id: str | None
-
-
-class ImageOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    image_id: str
-    split: str
-    source: str
-    width: int
-    height: int
-    scene: str | None
-    variation: str | None
-    camera: str | None
-    frame: int | None
-    weather: str | None
-    timeofday: str | None
-    occluded_vehicles: int
-    boxes: int
-    image_key: str | None
-
-
-class ImagePage(BaseModel):
-    items: list[ImageOut]
-    total: int
-    limit: int
-    offset: int
 
 
 class DatasetTranslationCreate(BaseModel):

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.api.deletions import delete_row_then_objects, jobs_using, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
-from services.api.schemas import JobOut
+from services.api.schemas import DetectorModelOut, JobOut
 from services.api.submit import Submission, save_with_objects, submit
 from services.api.uploads import image_http_error, read_capped
 from services.common.contracts.detect import DetectPayload
@@ -28,22 +27,6 @@ from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.detectors import check_hyperparameters, get_architecture
 
 router = APIRouter(tags=["detectors"])
-
-
-class DetectorModelOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    origin: str
-    architecture: str
-    imgsz: int
-    class_names: list[Any]
-    dataset_id: str | None
-    val_dataset_id: str | None
-    metrics: dict[str, Any]
-    options: dict[str, Any]
-    job_id: str | None
 
 
 def validate_training(session: Session, body: TrainDetectorPayload, where: str = "") -> TrainDetectorPayload:

@@ -16,7 +16,15 @@ from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404, paginate
 from services.api.robustness_requests import resolve_levels
 from services.api.routes.detectors import validate_training
-from services.api.schemas import JobOut, Offset
+from services.api.schemas import (
+    ComparisonOut,
+    EvaluationOut,
+    EvaluationPage,
+    ExperimentOut,
+    ExperimentPage,
+    JobOut,
+    Offset,
+)
 from services.api.submit import submit
 from services.common import power
 from services.common.contracts.common import EvaluationSettings
@@ -132,7 +140,7 @@ def create_comparison(
     return submit(session, celery, settings, "compare_evaluations", body)
 
 
-@router.get("/v1/evaluations/compare")
+@router.get("/v1/evaluations/compare", response_model=ComparisonOut, response_model_exclude_unset=True)
 def latest_comparison(
     session: SessionDep,
     a: Annotated[str, Query(description="evaluation id of the reference")],
@@ -161,7 +169,11 @@ def latest_comparison(
     return _comparison_out(found)
 
 
-@router.get("/v1/evaluations/comparisons/{comparison_id}")
+@router.get(
+    "/v1/evaluations/comparisons/{comparison_id}",
+    response_model=ComparisonOut,
+    response_model_exclude_unset=True,
+)
 def get_comparison(comparison_id: str, session: SessionDep) -> dict[str, Any]:
     found = session.get(EvaluationComparison, comparison_id)
     if found is not None:
@@ -191,7 +203,7 @@ def _evaluation_out(ev: Evaluation) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/evaluations")
+@router.get("/v1/evaluations", response_model=EvaluationPage, response_model_exclude_unset=True)
 def list_evaluations(
     session: SessionDep,
     dataset_id: Annotated[str | None, Query(description="only evaluations on this dataset")] = None,
@@ -232,7 +244,9 @@ def list_evaluations(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/v1/evaluations/{evaluation_id}")
+@router.get(
+    "/v1/evaluations/{evaluation_id}", response_model=EvaluationOut, response_model_exclude_unset=True
+)
 def get_evaluation(evaluation_id: str, session: SessionDep) -> dict[str, Any]:
     ev = get_or_404(session, Evaluation, evaluation_id, "evaluation", hint=EVALUATION_HINT)
     return {
@@ -468,7 +482,7 @@ def plan_experiment(body: PlanRequest, session: SessionDep) -> dict[str, Any]:
     return {"experiment_id": body.experiment_id, "rows": out}
 
 
-@router.get("/v1/experiments")
+@router.get("/v1/experiments", response_model=ExperimentPage, response_model_exclude_unset=True)
 def list_experiments(
     session: SessionDep,
     eval_dataset_id: Annotated[
@@ -519,7 +533,9 @@ def delete_experiment(experiment_id: str, session: SessionDep, store: StoreDep) 
     return Response(status_code=204)
 
 
-@router.get("/v1/experiments/{experiment_id}")
+@router.get(
+    "/v1/experiments/{experiment_id}", response_model=ExperimentOut, response_model_exclude_unset=True
+)
 def get_experiment(experiment_id: str, session: SessionDep) -> dict[str, Any]:
     exp = get_or_404(session, Experiment, experiment_id, "experiment")
     job = get_or_404(session, Job, exp.job_id, "job") if exp.job_id else None

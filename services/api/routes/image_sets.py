@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Path, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from services.api.deletions import jobs_using, refuse_if_used, rows_using_objects
 from services.api.deps import SessionDep, SettingsDep, StoreDep
+from services.api.schemas import ImageSetOut
 from services.api.uploads import read_capped
 from services.common.core import keys
 from services.common.core.archives import ArchiveError, iter_images
@@ -20,13 +20,6 @@ from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
 
 router = APIRouter(prefix="/v1/image-sets", tags=["image sets"])
-
-
-class ImageSetOut(BaseModel):
-    id: str
-    prefix: str
-    images: int
-    skipped: dict[str, int]
 
 
 def _store_archive(data: bytes, store: ObjectStore, settings: Settings, set_id: str) -> ImageSetOut:

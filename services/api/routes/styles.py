@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import Response
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from services.api.deletions import delete_row_then_objects, jobs_using, refuse_if_used
 from services.api.deps import SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
+from services.api.schemas import StyleOut
 from services.api.submit import save_with_objects
 from services.api.uploads import image_http_error, read_capped
 from services.common.core import keys
@@ -24,16 +25,6 @@ from services.common.datasets.filters import parse_filter
 
 router = APIRouter(prefix="/v1/styles", tags=["styles"])
 WEATHER_PATTERN = r"^[a-z0-9_\-]+$"
-
-
-class StyleOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    weather: str
-    image_keys: list[str]
-    source: dict[str, Any] | None
 
 
 class StyleFromDataset(BaseModel):

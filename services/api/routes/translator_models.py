@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from services.api.deletions import delete_row_then_objects, jobs_using, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
-from services.api.schemas import JobOut
+from services.api.schemas import JobOut, TranslatorModelOut
 from services.api.submit import save_with_objects, submit
 from services.api.translation_requests import method_spec
 from services.api.uploads import read_capped
@@ -49,22 +49,6 @@ class TranslatorModelCreate(BaseModel):
         description="the domain the model produces (A→B), e.g. fog, overcast, rain",
     )
     options: dict[str, Any] = Field(default_factory=dict, description="the method's training options")
-
-
-class TranslatorModelOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    name: str
-    method: str
-    weather: str
-    domain_a: dict[str, Any] | None
-    domain_b: dict[str, Any] | None
-    options: dict[str, Any]
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    job_id: str | None
-    samples: list[str] = []
 
 
 def _out(model: TranslatorModel) -> TranslatorModelOut:

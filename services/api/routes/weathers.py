@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from services.api.deps import SessionDep, SettingsDep, StoreDep
+from services.api.schemas import WeatherRow
 from services.common import methods
 from services.common.core.db.models import Style, TranslatorModel
 from services.common.core.weights import missing_weights
@@ -38,7 +39,7 @@ def _row(
     }
 
 
-@router.get("")
+@router.get("", response_model=list[WeatherRow], response_model_exclude_unset=True)
 def list_weathers(session: SessionDep, store: StoreDep, settings: SettingsDep) -> list[dict[str, Any]]:
     """Every method × weather combination available now: one row per weather a method renders by itself,
     per trained model and per style; `available` is false (with `needs`) where operator weights are missing.

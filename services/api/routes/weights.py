@@ -3,13 +3,12 @@ each method needs, and uploading a new version (operator key)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Path, UploadFile
-from pydantic import BaseModel, ConfigDict
 
 from services.api.deps import SessionDep, SettingsDep, StoreDep
+from services.api.schemas import WeightsList, WeightsStatus, WeightsUploaded, WeightsVersionOut
 from services.api.uploads import read_capped
 from services.common import methods
 from services.common.core import weights
@@ -19,18 +18,6 @@ router = APIRouter(prefix="/v1/weights", tags=["weights"])
 WeightsName = Annotated[str, Path(max_length=64, description="e.g. vgg19 (GET /v1/weights lists them)")]
 
 
-class WeightsVersionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    name: str
-    version: int
-    key: str
-    sha256: str
-    bytes: int
-    source: str
-    created_at: datetime
-
-
 def _spec(name: str) -> weights.WeightsSpec:
     try:
         return weights.spec(name)
@@ -38,7 +25,7 @@ def _spec(name: str) -> weights.WeightsSpec:
         raise HTTPException(404, str(exc.args[0])) from exc
 
 
-@router.get("")
+@router.get("", response_model=WeightsList, response_model_exclude_unset=True)
 def list_weights(session: SessionDep) -> dict[str, Any]:
     """Every operator weights file: its versions (the newest is used by new jobs), and which methods need it."""
     return {
@@ -58,7 +45,7 @@ def list_weights(session: SessionDep) -> dict[str, Any]:
     }
 
 
-@router.post("/{name}", status_code=201)
+@router.post("/{name}", status_code=201, response_model=WeightsUploaded, response_model_exclude_unset=True)
 def upload_weights(
     name: WeightsName,
     session: SessionDep,
@@ -79,7 +66,7 @@ def upload_weights(
     return {"key": row.key, "sha256": row.sha256, "bytes": row.bytes, "version": row.version}
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=WeightsStatus, response_model_exclude_unset=True)
 def weights_status(name: WeightsName, session: SessionDep) -> dict[str, bool]:
     _spec(name)
     return {"available": weights.current(session, name) is not None}
