@@ -31,11 +31,14 @@ from sim2real.models import (
     EvaluationOut,
     EvaluationSummary,
     ExperimentOut,
+    ExperimentPlan,
     ExperimentSummary,
     ImageOut,
     ImageSetOut,
     JobEvent,
     JobOut,
+    RobustnessOut,
+    RobustnessSummary,
     StyleOut,
     TranslatorModelOut,
     WeatherRow,
@@ -703,6 +706,41 @@ class Client:
     ) -> np.ndarray | Path:
         r = self._request(
             "GET", "/v1/experiments/{experiment_id}/plot.png", path={"experiment_id": experiment_id}
+        )
+        return _save_or_decode(r.content, save_to)
+
+    def plan_experiment(self, **body: Any) -> ExperimentPlan:
+        """Seeds a difference needs, before training: from a pilot experiment (`experiment_id`, `arm`,
+        `slice`) or from `seed_variance` and `image_variance`; `target_differences`, `seeds`."""
+        return self._json("POST", "/v1/experiments/plan", ExperimentPlan, json=_jsonable(body))
+
+    # -- robustness ----------------------------------------------------------------------------------
+
+    def run_robustness(self, detector_model_id: str, dataset_id: str, weather: str, **body: Any) -> Job:
+        """mAP50 against a weather's intensity (`levels`, `classes`, `slice_by`, `buckets`, `n_boot`,
+        `seed`), as a job; its result names the curve: `robustness(job.result['robustness_id'])`."""
+        payload = {"detector_model_id": detector_model_id, "dataset_id": dataset_id, "weather": weather}
+        return self._job("POST", "/v1/robustness", json=_jsonable({**payload, **body}))
+
+    def robustness_curves(
+        self, dataset_id: str | None = None, detector_model_id: str | None = None, page_size: int = 100
+    ) -> Iterator[RobustnessSummary]:
+        params = {"dataset_id": dataset_id, "detector_model_id": detector_model_id}
+        return self._pages("GET", "/v1/robustness", RobustnessSummary, params, page_size)
+
+    def robustness(self, robustness_id: str) -> RobustnessOut:
+        return self._json(
+            "GET", "/v1/robustness/{robustness_id}", RobustnessOut, path={"robustness_id": robustness_id}
+        )
+
+    def delete_robustness(self, robustness_id: str) -> None:
+        self._request("DELETE", "/v1/robustness/{robustness_id}", path={"robustness_id": robustness_id})
+
+    def robustness_plot(
+        self, robustness_id: str, save_to: str | os.PathLike | None = None
+    ) -> np.ndarray | Path:
+        r = self._request(
+            "GET", "/v1/robustness/{robustness_id}/plot.png", path={"robustness_id": robustness_id}
         )
         return _save_or_decode(r.content, save_to)
 

@@ -303,3 +303,38 @@ class ExperimentOut(_Open):
     runs: Any = None
     table: dict[str, Any] | None
     plot: str | None
+
+
+class RobustnessSummary(_Open):
+    """A robustness curve without its rows (the list)."""
+
+    id: str
+    detector_model_id: str
+    dataset_id: str
+    weather: str
+    parameter: str
+    levels: list[float | None]
+    settings: dict[str, Any]
+    points: list[dict[str, Any]] | None = None
+    job_id: str | None = None
+    created_at: datetime | None = None
+
+
+class RobustnessPage(_Open):
+    items: list[RobustnessSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class RobustnessOut(RobustnessSummary):
+    """mAP50 against the level of a rendered weather: `rows` like an evaluation's, each with its `level`."""
+
+    plot: str
+    rows: list[dict[str, Any]]
+
+
+class ExperimentPlan(_Open):
+    """Seeds needed for a difference, before training (POST /v1/experiments/plan)."""
+
+    rows: list[dict[str, Any]]

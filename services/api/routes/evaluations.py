@@ -22,6 +22,7 @@ from services.api.schemas import (
     EvaluationPage,
     ExperimentOut,
     ExperimentPage,
+    ExperimentPlan,
     JobOut,
     Offset,
 )
@@ -409,7 +410,7 @@ class PlanRequest(BaseModel):
     )
 
 
-@router.post("/v1/experiments/plan")
+@router.post("/v1/experiments/plan", response_model=ExperimentPlan, response_model_exclude_unset=True)
 def plan_experiment(body: PlanRequest, session: SessionDep) -> dict[str, Any]:
     """How many seeds a difference needs, before training: from a pilot experiment's variances (each arm's
     power rows of its table) or from variances given directly.

@@ -13,7 +13,7 @@ from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404, paginate
 from services.api.robustness_requests import resolve_levels
 from services.api.routes.evaluations import check_evaluation_settings
-from services.api.schemas import JobOut, Offset
+from services.api.schemas import JobOut, Offset, RobustnessOut, RobustnessPage
 from services.api.submit import submit
 from services.common.contracts.robustness import RobustnessCreate, RobustnessPayload
 from services.common.core import keys
@@ -64,7 +64,7 @@ def _curve_out(c: RobustnessCurve) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/robustness")
+@router.get("/v1/robustness", response_model=RobustnessPage, response_model_exclude_unset=True)
 def list_robustness(
     session: SessionDep,
     dataset_id: Annotated[str | None, Query(description="only curves on this dataset")] = None,
@@ -104,7 +104,7 @@ def _curve_or_status(session, robustness_id: str) -> RobustnessCurve:  # noqa: A
     raise HTTPException(409, f"robustness curve {robustness_id} is not available: {hint}")
 
 
-@router.get("/v1/robustness/{robustness_id}")
+@router.get("/v1/robustness/{robustness_id}", response_model=RobustnessOut, response_model_exclude_unset=True)
 def get_robustness(robustness_id: str, session: SessionDep) -> dict[str, Any]:
     """The curve: `rows` as an evaluation's (`slice`, `class`, `ap50`, `ap50_low`, `ap50_high`, ...) with
     the `level` each was measured at (null: the unmodified set), and per level the rendered dataset
