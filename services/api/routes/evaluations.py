@@ -66,7 +66,9 @@ def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: Celer
     if bool(body.detector_model_id) == bool(body.predictions_uri):
         raise HTTPException(422, "give exactly one of detector_model_id or predictions_uri")
     if body.detector_model_id:
-        get_or_404(session, DetectorModel, body.detector_model_id, "detector model")
+        get_or_404(
+            session, DetectorModel, body.detector_model_id, "detector model", field="detector_model_id"
+        )
     if body.predictions_uri:
         data_location(body.predictions_uri, settings, "predictions_uri")
     payload = EvaluatePayload(**body.model_dump())
@@ -279,25 +281,39 @@ def create_experiment(body: ExperimentPayload, session: SessionDep, celery: Cele
             f"the limit of {settings.max_experiment_runs} (SIM2REAL_MAX_EXPERIMENT_RUNS); use fewer arms or "
             "seeds, or split the experiment",
         )
-    for arm in body.arms:
+    for i, arm in enumerate(body.arms):
         if body.eval_dataset_id in (arm.train_dataset_id, body.model.val_dataset_id):
+            field = (
+                f"arms[{i}].train_dataset_id"
+                if body.eval_dataset_id == arm.train_dataset_id
+                else "model.val_dataset_id"
+            )
             raise HTTPException(
                 422,
-                f"arm {arm.name!r}: the evaluation dataset must not be used for training or "
-                "checkpoint selection",
+                f"{field}: arm {arm.name!r} would use the evaluation dataset (eval_dataset_id) for "
+                "training or checkpoint selection; use a different dataset",
             )
         ds = session.get(Dataset, arm.train_dataset_id)
         if ds is not None and list(ds.class_names) != list(eval_ds.class_names):
             raise HTTPException(
                 422,
-                f"arm {arm.name!r}: classes {ds.class_names} differ from the evaluation "
-                f"dataset's {eval_ds.class_names}",
+                f"arms[{i}].train_dataset_id: arm {arm.name!r} has classes {ds.class_names}, the evaluation "
+                f"dataset (eval_dataset_id) {eval_ds.class_names}; use datasets ingested with the same taxonomy",
             )
-        validate_training(
+        checked = validate_training(
             session,
             TrainDetectorPayload(**body.model.model_dump(), dataset_id=arm.train_dataset_id),
             where="model.",
+            dataset_field=f"arms[{i}].train_dataset_id",
         )
+    # Every arm starts from the same architecture name and pretrained checkpoint version.
+    body = body.model_copy(
+        update={
+            "model": body.model.model_copy(
+                update={"model": checked.model, "pretrained_version": checked.pretrained_version}
+            )
+        }
+    )
     job_id = new_id()
     experiment = Experiment(
         id=job_id,

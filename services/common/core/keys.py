@@ -108,11 +108,11 @@ def detector_file(model_id: str, name: str) -> str:
     return detector_prefix(model_id) + name
 
 
-def operator_weights(name: str, version: int | None = None) -> str:
+def operator_weights(name: str, version: int | None = None, suffix: str = ".pth") -> str:
     """Version n of operator weights; without a version, where one was kept before versions existed."""
     if version is None:
-        return f"models/{name}/{name}.pth"
-    return f"models/{name}/v{version}/{name}.pth"
+        return f"models/{name}/{name}{suffix}"
+    return f"models/{name}/v{version}/{name}{suffix}"
 
 
 def evaluation_prefix(evaluation_id: str) -> str:
