@@ -71,8 +71,9 @@ def validate_training(
         if list(val.class_names) != list(dataset.class_names):
             raise HTTPException(
                 422,
-                f"{where}val_dataset_id has classes {val.class_names}, the training dataset "
-                f"{dataset.class_names}; use datasets ingested with the same taxonomy",
+                f"{where}val_dataset_id: dataset {val.id} has classes {val.class_names}, the training "
+                f"dataset ({dataset_field}) {dataset.class_names}; use datasets ingested with the same "
+                "taxonomy",
             )
     elif not (dataset.stats or {}).get("splits", {}).get("val"):
         raise HTTPException(

@@ -64,7 +64,9 @@ def _settings(body: EvaluationSettings) -> dict[str, Any]:
 def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
     _check_settings(session, body, body.dataset_id)
     if bool(body.detector_model_id) == bool(body.predictions_uri):
-        raise HTTPException(422, "give exactly one of detector_model_id or predictions_uri")
+        raise HTTPException(
+            422, "detector_model_id: give exactly one of detector_model_id or predictions_uri"
+        )
     if body.detector_model_id:
         get_or_404(
             session, DetectorModel, body.detector_model_id, "detector model", field="detector_model_id"
@@ -122,12 +124,14 @@ def create_comparison(
     if ea.dataset_id != eb.dataset_id:
         raise HTTPException(
             422,
-            f"evaluations {body.a} and {body.b} are on different datasets; a paired comparison needs the "
-            "same images",
+            f"b: evaluations {body.a} and {body.b} are on different datasets; a paired comparison needs "
+            "the same images",
         )
     differing = [k for k in PAIRED_SETTINGS if ea.settings.get(k) != eb.settings.get(k)]
     if differing:
-        raise HTTPException(422, f"evaluations differ in {differing}; evaluate both with the same settings")
+        raise HTTPException(
+            422, f"b: evaluations differ in {differing}; evaluate both with the same settings"
+        )
     return submit(session, celery, settings, "compare_evaluations", body)
 
 
