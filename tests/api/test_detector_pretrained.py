@@ -171,3 +171,21 @@ def test_p6_checkpoints_are_their_own_weights(api, tmp_path, arch: str) -> None:
     assert api.post("/v1/weights/yolov5n", files={"file": ("x.pt", data)}).status_code == 422
     r = api.post(f"/v1/weights/{arch}", files={"file": ("x.pt", data)})
     assert r.status_code == 201 and r.json()["key"] == f"models/{arch}/v1/{arch}.pt", r.text
+
+
+def test_a_checkpoint_named_by_its_setting_is_published_at_start_up(client_for, settings, tmp_path) -> None:
+    from services.detector.worker import make_runtime
+
+    path = tmp_path / "yolov5nu.pt"
+    path.write_bytes(yolo_checkpoint(tmp_path, "yolov5n", 0))
+    configured = settings.model_copy(update={"yolov5n_weights": path})
+    from services.common.core import weights
+    from services.common.core.db.session import session_scope
+
+    make_runtime(configured)  # the detector worker publishes it (so does the API and every other worker)
+    with session_scope(settings.resolved_database_url) as s:
+        assert [v.version for v in weights.versions(s, "yolov5n")] == [1]
+    api = client_for(configured)
+    (listed,) = [w for w in api.get("/v1/weights").json()["weights"] if w["name"] == "yolov5n"]
+    assert [(v["version"], v["source"]) for v in listed["versions"]] == [(1, "path")]
+    assert listed["available"] is True
