@@ -54,6 +54,7 @@ class DetectorTrainingSettings(BaseModel):
     pretrained_version: int | None = Field(
         None,
         ge=1,
+        le=2**31 - 1,
         description="with `pretrained`: that version of the checkpoint (GET /v1/weights); default: the "
         "newest, recorded here at submit so the job always loads the same file",
     )
