@@ -79,6 +79,11 @@ def test_experiment_and_training_refusals_name_full_paths(api, sets) -> None:
         (_experiment(sets, "nope"), "arms[1].train_dataset_id: ", "no dataset"),
         (_experiment(sets, sets["train"], weights_id="nope"), "model.weights_id: ", "no detector weights"),
         (_experiment(sets, sets["train"], hyperparameters={"lr9": 1}), "model.hyperparameters: ", "lr9"),
+        (
+            _experiment(sets, sets["train"], hyperparameters={"epochs": 3}),
+            "model.hyperparameters.epochs: ",
+            "set model.epochs as a field of its own",
+        ),
     ]
     for body, prefix, words in cases:
         r = api.post("/v1/experiments", json=body)

@@ -89,9 +89,9 @@ def validate_training(
                 f"{where}weights_id: weights {body.weights_id} are a {start.architecture}; set {where}model to it",
             )
     try:
-        check_hyperparameters(body.hyperparameters)
+        check_hyperparameters(body.hyperparameters, where=where)
     except ValueError as exc:
-        raise HTTPException(422, f"{where}{exc}") from exc
+        raise HTTPException(422, str(exc)) from exc
     return body.model_copy(
         update={"model": arch, "pretrained_version": pretrained_version(session, body, arch, where)}
     )
