@@ -9,7 +9,7 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     styles/{style_id}/{n:03d}.png             a style's reference images
     models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
     models/detector/{model_id}/...            best.pt, last.pt, history.json (trained), weights.pt (uploaded)
-    models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19)
+    models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19; .pt for yolov5s …)
     evaluations/{evaluation_id}/...           detections, predictions, plot
     experiments/{experiment_id}/plot.png
 """
