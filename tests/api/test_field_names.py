@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from services.common import methods
 from tests.api.conftest import ingest
 from tests.api.detection_fixtures import make_bdd_eval, make_yolo_train
 from tests.common.dataset_fixtures import make_vkitti2
@@ -161,3 +162,22 @@ def test_taxonomy_refusals_name_the_key_inside_the_request(api, data_root, taxon
     body = {"name": "x", "format": "yolo", "uri": f"file://{data_root}/d", "options": {"taxonomy": taxonomy}}
     r = api.post("/v1/datasets", json=body)
     assert r.status_code == 422 and r.json()["detail"].startswith(path), r.text
+
+
+def test_cross_field_option_checks_name_the_field(api) -> None:  # noqa: ANN001
+    """A check across fields (a model validator) names the field its message starts with."""
+    trainable = {s.name: s for s in methods.registry().values() if s.training_options is not None}
+    spec = trainable["cyclegan"]
+    body = {
+        "name": "x",
+        "method": spec.name,
+        "weather": "fog",
+        "domain_a": {"dataset_id": "nope"},
+        "domain_b": {"dataset_id": "nope"},
+    }
+    for options, path in [
+        ({"crop_size": 14}, "options.crop_size"),
+        ({"load_size": 100}, "options.load_size"),
+    ]:
+        r = api.post("/v1/translator-models", json={**body, "options": options})
+        assert r.status_code == 422 and f"field '{path}': " in r.json()["detail"], r.text
