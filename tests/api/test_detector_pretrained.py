@@ -15,8 +15,9 @@ from tests.api.conftest import run_one
 from tests.api.test_detectors import TINY, datasets  # noqa: F401  (the fixture)
 
 
-def yolo_checkpoint(home: Path, arch: str, seed: int) -> bytes:
-    """An ultralytics checkpoint of `arch` built from its packaged config with seeded random weights."""
+def yolo_checkpoint(home: Path, arch: str, seed: int, first_conv_value: float | None = None) -> bytes:
+    """An ultralytics checkpoint of `arch` built from its packaged config with seeded random weights (its
+    first convolution filled with `first_conv_value` if given)."""
     import torch
 
     from services.detector.offline import prepare_ultralytics
@@ -25,8 +26,11 @@ def yolo_checkpoint(home: Path, arch: str, seed: int) -> bytes:
     from ultralytics import YOLO
 
     torch.manual_seed(seed)
-    path = home / f"{arch}-{seed}.pt"
-    YOLO(f"{arch}.yaml").save(path)
+    path = home / f"{arch}-{seed}-{first_conv_value}.pt"
+    model = YOLO(f"{arch}.yaml")
+    if first_conv_value is not None:
+        model.model.model[0].conv.weight.data.fill_(first_conv_value)
+    model.save(path)
     return path.read_bytes()
 
 
@@ -95,6 +99,14 @@ def test_checkpoint_uploads_are_checked_without_executing_them(api, settings, tm
 
     r = api.post("/v1/weights/yolov5n", files={"file": ("x.pt", pickle.dumps({"model": 1}))})
     assert r.status_code == 422
+    for value, words in (
+        (float("nan"), "model.0.conv.weight holds 1728 NaN"),
+        (0.0, "model.0.conv.weight is constant"),
+    ):
+        r = api.post(
+            "/v1/weights/yolov5n", files={"file": ("x.pt", yolo_checkpoint(tmp_path, "yolov5n", 0, value))}
+        )
+        assert r.status_code == 422 and words in r.json()["detail"], r.text
     assert list(api.app.state.store.list("models/yolov5")) == []
     listed = {w["name"]: w for w in api.get("/v1/weights").json()["weights"]}
     assert {"yolov5n", "yolov5x", "yolov5n6", "yolov5x6"} <= set(listed)

@@ -25,6 +25,7 @@ from services.common.core.checkpoints import (
     check_trained_values,
     check_vgg19,
     read_detector_checkpoint,
+    read_detector_tensors,
     read_tensor_shapes,
     read_tensor_values,
 )
@@ -79,6 +80,8 @@ def _yolo_check(name: str) -> Callable[[bytes], None]:
             raise CheckpointError(f"the checkpoint holds a {held} model, not {name}; upload it as {held}")
         if not info["class_names"]:
             raise CheckpointError("the checkpoint names no classes; upload the .pt ultralytics wrote")
+        tensors = read_detector_tensors(data)
+        check_trained_values(read_tensor_values(data, tensors), name)
 
     return check
 
