@@ -99,7 +99,7 @@ class ImageOut(BaseModel):
     weather: str | None
     timeofday: str | None
     occluded_vehicles: int
-    boxes: int
+    num_boxes: int
     image_key: str | None
 
 
@@ -198,12 +198,14 @@ class WeatherRow(_Open):
     """One method × weather combination of GET /v1/weathers."""
 
     method: str
-    weather: str
+    weather: str | None  # None: a method with nothing usable yet (no style or model)
     model_id: str | None = None
     style_id: str | None = None
     name: str | None = None
     available: bool
     needs: str | None = None
+    reason: str | None = None  # why the row is not available
+    fix: str | None = None  # what makes it available
     params_schema: dict[str, Any] | None = None
     description: str = ""
     trainable: bool = False

@@ -228,29 +228,36 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
 }
 
 
-def check_hyperparameters(hyperparameters: Any, allowed: frozenset[str] = PASSTHROUGH_TRAIN_ARGS) -> None:
-    """Raise ValueError naming ``hyperparameters.<name>`` and what to send instead, for an argument the
-    service owns, one it does not pass through (`allowed`), or a value of the wrong type or range."""
+def check_hyperparameters(
+    hyperparameters: Any, allowed: frozenset[str] = PASSTHROUGH_TRAIN_ARGS, where: str = ""
+) -> None:
+    """Raise ValueError naming ``<where>hyperparameters.<name>`` and what to send instead, for an argument
+    the service owns, one it does not pass through (`allowed`), or a value of the wrong type or range.
+    `where` is the path of the training settings in the request (an experiment's "model.")."""
     if not isinstance(hyperparameters, dict):
-        raise ValueError("hyperparameters: must be a mapping of ultralytics train arguments to values")
+        raise ValueError(
+            f"{where}hyperparameters: must be a mapping of ultralytics train arguments to values"
+        )
     owned = sorted(k for k in hyperparameters if k in OWN_TRAIN_ARGS)
     if owned:
         top = [k for k in owned if k in REQUEST_FIELDS]
         fixed = [k for k in owned if k not in REQUEST_FIELDS]
         advice = []
         if top:
-            advice.append(f"set {', '.join(top)} as top-level fields of the request")
+            advice.append(
+                f"set {', '.join(where + k for k in top)} as a field of its own, not a hyperparameter"
+            )
         if fixed:
             advice.append(
                 f"{', '.join(fixed)} are chosen by the service (device, data loading, optimiser, "
                 "schedule) and cannot be changed; leave them out"
             )
-        where = ", ".join(f"hyperparameters.{k}" for k in owned)
-        raise ValueError(f"{where}: {'; '.join(advice)}")
+        fields = ", ".join(f"{where}hyperparameters.{k}" for k in owned)
+        raise ValueError(f"{fields}: {'; '.join(advice)}")
     unknown = sorted(k for k in hyperparameters if k not in allowed)
     if unknown:
         raise ValueError(
-            f"hyperparameters: unknown or unsupported hyperparameter(s) {', '.join(map(repr, unknown))}; "
+            f"{where}hyperparameters: unknown or unsupported hyperparameter(s) {', '.join(map(repr, unknown))}; "
             f"valid ones include {', '.join(sorted(allowed)[:12])}, … (all: {len(allowed)} ultralytics train "
             "arguments)"
         )
@@ -259,7 +266,9 @@ def check_hyperparameters(hyperparameters: Any, allowed: frozenset[str] = PASSTH
         problem = HYPERPARAMETERS[name].problem(value)
         if problem:
             shown = json.dumps(value)[:80] if _jsonable(value) else repr(value)[:80]
-            raise ValueError(f"hyperparameters.{name}: invalid hyperparameter value {shown}; {problem}")
+            raise ValueError(
+                f"{where}hyperparameters.{name}: invalid hyperparameter value {shown}; {problem}"
+            )
 
 
 def _jsonable(value: Any) -> bool:

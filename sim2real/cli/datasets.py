@@ -105,7 +105,7 @@ def images(
             ("weather", lambda i: i.weather),
             ("scene", lambda i: i.scene),
             ("variation", lambda i: i.variation),
-            ("boxes", lambda i: i.boxes),
+            ("num_boxes", lambda i: i.num_boxes),
             ("occluded", lambda i: i.occluded_vehicles),
         ],
         as_json,

@@ -105,7 +105,11 @@ def test_bad_training_requests(api, datasets) -> None:
         ({"dataset_id": "nope"}, 404, "no dataset"),
         ({"dataset_id": datasets["a"], "model": "yolov9"}, 422, "yolov5n"),
         ({"dataset_id": datasets["a"], "hyperparameters": {"lr9": 1}}, 422, "lr9"),
-        ({"dataset_id": datasets["a"], "hyperparameters": {"epochs": 3}}, 422, "top-level"),
+        (
+            {"dataset_id": datasets["a"], "hyperparameters": {"epochs": 3}},
+            422,
+            "set epochs as a field of its own",
+        ),
         ({"dataset_id": datasets["a"], "weights_id": "nope"}, 404, "weights"),
         ({"dataset_id": datasets["eval"]}, 422, "validation split"),
     ]

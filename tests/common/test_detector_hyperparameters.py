@@ -28,7 +28,7 @@ def test_every_passthrough_argument_has_one_definition() -> None:
         ({"scale": [2, 1]}, "hyperparameters.scale"),
         ({"freeze": [-1]}, "hyperparameters.freeze"),
         ({"copy_paste_mode": "blend"}, 'must be one of "flip", "mixup"'),
-        ({"epochs": 3}, "hyperparameters.epochs: set epochs as top-level fields"),
+        ({"epochs": 3}, "hyperparameters.epochs: set epochs as a field of its own"),
         ({"mosiac": 1}, "hyperparameters: unknown or unsupported hyperparameter(s) 'mosiac'"),
     ],
 )
@@ -56,3 +56,12 @@ def test_values_in_range_pass() -> None:
     )
     with pytest.raises(ValueError, match="hyperparameters: must be a mapping"):
         check_hyperparameters([("mosaic", 1)])
+
+
+def test_an_experiments_settings_are_named_by_their_path() -> None:
+    with pytest.raises(ValueError) as err:
+        check_hyperparameters({"epochs": 3, "device": "cpu"}, where="model.")
+    assert str(err.value).startswith("model.hyperparameters.device, model.hyperparameters.epochs: ")
+    assert "set model.epochs as a field of its own" in str(err.value)
+    with pytest.raises(ValueError, match=r"^model\.hyperparameters\.nbs: "):
+        check_hyperparameters({"nbs": 0}, where="model.")

@@ -128,7 +128,7 @@ def test_training_config_refuses_unknown_model_and_hyperparameters() -> None:
         ValueError, match=r"unknown or unsupported hyperparameter\(s\) 'mosiac'.*valid ones include"
     ):
         DetectorTrainConfig(hyperparameters={"mosiac": 1.0}).validate()
-    with pytest.raises(ValueError, match="set epochs as top-level"):
+    with pytest.raises(ValueError, match="set epochs as a field of its own"):
         DetectorTrainConfig(hyperparameters={"epochs": 3}).validate()
     with pytest.raises(ValueError, match="hyperparameter.*'save_dir'"):
         DetectorTrainConfig(hyperparameters={"save_dir": "/etc"}).validate()

@@ -59,6 +59,24 @@ def test_every_page_loads_without_console_errors(page, stack) -> None:  # noqa: 
     assert not page.console.external, page.console.external
 
 
+def test_the_translate_form_lists_methods_that_cannot_run_yet_with_the_fix(page, stack) -> None:  # noqa: ANN001
+    rows = httpx.get(f"{stack.url}/v1/weathers").json()
+    blocked = [r for r in rows if not r["available"]]
+    assert blocked  # nothing supplies VGG-19 weights or trains a translator here
+    page.goto(f"{stack.url}/#/translate")
+    _ready(page, "#/translate")
+    disabled = page.locator("#choice option[disabled]").all_text_contents()
+    assert len(disabled) == len(blocked)
+    for text, row in zip(disabled, blocked, strict=True):
+        assert text.startswith(f"{row['method']} · ") and text.endswith(f"({row['reason']})")
+    page.click(".unavailable summary")
+    items = page.locator(".unavailable li").all_inner_texts()
+    assert [
+        row["fix"] in item and row["reason"] in item for item, row in zip(items, blocked, strict=True)
+    ] == [True] * len(blocked)
+    assert not page.console.errors, page.console.errors
+
+
 def test_a_translation_through_the_form_shows_and_downloads_its_result(page, stack, tmp_path) -> None:  # noqa: ANN001
     rgb, _ = road_scene(320, 96, seed=9)
     upload = tmp_path / "frame.png"

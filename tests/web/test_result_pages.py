@@ -109,3 +109,7 @@ def test_result_pages_with_trained_rows(page, stack, tmp_path) -> None:  # noqa:
         "experiment": rows.experiment_id,
     }
     check_result_pages(page, stack.url, ids)
+    # A detector page says what the training started from.
+    page.goto(f"{stack.url}/#/detectors/{rows.detector_id}")
+    _ready(page, f"#/detectors/{rows.detector_id}")
+    assert "trained from random (from scratch)" in page.inner_text("main")

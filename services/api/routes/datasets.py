@@ -84,7 +84,7 @@ def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, 
     loc = data_location(body.uri, settings, "uri")
     if loc.scheme == "s3" and not settings.store_endpoint:
         raise HTTPException(
-            422, "s3:// dataset URIs need an S3/MinIO object store (set SIM2REAL_STORE_ENDPOINT)"
+            422, "uri: s3:// dataset URIs need an S3/MinIO object store (set SIM2REAL_STORE_ENDPOINT)"
         )
     unknown = set(body.options) - {"reader", "taxonomy", "split"}
     if unknown:
@@ -100,7 +100,8 @@ def create_dataset(body: DatasetCreate, session: SessionDep, celery: CeleryDep, 
     try:
         make_taxonomy(body.options.get("taxonomy") or {})
     except ValueError as exc:
-        raise HTTPException(422, f"options.taxonomy: {exc}") from exc
+        # make_taxonomy names the key inside the taxonomy; the full path starts at the request.
+        raise HTTPException(422, f"options.taxonomy.{exc}") from exc
     return submit(session, celery, settings, "ingest_dataset", IngestDatasetPayload(**body.model_dump()))
 
 
@@ -294,7 +295,7 @@ def translate_dataset(
     )
     if not count:
         raise HTTPException(
-            422, f"the filter {body.filter!r} selects no images with pixels in dataset {dataset_id}"
+            422, f"filter: {body.filter!r} selects no images with pixels in dataset {dataset_id}"
         )
     payload = TranslateDatasetPayload(
         source_dataset_id=dataset_id,
@@ -350,17 +351,19 @@ def compose_dataset(
     (`SLOTS[f % 7]`), translated clone frames standing in for fog/overcast/rain, split by scene."""
     kitti = get_or_404(session, Dataset, body.kitti_dataset_id, "dataset", "kitti_dataset_id")
     vkitti = get_or_404(session, Dataset, body.vkitti_dataset_id, "dataset", "vkitti_dataset_id")
-    if kitti.format != "kitti_tracking" or vkitti.format != "vkitti2":
-        raise HTTPException(
-            422,
-            f"the composition needs a kitti_tracking and a vkitti2 dataset, got {kitti.format} and "
-            f"{vkitti.format}",
-        )
+    for field, row, wanted in (
+        ("kitti_dataset_id", kitti, "kitti_tracking"),
+        ("vkitti_dataset_id", vkitti, "vkitti2"),
+    ):
+        if row.format != wanted:
+            raise HTTPException(
+                422, f"{field}: the composition needs a {wanted} dataset here, got a {row.format} one"
+            )
     if list(kitti.class_names) != list(vkitti.class_names):
         raise HTTPException(
             422,
-            f"class lists differ ({kitti.class_names} vs {vkitti.class_names}); ingest both "
-            "with the same taxonomy",
+            f"vkitti_dataset_id: its classes {vkitti.class_names} differ from kitti_dataset_id's "
+            f"{kitti.class_names}; ingest both with the same taxonomy",
         )
     translations: dict[str, Translation] = {}
     if body.composition == "translated":

@@ -16,9 +16,11 @@ from services.api.lookups import get_or_404
 from services.api.schemas import DetectorModelOut, JobOut
 from services.api.submit import Submission, save_with_objects, submit
 from services.api.uploads import image_http_error, read_capped
+from services.common.contracts.common import DetectorTrainingSettings
 from services.common.contracts.detect import DetectPayload
 from services.common.contracts.train_detector import TrainDetectorPayload
 from services.common.core import keys
+from services.common.core import weights as operator_weights
 from services.common.core.checkpoints import CheckpointError, read_detector_checkpoint
 from services.common.core.db.models import Dataset, DetectorModel, Job, new_id
 from services.common.core.db.session import session_scope
@@ -29,38 +31,81 @@ from services.common.detectors import check_hyperparameters, get_architecture
 router = APIRouter(tags=["detectors"])
 
 
-def validate_training(session: Session, body: TrainDetectorPayload, where: str = "") -> TrainDetectorPayload:
+def validate_training(
+    session: Session, body: TrainDetectorPayload, where: str = "", dataset_field: str = "dataset_id"
+) -> TrainDetectorPayload:
     """Everything a user can get wrong is refused here, before GPU time is spent; the payload to submit
-    (with the architecture's canonical name). `where` prefixes field names (an experiment's "model.")."""
+    (with the architecture's canonical name and, with `pretrained`, the checkpoint version it starts from).
+    `where` prefixes field names (an experiment's "model."); `dataset_field` names the training dataset's
+    field (an experiment's "arms[0].train_dataset_id")."""
     try:
-        get_architecture(body.model)
+        arch = get_architecture(body.model).name
     except ValueError as exc:
         raise HTTPException(422, f"{where}model: {exc}") from exc
-    dataset = get_or_404(session, Dataset, body.dataset_id, "dataset")
+    if body.pretrained and body.weights_id:
+        raise HTTPException(
+            422,
+            f"{where}pretrained: give either {where}weights_id (a detector to start from) or "
+            f"{where}pretrained: true (the operator's {arch} checkpoint), not both",
+        )
+    dataset = get_or_404(session, Dataset, body.dataset_id, "dataset", field=dataset_field)
     if body.val_dataset_id:
         val = get_or_404(session, Dataset, body.val_dataset_id, "dataset", field=f"{where}val_dataset_id")
         if list(val.class_names) != list(dataset.class_names):
             raise HTTPException(
                 422,
-                f"{where}val_dataset_id has classes {val.class_names}, the training dataset "
-                f"{dataset.class_names}; use datasets ingested with the same taxonomy",
+                f"{where}val_dataset_id: dataset {val.id} has classes {val.class_names}, the training "
+                f"dataset ({dataset_field}) {dataset.class_names}; use datasets ingested with the same "
+                "taxonomy",
             )
     elif not (dataset.stats or {}).get("splits", {}).get("val"):
-        raise HTTPException(422, f"dataset {dataset.id} has no validation split; pass {where}val_dataset_id")
+        raise HTTPException(
+            422, f"{dataset_field}: dataset {dataset.id} has no validation split; pass {where}val_dataset_id"
+        )
     if body.weights_id:
         start = get_or_404(
             session, DetectorModel, body.weights_id, "detector weights", field=f"{where}weights_id"
         )
-        if get_architecture(start.architecture).name != get_architecture(body.model).name:
+        if get_architecture(start.architecture).name != arch:
             raise HTTPException(
                 422,
                 f"{where}weights_id: weights {body.weights_id} are a {start.architecture}; set {where}model to it",
             )
     try:
-        check_hyperparameters(body.hyperparameters)
+        check_hyperparameters(body.hyperparameters, where=where)
     except ValueError as exc:
-        raise HTTPException(422, f"{where}{exc}") from exc
-    return body.model_copy(update={"model": get_architecture(body.model).name})
+        raise HTTPException(422, str(exc)) from exc
+    return body.model_copy(
+        update={"model": arch, "pretrained_version": pretrained_version(session, body, arch, where)}
+    )
+
+
+def pretrained_version(session: Session, body: DetectorTrainingSettings, arch: str, where: str) -> int | None:
+    """The version of the operator's `arch` checkpoint a `pretrained` training starts from (the newest
+    unless pinned); 409 saying how to supply it when there is none."""
+    if not body.pretrained:
+        if body.pretrained_version is not None:
+            raise HTTPException(
+                422, f"{where}pretrained_version: only with {where}pretrained: true; leave it out"
+            )
+        return None
+    present = {row.version for row in operator_weights.versions(session, arch)}
+    if not present:
+        raise HTTPException(
+            409,
+            f"{where}pretrained: no pretrained {arch} checkpoint has been supplied. "
+            f"{operator_weights.spec(arch).missing}. Or leave {where}pretrained out to train from random "
+            "weights (from scratch)",
+        )
+    if body.pretrained_version is None:
+        return max(present)
+    if body.pretrained_version not in present:
+        raise HTTPException(
+            409,
+            f"{where}pretrained_version: {arch} has versions {', '.join(map(str, sorted(present)))}, "
+            f"not {body.pretrained_version} (GET /v1/weights); leave it out for the newest",
+        )
+    return body.pretrained_version
 
 
 @router.post("/v1/detector-trainings", status_code=202, response_model=JobOut)

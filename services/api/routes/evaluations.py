@@ -76,9 +76,13 @@ def _settings(body: EvaluationSettings) -> dict[str, Any]:
 def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
     check_evaluation_settings(session, body, body.dataset_id)
     if bool(body.detector_model_id) == bool(body.predictions_uri):
-        raise HTTPException(422, "give exactly one of detector_model_id or predictions_uri")
+        raise HTTPException(
+            422, "detector_model_id: give exactly one of detector_model_id or predictions_uri"
+        )
     if body.detector_model_id:
-        get_or_404(session, DetectorModel, body.detector_model_id, "detector model")
+        get_or_404(
+            session, DetectorModel, body.detector_model_id, "detector model", field="detector_model_id"
+        )
     if body.predictions_uri:
         data_location(body.predictions_uri, settings, "predictions_uri")
     payload = EvaluatePayload(**body.model_dump())
@@ -132,12 +136,14 @@ def create_comparison(
     if ea.dataset_id != eb.dataset_id:
         raise HTTPException(
             422,
-            f"evaluations {body.a} and {body.b} are on different datasets; a paired comparison needs the "
-            "same images",
+            f"b: evaluations {body.a} and {body.b} are on different datasets; a paired comparison needs "
+            "the same images",
         )
     differing = [k for k in PAIRED_SETTINGS if ea.settings.get(k) != eb.settings.get(k)]
     if differing:
-        raise HTTPException(422, f"evaluations differ in {differing}; evaluate both with the same settings")
+        raise HTTPException(
+            422, f"b: evaluations differ in {differing}; evaluate both with the same settings"
+        )
     return submit(session, celery, settings, "compare_evaluations", body)
 
 
@@ -340,25 +346,39 @@ def create_experiment(
             f"the limit of {settings.max_experiment_runs} (SIM2REAL_MAX_EXPERIMENT_RUNS); use fewer arms or "
             "seeds, or split the experiment",
         )
-    for arm in body.arms:
+    for i, arm in enumerate(body.arms):
         if body.eval_dataset_id in (arm.train_dataset_id, body.model.val_dataset_id):
+            field = (
+                f"arms[{i}].train_dataset_id"
+                if body.eval_dataset_id == arm.train_dataset_id
+                else "model.val_dataset_id"
+            )
             raise HTTPException(
                 422,
-                f"arm {arm.name!r}: the evaluation dataset must not be used for training or "
-                "checkpoint selection",
+                f"{field}: arm {arm.name!r} would use the evaluation dataset (eval_dataset_id) for "
+                "training or checkpoint selection; use a different dataset",
             )
         ds = session.get(Dataset, arm.train_dataset_id)
         if ds is not None and list(ds.class_names) != list(eval_ds.class_names):
             raise HTTPException(
                 422,
-                f"arm {arm.name!r}: classes {ds.class_names} differ from the evaluation "
-                f"dataset's {eval_ds.class_names}",
+                f"arms[{i}].train_dataset_id: arm {arm.name!r} has classes {ds.class_names}, the evaluation "
+                f"dataset (eval_dataset_id) {eval_ds.class_names}; use datasets ingested with the same taxonomy",
             )
-        validate_training(
+        checked = validate_training(
             session,
             TrainDetectorPayload(**body.model.model_dump(), dataset_id=arm.train_dataset_id),
             where="model.",
+            dataset_field=f"arms[{i}].train_dataset_id",
         )
+    # Every arm starts from the same architecture name and pretrained checkpoint version.
+    body = body.model_copy(
+        update={
+            "model": body.model.model_copy(
+                update={"model": checked.model, "pretrained_version": checked.pretrained_version}
+            )
+        }
+    )
     parameter, renders = (
         resolve_levels(session, settings, store, body.robustness, where="robustness.")
         if body.robustness is not None

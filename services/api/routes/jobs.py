@@ -34,7 +34,7 @@ def list_jobs(
     if kind is not None and kind not in contracts.kinds():
         raise HTTPException(422, f"kind: unknown kind {kind!r}; use one of {', '.join(contracts.kinds())}")
     if status_ is not None and status_ not in jobs.STATES:
-        raise HTTPException(422, f"unknown status {status_!r}; use one of {', '.join(jobs.STATES)}")
+        raise HTTPException(422, f"status: unknown status {status_!r}; use one of {', '.join(jobs.STATES)}")
     query = select(Job)
     if kind:
         query = query.where(Job.kind == kind)

@@ -66,14 +66,14 @@ def _check_domain(session, store, spec: DomainSpec, which: str) -> None:  # noqa
             raise HTTPException(422, f"{which}.filter: {exc}") from exc
         query = ds.select_images(spec.dataset_id, flt).where(DatasetImage.image_key.is_not(None))
         if not session.scalar(select(func.count()).select_from(query.subquery())):
-            raise HTTPException(422, f"{which}: the filter selects no images with pixels")
+            raise HTTPException(422, f"{which}.filter: selects no images with pixels")
     else:
         try:
             first = next(iter(store.list(spec.prefix)), None)
         except ValueError as exc:
             raise HTTPException(422, f"{which}.prefix: {exc}") from exc
         if first is None:
-            raise HTTPException(422, f"{which}: no objects under prefix {spec.prefix!r}")
+            raise HTTPException(422, f"{which}.prefix: no objects under {spec.prefix!r}")
 
 
 @router.post("", status_code=202, response_model=JobOut)

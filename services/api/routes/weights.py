@@ -15,7 +15,9 @@ from services.common.core import weights
 from services.common.core.checkpoints import CheckpointError
 
 router = APIRouter(prefix="/v1/weights", tags=["weights"])
-WeightsName = Annotated[str, Path(max_length=64, description="e.g. vgg19 (GET /v1/weights lists them)")]
+WeightsName = Annotated[
+    str, Path(max_length=64, description="e.g. vgg19 or yolov5s (GET /v1/weights lists them)")
+]
 
 
 def _spec(name: str) -> weights.WeightsSpec:
@@ -52,7 +54,11 @@ def upload_weights(
     store: StoreDep,
     settings: SettingsDep,
     file: Annotated[
-        UploadFile, File(description="the weights file (.pth), e.g. torchvision's vgg19 state_dict")
+        UploadFile,
+        File(
+            description="the weights file: torchvision's vgg19 state_dict (.pth), or an ultralytics YOLOv5 "
+            "checkpoint (.pt, e.g. yolov5su.pt) for yolov5n … yolov5x6"
+        ),
     ],
 ) -> dict[str, Any]:
     """Checked (architecture, finite values, no constant layer) before it is kept as a new version; needs the

@@ -43,6 +43,19 @@ class DetectorTrainingSettings(BaseModel):
     batch: int = Field(16, ge=1, le=1024)
     val_dataset_id: str | None = Field(None, description="else the dataset's own validation split")
     weights_id: str | None = Field(
-        None, description="an uploaded detector (POST /v1/detector-weights) to start from"
+        None, description="an uploaded or trained detector (POST /v1/detector-weights) to start from"
+    )
+    pretrained: bool = Field(
+        False,
+        description="start from the operator's pretrained checkpoint for `model` (POST /v1/weights/{model}, "
+        "e.g. /v1/weights/yolov5s; 409 saying how to supply it when there is none). Without it or "
+        "`weights_id`, training starts from random weights (from scratch)",
+    )
+    pretrained_version: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="with `pretrained`: that version of the checkpoint (GET /v1/weights); default: the "
+        "newest, recorded here at submit so the job always loads the same file",
     )
     hyperparameters: dict[str, Any] = Field(default_factory=dict, description="ultralytics train arguments")

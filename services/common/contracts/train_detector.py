@@ -20,10 +20,21 @@ class TrainDetectorPayload(DetectorTrainingSettings, Payload):
     name: str | None = Field(None, min_length=1, max_length=255)
 
 
+def initial_weights(p: DetectorTrainingSettings) -> str:
+    """What a training starts from, in words (its job message, result and model say it)."""
+    if p.weights_id:
+        return f"detector model {p.weights_id}"
+    if p.pretrained:
+        return f"pretrained {p.model} v{p.pretrained_version} (operator weights)"
+    return "random (from scratch)"
+
+
 class TrainDetectorResult(Result):
     model_id: str
     resumed_from_epoch: int
     final: dict[str, Any]
+    # "random (from scratch)", "pretrained yolov5s v1 (operator weights)" or "detector model <id>"
+    initial_weights: str = ""
 
 
 KIND = register(JobKind("train_detector", "detector", "detector", TrainDetectorPayload, TrainDetectorResult))

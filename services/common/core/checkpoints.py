@@ -359,3 +359,41 @@ def read_detector_checkpoint(data: bytes) -> dict[str, Any]:
         }
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"not an ultralytics detection checkpoint: malformed metadata ({exc})") from exc
+
+
+def read_detector_tensors(data: bytes) -> dict[str, TensorInfo]:
+    """Every tensor of an ultralytics `.pt`'s model (`ema` or `model`), by its module path, read without
+    executing it: `read_tensor_values` then gives their values (to refuse NaN or a zeroed file)."""
+    archive, pkl = open_checkpoint(data)
+    try:
+        ckpt = _DetectorUnpickler(io.BytesIO(read_capped_member(archive, pkl))).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"could not read the checkpoint ({type(exc).__name__}: {exc})") from exc
+    model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
+    found: dict[str, TensorInfo] = {}
+    seen: set[int] = set()
+
+    def walk(obj: Any, path: str) -> None:
+        if isinstance(obj, TensorInfo):
+            found.setdefault(path, obj)
+            return
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, _Stub):
+            obj = {k: v for k, v in vars(obj).items() if k != "_args"}
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                # torch keeps a module's tensors and children under these; their keys make the path
+                part = "" if key in ("_parameters", "_buffers", "_modules") else str(key)
+                walk(value, ".".join(p for p in (path, part) if p))
+        elif isinstance(obj, list | tuple):
+            for i, value in enumerate(obj):
+                walk(value, f"{path}.{i}" if path else str(i))
+
+    walk(model, "")
+    if not found:
+        raise CheckpointError("not an ultralytics detection checkpoint: its model holds no tensors")
+    return found

@@ -9,7 +9,7 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     styles/{style_id}/{n:03d}.png             a style's reference images
     models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
     models/detector/{model_id}/...            best.pt, last.pt, history.json (trained), weights.pt (uploaded)
-    models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19)
+    models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19; .pt for yolov5s …)
     evaluations/{evaluation_id}/...           detections, predictions, plot
     experiments/{experiment_id}/plot.png
     robustness/{robustness_id}/plot.png       a robustness curve's chart
@@ -109,11 +109,11 @@ def detector_file(model_id: str, name: str) -> str:
     return detector_prefix(model_id) + name
 
 
-def operator_weights(name: str, version: int | None = None) -> str:
+def operator_weights(name: str, version: int | None = None, suffix: str = ".pth") -> str:
     """Version n of operator weights; without a version, where one was kept before versions existed."""
     if version is None:
-        return f"models/{name}/{name}.pth"
-    return f"models/{name}/v{version}/{name}.pth"
+        return f"models/{name}/{name}{suffix}"
+    return f"models/{name}/v{version}/{name}{suffix}"
 
 
 def evaluation_prefix(evaluation_id: str) -> str:

@@ -67,6 +67,18 @@ class Settings(BaseSettings):
 
     # Operator-supplied VGG-19 ImageNet weights (torchvision state_dict) for neural style transfer.
     vgg19_weights: Path | None = None
+    # Operator-supplied pretrained YOLOv5 checkpoints (ultralytics .pt) that `pretrained: true` trainings
+    # start from, one per architecture of services/common/detectors.py.
+    yolov5n_weights: Path | None = None
+    yolov5s_weights: Path | None = None
+    yolov5m_weights: Path | None = None
+    yolov5l_weights: Path | None = None
+    yolov5x_weights: Path | None = None
+    yolov5n6_weights: Path | None = None
+    yolov5s6_weights: Path | None = None
+    yolov5m6_weights: Path | None = None
+    yolov5l6_weights: Path | None = None
+    yolov5x6_weights: Path | None = None
     # "auto" picks CUDA when present.
     device: str = "auto"
     log_level: str = "INFO"
@@ -76,6 +88,16 @@ class Settings(BaseSettings):
         "broker_url",
         "store_endpoint",
         "vgg19_weights",
+        "yolov5n_weights",
+        "yolov5s_weights",
+        "yolov5m_weights",
+        "yolov5l_weights",
+        "yolov5x_weights",
+        "yolov5n6_weights",
+        "yolov5s6_weights",
+        "yolov5m6_weights",
+        "yolov5l6_weights",
+        "yolov5x6_weights",
         "store_path",
         "api_key",
         "admin_api_key",

@@ -1,4 +1,5 @@
-"""Operator-supplied weights (VGG-19 today; depth, Inception and detector weights join the same way).
+"""Operator-supplied weights (VGG-19, pretrained YOLOv5 checkpoints; depth and Inception weights join the
+same way).
 
 Nothing downloads them. Each has a name and arrives either by `POST /v1/weights/{name}` (operator key) or
 from the `SIM2REAL_<NAME>_WEIGHTS` path at start-up. Its content is checked without torch (architecture,
@@ -20,8 +21,11 @@ from sqlalchemy.orm import Session
 
 from services.common.core import keys
 from services.common.core.checkpoints import (
+    CheckpointError,
     check_trained_values,
     check_vgg19,
+    read_detector_checkpoint,
+    read_detector_tensors,
     read_tensor_shapes,
     read_tensor_values,
 )
@@ -29,6 +33,7 @@ from services.common.core.db.models import OperatorWeights
 from services.common.core.db.session import session_scope
 from services.common.core.settings import Settings
 from services.common.core.storage import ObjectStore
+from services.common.detectors import ARCHITECTURES, get_architecture
 
 log = logging.getLogger("sim2real.weights")
 
@@ -40,13 +45,14 @@ class WeightsSpec:
     setting: str  # the Settings field with a local path (SIM2REAL_<NAME>_WEIGHTS)
     check: Callable[[bytes], None]  # raises CheckpointError; torch-free
     max_bytes: int
+    suffix: str = ".pth"  # the file's extension (what the loader expects), e.g. ".pt" for ultralytics
 
     @property
     def missing(self) -> str:
         """What to do when no version is present."""
         return (
             f"{self.description} are needed and are not downloaded at run time: upload the file with "
-            f"`curl -H 'Authorization: Bearer $SIM2REAL_ADMIN_API_KEY' -F file=@{self.name}.pth "
+            f"`curl -H 'Authorization: Bearer $SIM2REAL_ADMIN_API_KEY' -F file=@{self.name}{self.suffix} "
             f".../v1/weights/{self.name}`, or set SIM2REAL_{self.name.upper()}_WEIGHTS to that file on a worker "
             "(or bake it into the image, see docs/deploy.md)"
         )
@@ -58,6 +64,40 @@ def _check_vgg19(data: bytes) -> None:
     check_trained_values(read_tensor_values(data, shapes), "vgg19")
 
 
+def _yolo_check(name: str) -> Callable[[bytes], None]:
+    """An ultralytics detection checkpoint of exactly the architecture `name`, read without executing it."""
+
+    def check(data: bytes) -> None:
+        info = read_detector_checkpoint(data)
+        try:
+            held = get_architecture(info["yaml_file"]).name
+        except ValueError as exc:
+            raise CheckpointError(
+                f"the checkpoint's model ({info['yaml_file'] or 'no config recorded'}) is not a YOLOv5 "
+                f"architecture; upload an ultralytics YOLOv5 checkpoint such as {name}u.pt"
+            ) from exc
+        if held != name:
+            raise CheckpointError(f"the checkpoint holds a {held} model, not {name}; upload it as {held}")
+        if not info["class_names"]:
+            raise CheckpointError("the checkpoint names no classes; upload the .pt ultralytics wrote")
+        tensors = read_detector_tensors(data)
+        check_trained_values(read_tensor_values(data, tensors), name)
+
+    return check
+
+
+def _yolo_spec(name: str) -> WeightsSpec:
+    return WeightsSpec(
+        name,
+        f"Pretrained {name} weights (an ultralytics YOLOv5 checkpoint such as {name}u.pt, for detector "
+        f"trainings with `pretrained: true` and `model: {name}`)",
+        f"{name}_weights",
+        _yolo_check(name),
+        1024 * 1024 * 1024,  # yolov5x6u.pt is ~300 MB, a full training checkpoint ~3x its weights
+        suffix=".pt",
+    )
+
+
 OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
     "vgg19": WeightsSpec(
         "vgg19",
@@ -66,6 +106,8 @@ OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
         _check_vgg19,
         700 * 1024 * 1024,  # torchvision's is ~548 MB
     ),
+    # One pretrained checkpoint per detector architecture: what `pretrained: true` starts from.
+    **{name: _yolo_spec(name) for name in ARCHITECTURES},
 }
 
 
@@ -118,7 +160,7 @@ def add_version(session: Session, store: ObjectStore, name: str, data: bytes, so
         if latest is not None and latest.sha256 == digest:
             return latest
         version = (latest.version if latest is not None else 0) + 1
-        key = keys.operator_weights(name, version)
+        key = keys.operator_weights(name, version, weights.suffix)
         store.put_bytes(key, data, "application/octet-stream")
         row = OperatorWeights(
             name=name, version=version, key=key, sha256=digest, bytes=len(data), source=source
@@ -138,7 +180,7 @@ def publish_configured(settings: Settings, store: ObjectStore) -> None:
     with session_scope(settings.resolved_database_url) as session:
         for name, weights in OPERATOR_WEIGHTS.items():
             try:
-                legacy = keys.operator_weights(name)
+                legacy = keys.operator_weights(name, suffix=weights.suffix)
                 if current(session, name) is None and store.exists(legacy):
                     add_version(session, store, name, store.get_bytes(legacy), "legacy")
                 path: Path | None = getattr(settings, weights.setting, None)
@@ -171,7 +213,7 @@ def local_path(settings: Settings, store: ObjectStore, name: str, version: int) 
                 else f"{name} version {version} is gone; {spec(name).missing}"
             )
         key, size = row.key, row.bytes
-    path = settings.home / "cache" / "weights" / name / f"v{version}.pth"
+    path = settings.home / "cache" / "weights" / name / f"v{version}{spec(name).suffix}"
     if not path.exists() or path.stat().st_size != size:
         path.parent.mkdir(parents=True, exist_ok=True)
         store.download_file(key, path)

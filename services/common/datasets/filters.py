@@ -22,6 +22,8 @@ from services.common.datasets.canonical import ImageRecord
 STRING_FIELDS = ("source", "scene", "variation", "camera", "weather", "timeofday", "image_id")
 NUMERIC_FIELDS = ("frame", "width", "height", "occluded_vehicles", "num_boxes")
 KNOWN_FIELDS = STRING_FIELDS + NUMERIC_FIELDS
+# Names an earlier version accepted or showed, with the one to use now.
+RENAMED = {"boxes": "num_boxes"}
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">")
 
 _TERM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|=|<|>)\s*(.*?)\s*$")
@@ -81,6 +83,8 @@ def parse_term(text: str) -> Term:
             f"cannot parse filter {text!r}; write FIELD OP VALUE with OP one of {list(OPERATORS)}"
         )
     field, op, raw = m.groups()
+    if field in RENAMED:
+        raise ValueError(f"filter field {field!r} is now {RENAMED[field]!r} (as image listings show it)")
     if field not in KNOWN_FIELDS:
         raise ValueError(f"unknown filter field {field!r}; known fields: {', '.join(KNOWN_FIELDS)}")
     if raw == "":

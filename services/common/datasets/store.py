@@ -38,7 +38,7 @@ COLUMNS = {
     "width": DatasetImage.width,
     "height": DatasetImage.height,
     "occluded_vehicles": DatasetImage.occluded_vehicles,
-    "num_boxes": DatasetImage.boxes,
+    "num_boxes": DatasetImage.num_boxes,
     "split": DatasetImage.split,
 }
 
@@ -102,7 +102,7 @@ def index_row(dataset_id: str, item: StoredImage) -> dict[str, Any]:
         "weather": r.weather,
         "timeofday": r.timeofday,
         "occluded_vehicles": r.occluded_vehicles,
-        "boxes": len(r.boxes),
+        "num_boxes": len(r.boxes),
         "image_key": item.image_key,
         "label_key": item.label_key,
         "depth_key": item.depth_key,

@@ -54,20 +54,20 @@ class Taxonomy:
 
     def __post_init__(self) -> None:
         if not self.classes or len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"taxonomy classes must be non-empty and unique, got {self.classes}")
+            raise ValueError(f"classes: must be non-empty and unique, got {self.classes}")
         for source, labels in self.mapping.items():
             bad = sorted({c for c in labels.values() if c not in self.classes})
             if bad:
                 raise ValueError(
-                    f"taxonomy mapping for {source!r} targets {bad}, which are not classes {self.classes}; "
+                    f"mapping.{source}: targets {bad}, which are not classes {self.classes}; "
                     "add them to classes or change the mapping"
                 )
         if self.min_box_height < 0:
-            raise ValueError("min_box_height must be >= 0")
+            raise ValueError("min_box_height: must be >= 0")
         for name in ("min_occupancy", "max_truncation", "occlusion_occupancy_below"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {v}")
+                raise ValueError(f"{name}: must be within [0, 1], got {v}")
         self._index = {
             source: {label: self.classes.index(cls) for label, cls in labels.items()}
             for source, labels in self.mapping.items()
@@ -99,7 +99,7 @@ class Taxonomy:
         }
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown taxonomy keys {unknown}; known keys are {sorted(known)}")
+            raise ValueError(f"{unknown[0]}: unknown taxonomy keys {unknown}; known keys are {sorted(known)}")
         return cls(**d)
 
 
@@ -151,8 +151,8 @@ def make_taxonomy(options: dict[str, Any]) -> Taxonomy:
             raise
         except (TypeError, AttributeError, KeyError) as exc:
             raise ValueError(
-                f"a full taxonomy needs 'classes' (a list of names) and 'mapping' ({{label: class}}); "
-                f"{type(exc).__name__} reading it"
+                f"classes: a full taxonomy needs 'classes' (a list of names) and 'mapping' "
+                f"({{source: {{label: class}}}}); {type(exc).__name__} reading it"
             ) from None
     try:
         switches = Switches.model_validate(spec)

@@ -125,8 +125,13 @@ def _load_path(path: str) -> Callable[..., Any]:
 def describe_error(error: dict[str, Any], model: type[BaseModel], where: str = "") -> str:
     """One pydantic error as "field '<where>.<field>': <what> (allowed: …), got …"."""
     loc = ".".join(str(part) for part in error.get("loc", ()))
-    path = ".".join(p for p in (where, loc) if p) or "parameters"
     kind = error.get("type", "")
+    if not loc and kind == "value_error":
+        # A check across fields (a model validator) has no location; its message starts with the field
+        # to change, which completes the path.
+        first = str((error.get("ctx") or {}).get("error", "")).split(" ", 1)[0]
+        loc = first if first in model.model_fields else ""
+    path = ".".join(p for p in (where, loc) if p) or "parameters"
     if kind == "extra_forbidden":
         return f"unknown field '{path}' (allowed fields: {', '.join(model.model_fields)})"
     ctx = error.get("ctx") or {}
@@ -139,7 +144,8 @@ def describe_error(error: dict[str, Any], model: type[BaseModel], where: str = "
         if getattr(meta, name, None) is not None
     ] or [f"{bounds[name]} {ctx[name]}" for name in bounds if name in ctx]
     allowed = f" (allowed: {' and '.join(ranges)})" if ranges else ""
-    got = f", got {error['input']!r}" if "input" in error and kind != "missing" else ""
+    # A model-level error's input is the whole object: its message says what it got.
+    got = f", got {error['input']!r}" if "input" in error and kind != "missing" and error.get("loc") else ""
     return f"field '{path}': {error.get('msg', 'invalid value')}{allowed}{got}"
 
 

@@ -7,10 +7,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from services.common.contracts.train_detector import TrainDetectorPayload, TrainDetectorResult
+from services.common.contracts.train_detector import (
+    TrainDetectorPayload,
+    TrainDetectorResult,
+    initial_weights,
+)
 from services.common.core import keys
 from services.common.core.db.models import Dataset, DetectorModel
 from services.common.core.db.session import session_scope
+from services.common.core.weights import local_path
 from services.common.datasets import store as ds
 from services.common.runtime.lifecycle import JobCancelled, JobError
 from services.common.runtime.worker import JobContext, JobOutcome
@@ -54,9 +59,11 @@ def prepare_training_data(
     else:
         val = [i for i in items if i.split == "val"]
     if not val:
+        # An experiment's trainings take the field from the experiment's `model` settings.
+        field = "model.val_dataset_id" if ctx.parent_id else "val_dataset_id"
         raise JobError(
             f"dataset {p.dataset_id} has no validation split (a single scene cannot be split without "
-            "leaking frames); pass val_dataset_id"
+            f"leaking frames); pass {field}"
         )
     train_samples = fetch_split(ctx, train, class_names, root / "staging" / "train")
     val_samples = fetch_split(ctx, val, class_names, root / "staging" / "val")
@@ -77,8 +84,9 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
     store = ctx.store
     work = ctx.settings.home / "cache" / "detector" / model_id
     shutil.rmtree(work, ignore_errors=True)
+    start = initial_weights(p)  # said in every progress message, the result and the model's options
     try:
-        ctx.progress(0.0, "downloading the dataset")
+        ctx.progress(0.0, f"downloading the dataset; {p.model} starts from {start}")
         data_yaml, class_names, counts = prepare_training_data(ctx, p, work / "data")
         cfg = DetectorTrainConfig(
             model=p.model,
@@ -100,10 +108,17 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
             if store.exists(keys.detector_file(model_id, "history.json")):
                 history = json.loads(store.get_bytes(keys.detector_file(model_id, "history.json")))
         weights = None
-        if p.weights_id and resume_from is None:  # a resumed run's checkpoint already holds them
-            start_key = weights_key_of(ctx, p.weights_id)
-            weights = work / "start.pt"
-            store.download_file(start_key, weights)
+        if resume_from is None:  # a resumed run's checkpoint already holds its initial weights
+            if p.weights_id:
+                weights = work / "start.pt"
+                store.download_file(weights_key_of(ctx, p.weights_id), weights)
+            elif p.pretrained:
+                if p.pretrained_version is None:
+                    raise JobError("pretrained: the job names no checkpoint version; submit it again")
+                try:  # exactly the version recorded at submit
+                    weights = local_path(ctx.settings, store, p.model, p.pretrained_version)
+                except ValueError as exc:
+                    raise JobError(f"pretrained: {exc}") from exc
 
         def on_epoch_end(record) -> None:  # noqa: ANN001
             history.append(record.to_dict())
@@ -113,7 +128,7 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
             losses = " ".join(f"{k} {v:.3f}" for k, v in record.losses.items())
             ctx.progress(
                 record.epoch / record.epochs,
-                f"epoch {record.epoch}/{record.epochs} {losses} mAP50 {record.map50:.3f}",
+                f"epoch {record.epoch}/{record.epochs} (from {start}) {losses} mAP50 {record.map50:.3f}",
                 extra={"epochs": history},
             )
 
@@ -150,12 +165,18 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
         weights_key=keys.detector_weights(model_id, "best"),
         last_key=keys.detector_weights(model_id, "last"),
         metrics=metrics,
-        options=p.model_dump(mode="json", include={"epochs", "batch", "seed", "hyperparameters"}),
+        options={
+            **p.model_dump(mode="json", include={"epochs", "batch", "seed", "hyperparameters"}),
+            "initial_weights": start,
+        },
         job_id=ctx.job_id,
     )
     return JobOutcome(
         TrainDetectorResult(
-            model_id=model_id, resumed_from_epoch=result.start_epoch - 1, final=result.final_metrics
+            model_id=model_id,
+            resumed_from_epoch=result.start_epoch - 1,
+            final=result.final_metrics,
+            initial_weights=start,
         ),
         rows=[model],
     )

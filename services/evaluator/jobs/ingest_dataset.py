@@ -130,7 +130,10 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
             if n % 100 == 0:
                 ctx.progress(0.3 + 0.6 * n / max(len(records), 1), f"stored {n}/{len(records)} images")
     if not items:
-        raise JobError(f"no images found in {p.uri} as {fmt}; reader report: {report.to_dict()}")
+        raise JobError(
+            f"uri: no images found in {p.uri} as format {fmt!r}; check uri, format and options.reader "
+            f"(reader report: {report.to_dict()})"
+        )
     val_fraction = float((options.get("split") or {}).get("val_fraction", 0.2))
     for warning in split_warnings(
         ((i.split, i.image_key is not None) for i in items), val_expected=val_fraction > 0

@@ -108,7 +108,8 @@ class DatasetImage(Base):
     weather: Mapped[str | None] = mapped_column(String(32), default=None)
     timeofday: Mapped[str | None] = mapped_column(String(32), default=None)
     occluded_vehicles: Mapped[int] = mapped_column(Integer, default=0)
-    boxes: Mapped[int] = mapped_column(Integer, default=0)
+    # The column keeps its first name; the API, filters and index rows call it num_boxes.
+    num_boxes: Mapped[int] = mapped_column("boxes", Integer, default=0)
     image_key: Mapped[str | None] = mapped_column(Text, default=None)
     label_key: Mapped[str | None] = mapped_column(Text, default=None)
     depth_key: Mapped[str | None] = mapped_column(Text, default=None)

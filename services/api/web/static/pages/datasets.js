@@ -78,7 +78,7 @@ export async function renderOne(main, id, query) {
     get(`${base}/labels`)
       .then((labels) => {
         const src = item.image_key ? blobUrl(`${base}/thumbnail?size=256`) : Promise.reject(new Error("label-only"));
-        cell.append(labelledImage(src, labels), h("span", { class: "caption", text: `${item.image_id} · ${item.boxes} boxes${item.weather ? ` · ${item.weather}` : ""}` }));
+        cell.append(labelledImage(src, labels), h("span", { class: "caption", text: `${item.image_id} · ${item.num_boxes} boxes${item.weather ? ` · ${item.weather}` : ""}` }));
       })
       .catch((err) => cell.append(errorBox(err)));
   }

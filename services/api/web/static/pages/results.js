@@ -93,7 +93,7 @@ export async function renderDetector(main, id) {
   fill(main, 
     h("p", {}, link("#/detectors", "← detectors")),
     h("h1", { text: m.name }),
-    h("p", { class: "muted", text: `${m.architecture} · ${m.origin} · imgsz ${m.imgsz} · classes ${m.class_names.join(", ")}` }),
+    h("p", { class: "muted", text: `${m.architecture} · ${m.origin}${m.options.initial_weights ? ` from ${m.options.initial_weights}` : ""} · imgsz ${m.imgsz} · classes ${m.class_names.join(", ")}` }),
     epochs.length
       ? h("div", { class: "halves" }, lineChart("Losses per epoch (training and validation)", epochs.map(detectorLosses), "epoch"), lineChart("Validation scores per epoch", scores, "epoch"))
       : h("p", { class: "muted", text: "no training history (an uploaded detector)" }),

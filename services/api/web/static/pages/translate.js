@@ -67,8 +67,13 @@ export function compare(beforeUrl, afterUrl, label) {
 
 export async function render(main) {
   const [rows, datasets] = await Promise.all([get("/v1/weathers"), get("/v1/datasets?limit=200")]);
-  const options = rows.map((r, i) => h("option", { value: i, disabled: !r.available, text: `${r.method} · ${r.weather}${r.name ? ` · ${r.name}` : ""}${r.available ? "" : " (needs weights)"}` }));
+  // Every method is listed; one that cannot run yet is disabled with its reason, and the fix is shown below.
+  const options = rows.map((r, i) => h("option", { value: i, disabled: !r.available, text: `${r.method} · ${r.weather ?? "any weather"}${r.name ? ` · ${r.name}` : ""}${r.available ? "" : ` (${r.reason})`}` }));
   const choice = h("select", { id: "choice", name: "choice", required: true }, options);
+  const blocked = rows.filter((r) => !r.available);
+  const unavailable = blocked.length
+    ? h("details", { class: "unavailable" }, h("summary", { text: `Not available yet (${blocked.length})` }), h("ul", {}, blocked.map((r) => h("li", {}, h("strong", { text: `${r.method}${r.name ? ` · ${r.name}` : ""}: ${r.reason}. ` }), r.fix))))
+    : null;
   const paramsBox = h("fieldset", { class: "params" });
   const showParams = () => {
     const row = rows[Number(choice.value)];
@@ -111,7 +116,7 @@ export async function render(main) {
     "form",
     { class: "card" },
     h("fieldset", {}, h("legend", { text: "Image" }), h("div", { class: "row" }, h("label", {}, sourceUpload, " Upload"), h("label", {}, sourceDataset, " From a dataset")), uploadBox, datasetBox),
-    h("div", { class: "field" }, h("label", { for: "choice", text: "Method and weather" }), choice),
+    h("div", { class: "field" }, h("label", { for: "choice", text: "Method and weather" }), choice, unavailable),
     paramsBox,
     h("div", { class: "row" }, submit, status),
   );

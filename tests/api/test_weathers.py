@@ -1,0 +1,73 @@
+"""GET /v1/weathers lists every registered method, usable or not: a method with no model or style yet, or
+without its operator weights, is listed with the reason and the request that fixes it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.common import methods
+from tests.fixtures import toy_methods
+from tests.scenes import png_bytes
+
+
+def _by_method(client) -> dict[str, list[dict]]:  # noqa: ANN001
+    rows: dict[str, list[dict]] = {}
+    for row in client.get("/v1/weathers").json():
+        rows.setdefault(row["method"], []).append(row)
+    return rows
+
+
+def test_every_method_is_listed_before_anything_exists(client) -> None:
+    rows = _by_method(client)
+    assert set(rows) == set(methods.registry())
+    for name, spec in methods.registry().items():
+        if spec.weather_params:  # renders its weathers by itself
+            assert [r["weather"] for r in rows[name]] == list(spec.weather_params)
+            assert all(r["available"] is (not spec.weights) for r in rows[name])
+            continue
+        (row,) = rows[name]
+        assert row["weather"] is None and row["available"] is False
+        assert row["needs"] == f"{row['reason']}: {row['fix']}"
+        if spec.model == "required":
+            assert row["reason"].startswith(f"no {name} model yet")
+            assert ("POST /v1/translator-models {" in row["fix"]) is spec.trainable
+            assert ("/v1/translator-models/import" in row["fix"]) is (spec.importer is not None)
+        else:
+            assert row["reason"].startswith("no style yet") and "POST /v1/styles" in row["fix"]
+        for w in spec.weights:
+            assert f"{w} weights missing" in row["reason"] and f"/v1/weights/{w}" in row["fix"]
+            assert f"SIM2REAL_{w.upper()}_WEIGHTS" in row["fix"]
+        assert row["params_schema"] is not None and row["description"] == spec.description
+
+
+@pytest.fixture
+def tint():  # noqa: ANN201
+    methods.register(toy_methods.TINT)
+    yield
+    methods.unregister("tint")
+
+
+def test_a_new_method_is_listed_with_no_route_change(client, tint) -> None:  # noqa: ANN001
+    (row,) = _by_method(client)["tint"]
+    assert row["available"] is False and row["reason"] == "no tint model yet"
+    assert row["fix"].startswith('Train one: POST /v1/translator-models {"method": "tint"')
+    assert "import" not in row["fix"]  # the toy method has no importer
+
+
+def test_a_style_and_the_weights_make_the_style_methods_available(client, vgg_features_pth) -> None:  # noqa: ANN001
+    style_methods = [s.name for s in methods.registry().values() if s.style == "required" and s.model == "no"]
+    assert style_methods
+    rng = np.random.default_rng(0)
+    files = [("images", ("s.png", png_bytes(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))))]
+    style = client.post("/v1/styles", data={"name": "wet", "weather": "rain"}, files=files).json()
+    rows = _by_method(client)
+    for name in style_methods:
+        (row,) = rows[name]
+        assert row["style_id"] == style["id"] and row["weather"] == "rain"
+        assert row["available"] is False and row["reason"] == "vgg19 weights missing"
+    assert client.post("/v1/weights/vgg19", files={"file": ("v.pth", vgg_features_pth)}).status_code == 201
+    rows = _by_method(client)
+    for name in style_methods:
+        (row,) = rows[name]
+        assert row["available"] is True and row["reason"] is None and row["fix"] is None
