@@ -156,16 +156,18 @@ def test_evaluation_and_experiment_lists(api, run_queued, settings, data_root) -
             )
         )
         s.commit()
-    page = api.get("/v1/evaluations", params={"limit": 2}).json()
+    # Scoped to this test's dataset: other tests of the run add evaluations and experiments of their own.
+    mine = {"dataset_id": ds["id"]}
+    page = api.get("/v1/evaluations", params={**mine, "limit": 2}).json()
     assert page["total"] == 3 and len(page["items"]) == 2
     assert {e["id"] for e in page["items"]} | {
-        e["id"] for e in api.get("/v1/evaluations", params={"offset": 2}).json()["items"]
+        e["id"] for e in api.get("/v1/evaluations", params={**mine, "offset": 2}).json()["items"]
     } == {"ev0", "ev1", "ev2"}
-    (ev1,) = [e for e in api.get("/v1/evaluations").json()["items"] if e["id"] == "ev1"]
+    (ev1,) = [e for e in api.get("/v1/evaluations", params=mine).json()["items"] if e["id"] == "ev1"]
     assert ev1["ap50"] == 0.1 and ev1["ap50_high"] == 0.5
     assert api.get("/v1/evaluations", params={"dataset_id": "other"}).json()["total"] == 0
     assert api.get("/v1/evaluations", params={"limit": 0}).status_code == 422
-    exps = api.get("/v1/experiments").json()
+    exps = api.get("/v1/experiments", params={"eval_dataset_id": ds["id"]}).json()
     assert exps["total"] == 1 and exps["items"][0]["arms"] == ["baseline"]
     assert exps["items"][0]["status"] == "queued" and exps["items"][0]["has_table"] is False
     assert api.get("/v1/experiments", params={"offset": -1}).status_code == 422

@@ -29,7 +29,11 @@ def test_translate_arrays_and_follow_progress_events(service) -> None:
     events: list[JobEvent] = []
     with service.client() as c:
         job = c.translate(rgb, weather="fog", params={"visibility_m": 80}, depth=depth_cm)
-        assert job.status == "queued" and job.kind == "translate"
+        assert job.kind == "translate" and job.status in (
+            "queued",
+            "running",
+            "succeeded",
+        )  # a worker may be quick
         assert job.wait(progress=events.append, timeout=120) is job
         assert job.status == "succeeded" and job.result["width"] == 640
         out = c.translation_image(job.id)
