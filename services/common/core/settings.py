@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
 
     # Operator-supplied VGG-19 ImageNet weights (torchvision state_dict) for neural style transfer.
     vgg19_weights: Path | None = None
+    # Operator-supplied Depth Anything V2 Small weights (transformers state_dict) for depth_source "model".
+    depth_anything_weights: Path | None = None
+    # The depth source of a physics request that names none and has no depth map: "geometric" (fast) or
+    # "model" (the monocular model; slower, and needs its weights).
+    default_depth_source: Literal["geometric", "model"] = "geometric"
     # "auto" picks CUDA when present.
     device: str = "auto"
     log_level: str = "INFO"
@@ -76,6 +82,7 @@ class Settings(BaseSettings):
         "broker_url",
         "store_endpoint",
         "vgg19_weights",
+        "depth_anything_weights",
         "store_path",
         "api_key",
         "admin_api_key",

@@ -1,4 +1,5 @@
-"""Operator-supplied weights (VGG-19 today; depth, Inception and detector weights join the same way).
+"""Operator-supplied weights (VGG-19, Depth Anything V2 Small; Inception and detector weights join the same
+way).
 
 Nothing downloads them. Each has a name and arrives either by `POST /v1/weights/{name}` (operator key) or
 from the `SIM2REAL_<NAME>_WEIGHTS` path at start-up. Its content is checked without torch (architecture,
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from services.common.core import keys
 from services.common.core.checkpoints import (
+    check_depth_anything,
     check_trained_values,
     check_vgg19,
     read_tensor_shapes,
@@ -58,6 +60,12 @@ def _check_vgg19(data: bytes) -> None:
     check_trained_values(read_tensor_values(data, shapes), "vgg19")
 
 
+def _check_depth_anything(data: bytes) -> None:
+    shapes = read_tensor_shapes(data)
+    check_depth_anything(shapes)
+    check_trained_values(read_tensor_values(data, shapes), "depth_anything")
+
+
 OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
     "vgg19": WeightsSpec(
         "vgg19",
@@ -65,6 +73,14 @@ OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
         "vgg19_weights",
         _check_vgg19,
         700 * 1024 * 1024,  # torchvision's is ~548 MB
+    ),
+    "depth_anything": WeightsSpec(
+        "depth_anything",
+        "Depth Anything V2 Small weights (the state_dict of transformers' DepthAnythingForDepthEstimation, "
+        "saved with torch.save, for physics depth_source 'model')",
+        "depth_anything_weights",
+        _check_depth_anything,
+        200 * 1024 * 1024,  # ~99 MB in float32
     ),
 }
 

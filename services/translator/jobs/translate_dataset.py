@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -12,9 +16,11 @@ from services.common.core.db.session import session_scope
 from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
+from services.common.datasets.sequences import by_sequence
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
+from services.translator.translators import ImageTranslator
 
 
 def load_inputs(
@@ -36,6 +42,32 @@ def load_inputs(
     return image, depth
 
 
+def sequence_params(
+    ctx: JobContext,
+    items: list[ds.StoredImage],
+    estimate: Callable[[np.ndarray], dict[str, Any]],
+    known: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Sequence key -> the params `estimate` fixes from that sequence's first frame that decodes (fog: its
+    neutral airlight), so every frame of a sequence is rendered alike. Sequences in `known` keep theirs: a
+    job that splits the work calls this once and hands the result to every part."""
+    fixed: dict[str, dict[str, Any]] = {}
+    for key, group in by_sequence(items, lambda item: item.record).items():
+        if key in known:
+            fixed[key] = known[key]
+            continue
+        for item in group:
+            try:
+                image = decode_image(
+                    ctx.store.get_bytes(item.image_key), ctx.settings.max_image_pixels, orient=False
+                )
+            except (ImageError, ValueError):
+                continue  # load_inputs warns about this file when its turn comes
+            fixed[key] = estimate(image)
+            break
+    return fixed
+
+
 def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
     """A new dataset: the selected images translated, labels and metadata carried over, lineage recorded."""
     translation, source_id = p.translation, p.source_dataset_id
@@ -52,6 +84,25 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         raise JobError("the filter selects no images with pixels")
     translator = translator_for(ctx, translation)
     weather = translation.weather
+    fixed: dict[str, dict[str, Any]] = {}
+    translators: dict[str, ImageTranslator] = {}  # fixed params (as JSON) -> the translator with them
+    sequence_of: dict[str, str] = {}
+    if translator.sequence_params is not None:
+        groups = by_sequence(items, lambda item: item.record)
+        items = [item for group in groups.values() for item in group]
+        sequence_of = {item.record.image_id: key for key, group in groups.items() for item in group}
+        fixed = sequence_params(ctx, items, translator.sequence_params, p.sequence_params)
+
+    def translator_of(item: ds.StoredImage) -> ImageTranslator:
+        params = fixed.get(sequence_of.get(item.record.image_id, ""))
+        if not params:
+            return translator
+        key = json.dumps(params, sort_keys=True)
+        if key not in translators:
+            update = {"params": {**translation.params, **params}}
+            translators[key] = translator_for(ctx, translation.model_copy(update=update))
+        return translators[key]
+
     new_id = ctx.job_id
     ctx.outputs(ds.prefix(new_id))
     out_items: list[ds.StoredImage] = []
@@ -68,8 +119,14 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             record, item.split, ds.image_key(new_id, image_id, ".png"), ds.label_key(new_id, image_id), None
         )
 
-    for start in range(0, len(items), translator.batch_size):
-        batch = [(item, translated(item)) for item in items[start : start + translator.batch_size]]
+    start = 0
+    while start < len(items):
+        # A batch shares one translator: with per-sequence params it ends where its sequence does.
+        current = translator_of(items[start])
+        end = start + 1
+        while end < min(len(items), start + current.batch_size) and translator_of(items[end]) is current:
+            end += 1
+        batch = [(item, translated(item)) for item in items[start:end]]
         # A retry after a dead worker keeps what the earlier attempt finished (keys derive from the job id).
         todo = [
             (src, dst)
@@ -81,9 +138,7 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
                 (src, dst, load_inputs(ctx, src, translator.uses_depth, max_pixels)) for src, dst in todo
             ]
             ready = [(dst, inputs) for _, dst, inputs in loaded if inputs is not None]
-            outs = (
-                translator.translate([i for _, (i, _) in ready], [d for _, (_, d) in ready]) if ready else []
-            )
+            outs = current.translate([i for _, (i, _) in ready], [d for _, (_, d) in ready]) if ready else []
             for (dst, _), out in zip(ready, outs, strict=True):
                 ctx.store.put_bytes(dst.image_key, encode_png(out), "image/png")
                 # The label last: its presence marks the image as done.
@@ -91,13 +146,18 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             failed = {src.record.image_id for src, _, inputs in loaded if inputs is None}
             batch = [(src, dst) for src, dst in batch if src.record.image_id not in failed]
         out_items.extend(dst for _, dst in batch)
-        done = min(start + translator.batch_size, len(items))
-        ctx.progress(done / len(items), f"translated {done}/{len(items)} images to {weather}")
+        start = end
+        ctx.progress(end / len(items), f"translated {end}/{len(items)} images to {weather}")
     if not out_items:
         raise JobError(
             f"none of the {len(items)} selected images could be translated: {'; '.join(ctx.warnings)}"
         )
-    lineage = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
+    lineage: dict[str, Any] = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
+    depth_sources = sum((t.depth_sources for t in (translator, *translators.values())), Counter())
+    if depth_sources:
+        lineage["depth_sources"] = dict(sorted(depth_sources.items()))  # source -> images that used it
+    if fixed:
+        lineage["sequence_params"] = fixed  # sequence -> params fixed for it (fog: atmospheric_light)
     ds.write_meta(ctx.store, new_id, out_items, {"images": len(out_items), "translated_from": source_id})
     stats = ds.stored_stats(out_items, class_names, ctx.warnings)
     dataset = Dataset(
