@@ -1,8 +1,8 @@
 """The monocular depth path: Depth Anything (transformers) built from a config, scaled to metres by the ground.
 
-No real weights exist here: the models are built from a small config with random weights, and one is
-trained for a few dozen steps on a generated frame to predict an affine transform of its inverse depth (what
-a relative-depth model gives: unknown scale and shift), so the ground-plane fit has something to recover.
+No real weights exist here: the models are built from a small config with random weights
+(tests/depth_models.py), one of them trained for a few dozen steps to predict the relative inverse depth of
+a generated frame.
 """
 
 from __future__ import annotations
@@ -29,80 +29,16 @@ from services.translator.weather.depth_model import (
 )
 from services.translator.weather.registry import render
 from services.translator.weather.scene import Camera, analyse, model_depth, scene_for
+from tests.depth_models import HORIZON_FRACTION, tiny_config, trained_estimator, untrained_estimator
 from tests.scenes import road_scene
 
 ROOT = Path(__file__).resolve().parents[2]
 REALDATA = Path(os.environ.get("SIM2REAL_REALDATA", ROOT.parent / "shared" / "realdata"))
-SCALE, SHIFT = 5.0, 0.1  # the trained model predicts SCALE·(1/z) + SHIFT: relative, not metres
-INPUT_HEIGHT = 56
-
-
-def tiny_config():  # noqa: ANN201
-    from transformers import DepthAnythingConfig, Dinov2Config
-
-    backbone = Dinov2Config(
-        hidden_size=32,
-        num_attention_heads=2,
-        num_hidden_layers=4,
-        intermediate_size=64,
-        image_size=98,
-        patch_size=14,
-        out_indices=[1, 2, 3, 4],
-        reshape_hidden_states=False,
-    )
-    return DepthAnythingConfig(
-        backbone_config=backbone,
-        neck_hidden_sizes=[8, 16, 32, 32],
-        reassemble_hidden_size=32,
-        fusion_hidden_size=16,
-        head_hidden_size=8,
-    )
-
-
-def inverse_depth_target(depth_cm: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    metres = vkitti_depth_to_metres(depth_cm)
-    inverse = np.where(np.isfinite(metres), 1.0 / metres, 0.0).astype(np.float32)
-    return cv2.resize(inverse, size, interpolation=cv2.INTER_AREA) * SCALE + SHIFT
-
-
-def untrained_estimator() -> DepthEstimator:
-    torch.manual_seed(0)
-    return DepthEstimator(depth_model.build_model(tiny_config()), "cpu", input_height=INPUT_HEIGHT)
 
 
 @pytest.fixture(scope="module")
 def trained() -> DepthEstimator:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a couple of shared cores: more threads only spin
-    try:
-        yield train_tiny()
-    finally:
-        torch.set_num_threads(threads)
-
-
-def train_tiny(steps: int = 50) -> DepthEstimator:
-    """A tiny model trained on a generated frame to output SCALE/z + SHIFT (relative inverse depth)."""
-    torch.manual_seed(0)
-    estimator = DepthEstimator(
-        depth_model.build_model(tiny_config()).train(), "cpu", input_height=INPUT_HEIGHT
-    )
-    frames = [road_scene(1242, 375, seed=1)]
-    rows, cols = estimator.input_size(375, 1242)
-    batch, targets = [], []
-    for image, depth_cm in frames:
-        small = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-        x = (small - depth_model.IMAGENET_MEAN) / depth_model.IMAGENET_STD
-        batch.append(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))))
-        targets.append(torch.from_numpy(inverse_depth_target(depth_cm, (cols, rows))))
-    pixels, target = torch.stack(batch), torch.stack(targets)
-    opt = torch.optim.Adam(estimator.model.parameters(), 3e-3)
-    for _ in range(steps):
-        loss = torch.nn.functional.l1_loss(estimator.model(pixel_values=pixels).predicted_depth, target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    estimator.model.eval()
-    return estimator
+    return trained_estimator()
 
 
 def ground_truth_rows(depth_cm: np.ndarray, near: float, far: float) -> np.ndarray:
@@ -174,7 +110,9 @@ def test_no_fit_without_ground_or_from_a_constant_output() -> None:
 
 def test_model_depth_is_metric_on_the_ground_of_a_generated_frame(trained) -> None:
     image, depth_cm = road_scene(1242, 375, seed=1)
-    scene = model_scene(image, Camera(horizon_fraction=0.42), trained)  # the generated camera's horizon
+    scene = model_scene(
+        image, Camera(horizon_fraction=HORIZON_FRACTION), trained
+    )  # the generated camera's horizon
     assert scene.source == "model" and scene.depth_m.shape == image.shape[:2]
     assert np.isfinite(scene.depth_m).all() and scene.depth_m.min() > 0
     road = ground_truth_rows(depth_cm, 5.0, 40.0)

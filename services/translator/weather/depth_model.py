@@ -167,7 +167,7 @@ _ESTIMATORS = ModelCache(capacity=2)
 
 def load_estimator(path: Path, device: str) -> DepthEstimator:
     """The estimator for a weights file on `device`, loaded once per process."""
-    return _ESTIMATORS.get(f"{path}@{device}", lambda: DepthEstimator(load_model(path), device))
+    return _ESTIMATORS.get(f"{path}@{device}", lambda: DepthEstimator(load_model(path), device, INPUT_HEIGHT))
 
 
 @dataclass(frozen=True)
