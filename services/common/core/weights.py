@@ -80,7 +80,7 @@ OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
     "depth_anything": WeightsSpec(
         "depth_anything",
         "Depth Anything V2 Small weights (the state_dict of transformers' DepthAnythingForDepthEstimation, "
-        "saved with torch.save, for physics depth_source 'model')",
+        "saved with torch.save, for depth_source 'model')",
         "depth_anything_weights",
         _check_depth_anything,
         200 * 1024 * 1024,  # ~99 MB in float32
