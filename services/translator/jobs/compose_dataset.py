@@ -79,6 +79,11 @@ def run(ctx: JobContext, p: ComposeDatasetPayload) -> JobOutcome:
         "missing": dict(result.missing),
         "split": {"by": "scene", "val_fraction": p.val_fraction, "seed": p.seed},
     }
+    depth_sources = {
+        w: dict(sorted(t.depth_sources.items())) for w, t in translators.items() if t.depth_sources
+    }
+    if depth_sources:
+        lineage["depth_sources"] = depth_sources  # weather -> source -> translated frames that used it
     dataset = Dataset(
         id=new_id,
         name=p.name,

@@ -35,7 +35,12 @@ def build(params: BaseModel, context: BuildContext) -> ImageTranslator:
     if requested == "model" and version is None:
         raise ValueError("depth_source 'model' was chosen but no depth_anything weights version was recorded")
     fallback = "model" if version is not None else "geometric"
-    estimator = _estimator(context, version) if version is not None and requested in (None, "model") else None
+    loaded: list = []  # the estimator, loaded on the first image that uses the model
+
+    def estimator():  # noqa: ANN202
+        if not loaded:
+            loaded.append(_estimator(context, version))
+        return loaded[0]
 
     sources: Counter[str] = Counter()
 
@@ -46,7 +51,7 @@ def build(params: BaseModel, context: BuildContext) -> ImageTranslator:
         used = ["model"]
 
         def scene(img: np.ndarray, camera: Camera) -> Scene:
-            found = model_scene(img, camera, estimator)
+            found = model_scene(img, camera, estimator())
             used[0] = found.source
             return found
 
