@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,7 +17,7 @@ from services.common.datasets.sequences import by_sequence
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
-from services.translator.translators import ImageTranslator
+from services.translator.sequences import per_sequence
 
 
 def load_inputs(
@@ -42,32 +39,6 @@ def load_inputs(
     return image, depth
 
 
-def sequence_params(
-    ctx: JobContext,
-    items: list[ds.StoredImage],
-    estimate: Callable[[np.ndarray], dict[str, Any]],
-    known: dict[str, dict[str, Any]],
-) -> dict[str, dict[str, Any]]:
-    """Sequence key -> the params `estimate` fixes from that sequence's first frame that decodes (fog: its
-    neutral airlight), so every frame of a sequence is rendered alike. Sequences in `known` keep theirs: a
-    job that splits the work calls this once and hands the result to every part."""
-    fixed: dict[str, dict[str, Any]] = {}
-    for key, group in by_sequence(items, lambda item: item.record).items():
-        if key in known:
-            fixed[key] = known[key]
-            continue
-        for item in group:
-            try:
-                image = decode_image(
-                    ctx.store.get_bytes(item.image_key), ctx.settings.max_image_pixels, orient=False
-                )
-            except (ImageError, ValueError):
-                continue  # load_inputs warns about this file when its turn comes
-            fixed[key] = estimate(image)
-            break
-    return fixed
-
-
 def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
     """A new dataset: the selected images translated, labels and metadata carried over, lineage recorded."""
     translation, source_id = p.translation, p.source_dataset_id
@@ -84,24 +55,9 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         raise JobError("the filter selects no images with pixels")
     translator = translator_for(ctx, translation)
     weather = translation.weather
-    fixed: dict[str, dict[str, Any]] = {}
-    translators: dict[str, ImageTranslator] = {}  # fixed params (as JSON) -> the translator with them
-    sequence_of: dict[str, str] = {}
-    if translator.sequence_params is not None:
-        groups = by_sequence(items, lambda item: item.record)
-        items = [item for group in groups.values() for item in group]
-        sequence_of = {item.record.image_id: key for key, group in groups.items() for item in group}
-        fixed = sequence_params(ctx, items, translator.sequence_params, p.sequence_params)
-
-    def translator_of(item: ds.StoredImage) -> ImageTranslator:
-        params = fixed.get(sequence_of.get(item.record.image_id, ""))
-        if not params:
-            return translator
-        key = json.dumps(params, sort_keys=True)
-        if key not in translators:
-            update = {"params": {**translation.params, **params}}
-            translators[key] = translator_for(ctx, translation.model_copy(update=update))
-        return translators[key]
+    if translator.sequence_params is not None:  # frames of one sequence together, in order
+        items = [item for group in by_sequence(items, lambda item: item.record).values() for item in group]
+    translator_of = per_sequence(ctx, translation, translator, items, p.sequence_params)
 
     new_id = ctx.job_id
     ctx.outputs(ds.prefix(new_id))
@@ -122,9 +78,11 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
     start = 0
     while start < len(items):
         # A batch shares one translator: with per-sequence params it ends where its sequence does.
-        current = translator_of(items[start])
+        current = translator_of(items[start].record)
         end = start + 1
-        while end < min(len(items), start + current.batch_size) and translator_of(items[end]) is current:
+        while (
+            end < min(len(items), start + current.batch_size) and translator_of(items[end].record) is current
+        ):
             end += 1
         batch = [(item, translated(item)) for item in items[start:end]]
         # A retry after a dead worker keeps what the earlier attempt finished (keys derive from the job id).
@@ -153,11 +111,10 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             f"none of the {len(items)} selected images could be translated: {'; '.join(ctx.warnings)}"
         )
     lineage: dict[str, Any] = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
-    depth_sources = sum((t.depth_sources for t in (translator, *translators.values())), Counter())
-    if depth_sources:
-        lineage["depth_sources"] = dict(sorted(depth_sources.items()))  # source -> images that used it
-    if fixed:
-        lineage["sequence_params"] = fixed  # sequence -> params fixed for it (fog: atmospheric_light)
+    if translator_of.depth_sources:  # source -> images that used it
+        lineage["depth_sources"] = dict(sorted(translator_of.depth_sources.items()))
+    if translator_of.fixed:  # sequence -> params fixed for it (fog: atmospheric_light)
+        lineage["sequence_params"] = translator_of.fixed
     ds.write_meta(ctx.store, new_id, out_items, {"images": len(out_items), "translated_from": source_id})
     stats = ds.stored_stats(out_items, class_names, ctx.warnings)
     dataset = Dataset(
