@@ -42,7 +42,7 @@ from services.translator.weather.scene import (
     upsample,
 )
 
-INPUT_HEIGHT = 518  # rows the model sees (its training size); the width keeps the aspect, in 14 px patches
+INPUT_HEIGHT = 518  # the shorter side the model sees (its training size); the aspect kept, in 14 px patches
 PATCH = 14
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -141,9 +141,11 @@ class DepthEstimator:
         self.input_height = max(PATCH, input_height // PATCH * PATCH)
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
-        """(rows, cols) the model sees: INPUT_HEIGHT rows, the image's aspect, multiples of the patch."""
-        cols = max(PATCH, round(width * self.input_height / height / PATCH) * PATCH)
-        return self.input_height, cols
+        """(rows, cols) the model sees: the shorter side at the input size, the image's aspect, multiples of
+        the patch (as Depth Anything's own preprocessing)."""
+        scale = self.input_height / min(height, width)
+        rows, cols = (max(PATCH, round(side * scale / PATCH) * PATCH) for side in (height, width))
+        return rows, cols
 
     def predict(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """HxW float32 (size = (W, H)) relative inverse depth of an HxWx3 uint8 RGB image."""
