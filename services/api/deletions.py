@@ -14,6 +14,7 @@ from services.common.core.db.models import (
     Evaluation,
     Experiment,
     Job,
+    RobustnessCurve,
     Style,
     TranslatorModel,
 )
@@ -94,6 +95,12 @@ def dataset_users(session: Session, dataset_id: str, prefix: str) -> list[str]:
         f"experiment {i}"
         for i in session.scalars(
             select(Experiment.id).where(Experiment.eval_dataset_id == dataset_id).limit(SHOWN)
+        )
+    ]
+    users += [
+        f"robustness curve {i}"
+        for i in session.scalars(
+            select(RobustnessCurve.id).where(RobustnessCurve.dataset_id == dataset_id).limit(SHOWN)
         )
     ]
     return users + rows_using_objects(session, prefix, own_dataset=dataset_id)

@@ -97,7 +97,8 @@ def slice_streams(
     return SliceStreams(n_images, tuple(out))
 
 
-def _resamples(n_images: int, n_boot: int, seed: int, slice_pos: int):
+def image_resamples(n_images: int, n_boot: int, seed: int, slice_pos: int):
+    """The slice's resamples as image multiplicities: the same (seed, slice position) gives the same ones."""
     rng = np.random.default_rng([seed, slice_pos])
     for _ in range(n_boot):
         yield np.bincount(rng.integers(0, n_images, n_images), minlength=n_images).astype(np.int32)
@@ -111,7 +112,7 @@ def bootstrap_ap50(
     means = np.zeros(n_boot)
     if streams.n_images == 0:
         return per_class, means
-    for b, w in enumerate(_resamples(streams.n_images, n_boot, seed, slice_pos)):
+    for b, w in enumerate(image_resamples(streams.n_images, n_boot, seed, slice_pos)):
         per_class[b], means[b] = streams.ap50(w)
     return per_class, means
 
@@ -150,7 +151,7 @@ def paired_samples(
     for pos, (sa, sb) in enumerate(zip(a, b, strict=True)):
         diffs = np.zeros(n_boot)
         if sa.n_images:
-            for k, w in enumerate(_resamples(sa.n_images, n_boot, seed, pos)):
+            for k, w in enumerate(image_resamples(sa.n_images, n_boot, seed, pos)):
                 diffs[k] = sb.ap50(w)[1] - sa.ap50(w)[1]
         out.append(diffs)
     return out

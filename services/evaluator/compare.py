@@ -1,5 +1,6 @@
 """Paired comparison of two stored evaluations of the same images: mAP50(b) − mAP50(a) per slice, with a
-bootstrap interval over identical image resamples. Used by the compare_evaluations and experiment jobs."""
+bootstrap interval over identical image resamples. Used by the compare_evaluations job (experiments resample
+all their evaluations at once: services.evaluator.study_stats)."""
 
 from __future__ import annotations
 

@@ -89,3 +89,43 @@ def plot_experiment(table: Sequence[dict]) -> bytes:
         slices, arms, mean, lambda s, a: mean(s, a) - std(s, a), lambda s, a: mean(s, a) + std(s, a),
         "mAP50", "mAP50 per arm and slice (mean ± std over seeds)",
     )  # fmt: skip
+
+
+def plot_robustness(rows: Sequence[dict], weather: str, parameter: str) -> bytes:
+    """mAP50 (class ``all``) against level, one line per slice, its bootstrap interval as a band.
+
+    ``rows``: evaluation rows with ``level`` (None = unmodified); levels are drawn in the order given, evenly
+    spaced, so a curve reads from clear to the strongest weather however the parameter runs."""
+    rows = [r for r in rows if r["class"] == "all"]
+    levels = list(dict.fromkeys(r["level"] for r in rows))
+    slices = _ordered(r["slice"] for r in rows)
+    cells = {(r["slice"], r["level"]): r for r in rows}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(levels) + 2), 4.5))
+    try:
+        x = np.arange(len(levels))
+        colours = plt.get_cmap("tab10")
+        for k, s in enumerate(slices):
+            got = [cells.get((s, lv)) for lv in levels]
+            y = np.array([np.nan if r is None else r["ap50"] for r in got], dtype=float)
+            lo = np.array(
+                [np.nan if r is None or r["ap50_low"] is None else r["ap50_low"] for r in got], float
+            )
+            hi = np.array(
+                [np.nan if r is None or r["ap50_high"] is None else r["ap50_high"] for r in got], float
+            )
+            ax.plot(x, y, marker="o", label=s, color=colours(k % 10))
+            if not np.isnan(lo).all():
+                ax.fill_between(x, lo, hi, alpha=0.15, color=colours(k % 10))
+        ax.set_xticks(x, ["none" if lv is None else f"{lv:g}" for lv in levels])
+        ax.set_xlabel(f"{weather} {parameter}")
+        ax.set_ylabel("mAP50")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"mAP50 against {weather} {parameter} (95% bootstrap interval)")
+        if slices:
+            ax.legend(fontsize="small")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)

@@ -170,10 +170,7 @@ def test_tone_map_kernels_do_not_depend_on_the_thread_count():
     wb = np.array([1.1, 1.0, 0.8], np.float32)
     tint = rng.random((97, 3), dtype=np.float32)
     for frames in (
-        [
-            kernels.overcast_finish(image, base, -2.0, 0.6, wb, 0.8, 0.9, sky, cloud, threads=n)
-            for n in (1, 2, 3)
-        ],
+        [kernels.overcast_finish(image, base, wb, 0.8, 0.9, sky, cloud, threads=n) for n in (1, 2, 3)],
         [
             kernels.low_light(image, wb, sky, tint, sky, glow, noise, _NORMAL_LUT, 500.0, 3.0, threads=n)
             for n in (1, 2, 3)

@@ -64,9 +64,6 @@ def test_fogged_sky_is_neutral(name, region):
     assert np.ptp(sky) < 12, sky
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 12 open: the blue tiles of this wall still pass as compact lamps"
-)
 def test_night_dims_a_sunlit_wall():
     name = "kitti_000000.png"
     image = frame(name)
@@ -89,7 +86,6 @@ def test_lamp_keeps_its_light_on_a_real_frame():
     assert out[202:206, 602:606, 0].mean() >= 0.8 * 255
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 open: shadow softening + contrast keep only ~1/3 of it")
 @pytest.mark.parametrize("region", ["bright_wall", "pillar"])
 def test_overcast_keeps_a_bright_walls_texture(region):
     name = "nuscenes_cam_front_left.jpg"
@@ -110,10 +106,7 @@ def test_bright_walls_are_not_sky():
     [
         "overcast",
         "fog",
-        pytest.param(
-            "night",
-            marks=pytest.mark.xfail(strict=True, reason="issue 12 open: night's sky edge adds ~16 levels"),
-        ),
+        "night",
     ],
 )
 def test_sky_matte_has_no_seam(name, weather):

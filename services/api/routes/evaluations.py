@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,13 +14,15 @@ from services.api.data_locations import data_location
 from services.api.deletions import delete_row_then_objects, experiments_naming, jobs_using, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404, paginate
+from services.api.robustness_requests import resolve_levels
 from services.api.routes.detectors import validate_training
 from services.api.schemas import JobOut, Offset
 from services.api.submit import submit
+from services.common import power
 from services.common.contracts.common import EvaluationSettings
 from services.common.contracts.compare_evaluations import CompareEvaluationsPayload
 from services.common.contracts.evaluate import EvaluatePayload, EvaluationCreate
-from services.common.contracts.experiment import ExperimentPayload
+from services.common.contracts.experiment import ExperimentJobPayload, ExperimentPayload
 from services.common.contracts.train_detector import TrainDetectorPayload
 from services.common.core import keys
 from services.common.core.db.models import (
@@ -39,7 +42,7 @@ router = APIRouter(tags=["evaluations"])
 EVALUATION_HINT = " (it appears when its job succeeds)"
 
 
-def _check_settings(
+def check_evaluation_settings(
     session: Session, body: EvaluationSettings, dataset_id: str, what: str = "dataset_id"
 ) -> Dataset:
     dataset = get_or_404(session, Dataset, dataset_id, "dataset", field=what)
@@ -62,7 +65,7 @@ def _settings(body: EvaluationSettings) -> dict[str, Any]:
 
 @router.post("/v1/evaluations", status_code=202, response_model=JobOut)
 def create_evaluation(body: EvaluationCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
-    _check_settings(session, body, body.dataset_id)
+    check_evaluation_settings(session, body, body.dataset_id)
     if bool(body.detector_model_id) == bool(body.predictions_uri):
         raise HTTPException(422, "give exactly one of detector_model_id or predictions_uri")
     if body.detector_model_id:
@@ -262,13 +265,56 @@ def evaluation_plot(evaluation_id: str, session: SessionDep, store: StoreDep) ->
     return Response(store.get_bytes(keys.evaluation_plot(evaluation_id)), media_type="image/png")
 
 
+def _check_roles(body: ExperimentPayload, names: list[str]) -> None:
+    """`baseline_arm` and `oracle_arm` name arms; the oracle is not the baseline and leaves an arm to measure."""
+    available = ", ".join(repr(n) for n in names)
+    for field, value in (("baseline_arm", body.baseline_arm), ("oracle_arm", body.oracle_arm)):
+        if value is not None and value not in names:
+            raise HTTPException(422, f"{field}: no arm named {value!r}; the arms are {available}")
+    baseline = body.baseline_arm or names[0]
+    if body.oracle_arm is not None:
+        if body.oracle_arm == baseline:
+            raise HTTPException(
+                422,
+                f"oracle_arm: {body.oracle_arm!r} is the baseline arm; name the arm trained on real "
+                f"target-domain images (arms: {available}), or set baseline_arm to another",
+            )
+        if len(names) < 3:
+            raise HTTPException(
+                422,
+                f"oracle_arm: gap closure needs an arm besides the baseline {baseline!r} and the oracle "
+                f"{body.oracle_arm!r}; add the arm to measure",
+            )
+
+
 @router.post("/v1/experiments", status_code=202, response_model=JobOut)
-def create_experiment(body: ExperimentPayload, session: SessionDep, celery: CeleryDep, settings: SettingsDep):
-    """Train every arm × seed, evaluate each on the evaluation set with identical settings, tabulate."""
-    eval_ds = _check_settings(session, body, body.eval_dataset_id, "eval_dataset_id")
+def create_experiment(
+    body: ExperimentPayload, session: SessionDep, celery: CeleryDep, settings: SettingsDep, store: StoreDep
+):
+    """Train every arm × seed, evaluate each on the evaluation set with identical settings, tabulate.
+
+    The table (GET /v1/experiments/{id}) gives per arm and slice mAP50 over seeds and the paired difference
+    to the baseline arm (`baseline_arm`, default the first), and:
+
+    - **gap closure** (with `oracle_arm`, an arm trained on real target-domain images): per slice, each
+      other arm's (arm − baseline) / (oracle − baseline) of the seed means, with a 95% bootstrap interval
+      that resamples images (one resample shared by every evaluation, keeping arms paired) and seeds (drawn
+      with replacement, shared by every arm) jointly. When the interval of oracle − baseline includes 0,
+      the row says so (`note`) instead of giving a ratio.
+    - **power**: per arm and slice, the between-seed variance of the paired per-seed differences
+      (`seed_variance`) and the mean image-bootstrap variance of that difference (`image_variance`); for a
+      two-sided paired test at α = 0.05 with 80% power over n seeds the smallest detectable difference is
+      δ(n) = (t[1−α/2, n−1] + t[0.8, n−1]) · sqrt(seed_variance / n + image_variance), and `seeds_needed`
+      is the smallest n with δ(n) ≤ `target_difference` (default 0.02). POST /v1/experiments/plan answers
+      the same from a pilot experiment before training.
+    - **robustness** (with `robustness`): arm -> robustness curve id (GET /v1/robustness/{id}) of the arm's
+      first-seed detector on the evaluation set.
+    """
+    eval_ds = check_evaluation_settings(session, body, body.eval_dataset_id, "eval_dataset_id")
     names = [a.name for a in body.arms]
     if len(set(names)) != len(names):
         raise HTTPException(422, "arms: names must be unique")
+    _check_roles(body, names)
     if len(set(body.seeds)) != len(body.seeds):
         raise HTTPException(422, "seeds: must be unique")
     runs = len(body.arms) * len(body.seeds)
@@ -298,6 +344,11 @@ def create_experiment(body: ExperimentPayload, session: SessionDep, celery: Cele
             TrainDetectorPayload(**body.model.model_dump(), dataset_id=arm.train_dataset_id),
             where="model.",
         )
+    parameter, renders = (
+        resolve_levels(session, settings, store, body.robustness, where="robustness.")
+        if body.robustness is not None
+        else (None, None)
+    )
     job_id = new_id()
     experiment = Experiment(
         id=job_id,
@@ -305,11 +356,116 @@ def create_experiment(body: ExperimentPayload, session: SessionDep, celery: Cele
         eval_dataset_id=body.eval_dataset_id,
         arms=[a.model_dump() for a in body.arms],
         seeds=body.seeds,
-        settings={**_settings(body), "model": body.model.model_dump()},
+        settings={
+            **_settings(body),
+            "model": body.model.model_dump(),
+            **body.model_dump(include={"baseline_arm", "oracle_arm", "target_difference", "robustness"}),
+        },
         status="queued",
         job_id=job_id,
     )
-    return submit(session, celery, settings, "experiment", body, rows=[experiment], job_id=job_id)
+    payload = ExperimentJobPayload(
+        **body.model_dump(), robustness_parameter=parameter, robustness_renders=renders
+    )
+    return submit(session, celery, settings, "experiment", payload, rows=[experiment], job_id=job_id)
+
+
+class PlanRequest(BaseModel):
+    """Either a pilot experiment (its table's power rows give the variances) or the two variances."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experiment_id: str | None = Field(None, description="a finished pilot experiment")
+    arm: str | None = Field(None, description="with experiment_id: only this arm (default: every arm)")
+    slice: str | None = Field(None, description="with experiment_id: only this slice (default: every slice)")
+    seed_variance: float | None = Field(
+        None, ge=0, le=1, description="between-seed variance of the paired per-seed mAP50 differences"
+    )
+    image_variance: float | None = Field(
+        None, ge=0, le=1, description="mean image-bootstrap variance of the paired mAP50 difference"
+    )
+    target_differences: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        [power.DEFAULT_TARGET], min_length=1, max_length=50, description="mAP50 differences to size seeds for"
+    )
+    seeds: list[Annotated[int, Field(ge=2, le=power.MAX_SEEDS)]] = Field(
+        [2, 3, 5, 10, 20],
+        min_length=1,
+        max_length=50,
+        description="seed counts to give the detectable difference at",
+    )
+
+
+@router.post("/v1/experiments/plan")
+def plan_experiment(body: PlanRequest, session: SessionDep) -> dict[str, Any]:
+    """How many seeds a difference needs, before training: from a pilot experiment's variances (each arm's
+    power rows of its table) or from variances given directly.
+
+    For a two-sided paired test at α = 0.05 with 80% power over n seeds, the smallest detectable mAP50
+    difference is δ(n) = (t[1−α/2, n−1] + t[0.8, n−1]) · sqrt(seed_variance / n + image_variance): the
+    seed variance shrinks with more seeds, the evaluation set's image-sampling variance does not. Each row
+    gives δ(n) for every n of `seeds` (`detectable`) and, per target difference, the smallest n ≥ 2 with
+    δ(n) ≤ target (`needed`; null with a `note` when the image variance alone puts the target out of reach:
+    the `floor` (z[1−α/2] + z[0.8]) · sqrt(image_variance) is the best any number of seeds achieves)."""
+    given = body.seed_variance is not None or body.image_variance is not None
+    if (body.experiment_id is not None) == given:
+        raise HTTPException(
+            422, "give either experiment_id (a pilot experiment) or both seed_variance and image_variance"
+        )
+    if given:
+        if body.seed_variance is None or body.image_variance is None:
+            missing = "seed_variance" if body.seed_variance is None else "image_variance"
+            raise HTTPException(422, f"{missing}: required with the other variance")
+        rows = [
+            {
+                "arm": None,
+                "slice": None,
+                "seed_variance": body.seed_variance,
+                "image_variance": body.image_variance,
+            }
+        ]
+    else:
+        assert body.experiment_id is not None
+        exp = get_or_404(session, Experiment, body.experiment_id, "experiment", field="experiment_id")
+        if not exp.table or "power" not in exp.table:
+            raise HTTPException(
+                409,
+                f"experiment_id: experiment {exp.id} has no power analysis"
+                + (
+                    " yet (it appears when its job succeeds)"
+                    if not exp.table
+                    else " (it ran before this version)"
+                ),
+            )
+        rows = exp.table["power"]
+        for field, value, known in (
+            ("arm", body.arm, {r["arm"] for r in rows}),
+            ("slice", body.slice, {r["slice"] for r in rows}),
+        ):
+            if value is not None and value not in known:
+                raise HTTPException(
+                    422,
+                    f"{field}: experiment {exp.id} has no {field} {value!r} in its power analysis; "
+                    f"choose from {sorted(known)}",
+                )
+        rows = [r for r in rows if body.arm in (None, r["arm"]) and body.slice in (None, r["slice"])]
+    out = []
+    for r in rows:
+        sv, iv = r["seed_variance"], r["image_variance"]
+        if sv is None or iv is None:
+            out.append(
+                {
+                    "arm": r["arm"],
+                    "slice": r["slice"],
+                    "seed_variance": sv,
+                    "image_variance": iv,
+                    "note": r.get("note") or "no variances: the pilot needs 2+ seeds and n_boot >= 2",
+                }
+            )
+            continue
+        out.append(
+            {"arm": r["arm"], "slice": r["slice"], **power.plan(sv, iv, body.target_differences, body.seeds)}
+        )
+    return {"experiment_id": body.experiment_id, "rows": out}
 
 
 @router.get("/v1/experiments")

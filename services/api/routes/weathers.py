@@ -53,6 +53,8 @@ def _row(
         "trainable": spec.trainable,
         "uses_depth": spec.uses_depth,
         "depth_sources": depth,
+        # The parameter a robustness curve varies (POST /v1/robustness), when the weather has one.
+        "intensity": spec.intensity.get(weather),
         "training_options_schema": spec.training_options.model_json_schema()
         if spec.training_options
         else None,

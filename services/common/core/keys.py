@@ -12,6 +12,7 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19)
     evaluations/{evaluation_id}/...           detections, predictions, plot
     experiments/{experiment_id}/plot.png
+    robustness/{robustness_id}/plot.png       a robustness curve's chart
 """
 
 from __future__ import annotations
@@ -148,6 +149,14 @@ def evaluation_predictions(evaluation_id: str) -> str:
 
 def experiment_plot(experiment_id: str) -> str:
     return experiment_file(experiment_id, "plot.png")
+
+
+def robustness_prefix(robustness_id: str) -> str:
+    return f"robustness/{robustness_id}/"
+
+
+def robustness_plot(robustness_id: str) -> str:
+    return robustness_prefix(robustness_id) + "plot.png"
 
 
 def detector_weights(model_id: str, which: str = "best") -> str:

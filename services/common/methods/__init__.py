@@ -18,7 +18,18 @@ from pydantic import BaseModel, ValidationError
 
 from services.common.core.plugins import once_importing_submodules
 
-__all__ = ["MethodSpec", "MethodError", "Need", "default", "get", "register", "registry", "describe_error"]
+__all__ = [
+    "MethodSpec",
+    "MethodError",
+    "Need",
+    "default",
+    "get",
+    "register",
+    "registry",
+    "describe_error",
+    "with_intensity",
+    "intensity_weathers",
+]
 
 Need = Literal["no", "optional", "required"]
 
@@ -46,6 +57,9 @@ class MethodSpec:
     # Where a depth-using method may take distances from (params.depth_source), each with the operator weights
     # it needs, e.g. {"provided": (), "geometric": (), "model": ("depth_anything",)}.
     depth_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per weather it renders by itself, the one parameter that sets how strong it is (a float field of that
+    # weather's model, e.g. fog's visibility): robustness curves render an evaluation set at its values.
+    intensity: dict[str, str] = field(default_factory=dict)
     # "module:function" paths, imported only by the translator worker (they may import torch).
     builder: str = ""
     trainer: str | None = None
@@ -154,6 +168,11 @@ _ORIGINS: dict[str, str] = {}  # method -> the module that registered it (its sp
 
 def register(spec: MethodSpec) -> MethodSpec:
     """Add a method (a spec module does this at import; a test may register a toy one)."""
+    for weather, param in spec.intensity.items():
+        if param not in spec.weather_params.get(weather, BaseModel).model_fields:
+            raise ValueError(
+                f"method {spec.name!r}: intensity {param!r} is not a field of weather {weather!r}"
+            )
     existing = _METHODS.get(spec.name)
     if existing is not None and existing != spec:
         raise ValueError(f"translation method {spec.name!r} is registered twice")
@@ -200,6 +219,20 @@ def default(trainable_only: bool = False) -> str:
     """The method a request that names none gets."""
     flag = "default_trainable" if trainable_only else "default"
     return next(m.name for m in registry().values() if getattr(m, flag))
+
+
+def with_intensity(weather: str) -> tuple[MethodSpec, str] | None:
+    """The method (the default first) that renders `weather` by itself at a declared intensity, and that
+    intensity's parameter name; None when no method declares one for it."""
+    for spec in sorted(registry().values(), key=lambda m: not m.default):
+        if weather in spec.intensity:
+            return spec, spec.intensity[weather]
+    return None
+
+
+def intensity_weathers() -> list[str]:
+    """Every weather some method renders at a declared intensity (what robustness curves accept)."""
+    return sorted({w for m in registry().values() for w in m.intensity})
 
 
 def needing_weights(weights: str) -> list[str]:

@@ -219,6 +219,13 @@ class SnowParams(_WeatherParams):
         8.0, gt=0.0, le=50.0, description="Camera exposure in ms; flakes blur by fall speed × exposure."
     )
     flake_opacity: float = Field(0.85, gt=0.0, le=1.0, description="Peak opacity of a flake.")
+    settled_cover: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Snow lying on upward-facing surfaces (road, roofs, bonnets), found from the depth's "
+        "normals: 0 = none, 1 = all of them; between, it lies in drifts.",
+    )
 
 
 PHYSICS_WEATHERS: dict[str, type[BaseModel]] = {
@@ -245,6 +252,8 @@ SPEC = register(
         weather_params=PHYSICS_WEATHERS,
         uses_depth=True,
         depth_sources=DEPTH_SOURCES,
+        # What a robustness curve varies: fog by visibility, rain and snow by precipitation rate.
+        intensity={"fog": "visibility_m", "rain": "intensity_mm_h", "snow": "intensity_mm_h"},
         builder="services.translator.weather.builder:build",
         default=True,
         rank=0,

@@ -11,11 +11,14 @@ import statistics
 import uuid
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, update
 
+from services.common import power
 from services.common.contracts.common import EvaluationSettings
 from services.common.contracts.evaluate import EvaluatePayload
-from services.common.contracts.experiment import ExperimentPayload, ExperimentResult
+from services.common.contracts.experiment import ExperimentJobPayload, ExperimentResult
+from services.common.contracts.robustness import RobustnessPayload
 from services.common.contracts.train_detector import TrainDetectorPayload
 from services.common.core import keys
 from services.common.core.db.models import EvaluationMetric, Experiment, Job, utcnow
@@ -50,7 +53,7 @@ def t_interval(values: list[float], level: float = 0.95) -> tuple[float | None, 
     return mean - half, mean + half
 
 
-def run(ctx: JobContext, p: ExperimentPayload) -> JobOutcome:
+def run(ctx: JobContext, p: ExperimentJobPayload) -> JobOutcome:
     exp_id = ctx.job_id
     runs: list[dict[str, Any]] = []
     settings = p.model_dump(include=set(EvaluationSettings.model_fields))
@@ -110,7 +113,10 @@ def run(ctx: JobContext, p: ExperimentPayload) -> JobOutcome:
             done / len(runs),
             delay_s=60,
         )
+    curves = robustness_curves(ctx, p, runs)
     table = build_table(ctx, p, runs)
+    if curves:
+        table["robustness"] = curves
     ctx.outputs(keys.experiment_prefix(exp_id))
     from services.evaluator.plot import plot_experiment
 
@@ -126,10 +132,63 @@ def run(ctx: JobContext, p: ExperimentPayload) -> JobOutcome:
     return JobOutcome(ExperimentResult(experiment_id=exp_id, runs=len(runs)), write=write)
 
 
-def build_table(ctx: JobContext, p: ExperimentPayload, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """mean ± std over seeds of mAP50 per arm and slice, the mean bootstrap interval, and the paired
-    bootstrap difference to the first arm (same seed, same evaluation images), averaged over seeds."""
-    from services.evaluator.compare import compare_stored
+def robustness_curves(ctx: JobContext, p: ExperimentJobPayload, runs: list[dict[str, Any]]) -> dict[str, str]:
+    """Arm name -> robustness curve id of its first seed's detector (child `robustness` jobs), when asked.
+
+    The first arm's curve runs alone, then the others: they find its rendered sets in the cache instead of
+    rendering the same levels again at the same time."""
+    if p.robustness is None:
+        return {}
+    assert p.robustness_parameter is not None and p.robustness_renders is not None
+    settings = p.model_dump(include=set(EvaluationSettings.model_fields))
+    first = p.seeds[0]
+    curves: dict[str, str] = {}
+    waiting: list[str] = []
+    for a, arm in enumerate(p.arms):
+        if a == 1 and waiting:
+            break
+        (run,) = [r for r in runs if r["arm"] == arm.name and r["seed"] == first]
+        job = ctx.submit_child(
+            "robustness",
+            RobustnessPayload(
+                **settings,
+                **p.robustness.model_dump(),
+                detector_model_id=run["train_job"],
+                dataset_id=p.eval_dataset_id,
+                parameter=p.robustness_parameter,
+                renders=p.robustness_renders,
+            ),
+            child_id(ctx.job_id, "robustness", a, first),
+        )
+        _check(ctx, job, f"robustness curve of arm {arm.name!r}")
+        if job.status == "succeeded":
+            curves[arm.name] = job.id
+        else:
+            waiting.append(f"{arm.name} ({job.message or job.status})")
+    if len(curves) < len(p.arms):
+        raise JobWaiting(
+            f"runs done; robustness curves {len(curves)}/{len(p.arms)}: " + "; ".join(waiting),
+            0.9 + 0.1 * len(curves) / len(p.arms),
+            delay_s=60,
+        )
+    return curves
+
+
+def _mean_interval(intervals: list[tuple[float | None, float | None]]) -> tuple[float | None, float | None]:
+    if not intervals or any(lo is None or hi is None for lo, hi in intervals):
+        return None, None
+    return statistics.fmean(lo for lo, _ in intervals), statistics.fmean(hi for _, hi in intervals)  # type: ignore[misc]
+
+
+def build_table(ctx: JobContext, p: ExperimentJobPayload, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm and slice: mean ± std over seeds of mAP50, the mean bootstrap interval, and the paired
+    difference to the baseline arm (same seed, same images); per slice: gap closure against the oracle arm
+    and the power analysis of each arm's difference (`services.evaluator.study_stats`,
+    `services.common.power`)."""
+    from services.evaluator.bootstrap import percentile_interval
+    from services.evaluator.evaluate import evaluate
+    from services.evaluator.persist import load_detection_set
+    from services.evaluator.study_stats import gap_closure, power_variances, resampled_map50, seed_resampled
 
     with session_scope(ctx.db_url) as s:
         metrics = {}
@@ -142,33 +201,41 @@ def build_table(ctx: JobContext, p: ExperimentPayload, runs: list[dict[str, Any]
             metrics[(r["arm"], r["seed"])] = {m.slice: (m.ap50, m.ap50_low, m.ap50_high) for m in rows}
     arms = [a.name for a in p.arms]
     seeds = list(p.seeds)
-    slices = list(metrics[(arms[0], seeds[0])])
+    base = arms.index(p.baseline_arm or arms[0])
+    oracle = arms.index(p.oracle_arm) if p.oracle_arm else None
     evals = {(r["arm"], r["seed"]): r["evaluation_id"] for r in runs}
-    diffs: dict[tuple[str, int], dict[str, dict]] = {}
-    for arm in arms[1:]:
-        for seed in seeds:
-            paired = compare_stored(
-                ctx.store,
-                keys.evaluation_detections(evals[(arms[0], seed)]),
-                keys.evaluation_detections(evals[(arm, seed)]),
+    # Each evaluation's ranked streams per slice, for resampling every evaluation on the same images.
+    grid = [
+        [
+            evaluate(
+                load_detection_set(ctx.store, keys.evaluation_detections(evals[(arm, seed)])),
                 p.buckets,
                 p.slice_by,
-                n_boot=p.n_boot,
-                seed=seed,
+                n_boot=0,
             )
-            diffs[(arm, seed)] = {d["slice"]: d for d in paired}
-    rows = []
-    for arm in arms:
-        for sl in slices:
-            values = {str(seed): metrics[(arm, seed)][sl][0] for seed in seeds}
-            vals = list(values.values())
+            for seed in seeds
+        ]
+        for arm in arms
+    ]
+    slices = [sl.name for sl in grid[0][0].slices]
+    rows, gaps, powers = [], [], []
+    for pos, sl in enumerate(slices):
+        points = np.array([[metrics[(arm, seed)][sl][0] for seed in seeds] for arm in arms])
+        resampled = resampled_map50(
+            [[grid[a][k].streams[pos] for k in range(len(seeds))] for a in range(len(arms))],
+            p.n_boot,
+            p.bootstrap_seed,
+            pos,
+        )
+        for a, arm in enumerate(arms):
+            vals = [float(v) for v in points[a]]
             lows = [metrics[(arm, seed)][sl][1] for seed in seeds]
             highs = [metrics[(arm, seed)][sl][2] for seed in seeds]
             seed_low, seed_high = t_interval(vals)
             row = {
                 "arm": arm,
                 "slice": sl,
-                "values": values,
+                "values": {str(seed): v for seed, v in zip(seeds, vals, strict=True)},
                 "mean": statistics.fmean(vals),
                 "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
                 "seed_ci_low": seed_low,
@@ -176,28 +243,71 @@ def build_table(ctx: JobContext, p: ExperimentPayload, runs: list[dict[str, Any]
                 "ci_low": statistics.fmean(lows) if None not in lows else None,
                 "ci_high": statistics.fmean(highs) if None not in highs else None,
             }
-            if arm != arms[0]:
-                ds = [diffs[(arm, seed)][sl] for seed in seeds]
-                per_seed = [d["diff"] for d in ds]
+            if a != base:
+                per_seed = [float(d) for d in points[a] - points[base]]
                 row["diff_values"] = {str(seed): d for seed, d in zip(seeds, per_seed, strict=True)}
                 row["diff"] = statistics.fmean(per_seed)
                 row["diff_seed_low"], row["diff_seed_high"] = t_interval(per_seed)
-                row["diff_low"] = (
-                    statistics.fmean(d["diff_low"] for d in ds) if ds[0]["diff_low"] is not None else None
+                row["diff_low"], row["diff_high"] = _mean_interval(
+                    [
+                        percentile_interval(resampled[a, k] - resampled[base, k], estimate=per_seed[k])
+                        for k in range(len(seeds))
+                    ]
+                    if p.n_boot
+                    else []
                 )
-                row["diff_high"] = (
-                    statistics.fmean(d["diff_high"] for d in ds) if ds[0]["diff_high"] is not None else None
+                powers.append(
+                    {"arm": arm, "slice": sl, **power_row(p, *power_variances(points, resampled, a, base))}
                 )
             rows.append(row)
+        if oracle is not None:
+            rng = np.random.default_rng([p.bootstrap_seed, pos])
+            replicates = seed_resampled(resampled, rng) if p.n_boot else None
+            for g in gap_closure(points.mean(axis=1), replicates, base, oracle):
+                gaps.append({"arm": arms[g.pop("arm_index")], "slice": sl, **g})
     return {
         "arms": arms,
         "seeds": seeds,
         "slices": slices,
+        "baseline_arm": arms[base],
+        "oracle_arm": arms[oracle] if oracle is not None else None,
         "rows": rows,
+        "gap_closure": gaps,
+        "power": powers,
         "finished_at": utcnow().isoformat(),
         "note": "mean and std over seeds (training randomness); seed_ci = 95% Student-t interval of that mean "
         "(needs 2+ seeds); ci = 95% bootstrap interval over evaluation images, averaged over seeds (sampling "
-        "of the evaluation set); diff = mAP50 minus the first arm's, per seed on the same images "
+        "of the evaluation set); diff = mAP50 minus the baseline arm's, per seed on the same images "
         "(diff_values), with diff_seed_* its t-interval over seeds and diff_low/high the paired image "
-        "bootstrap interval averaged over seeds. A difference is robust when both intervals exclude 0.",
+        "bootstrap interval averaged over seeds. A difference is robust when both intervals exclude 0. "
+        "gap_closure (with an oracle arm): (arm − baseline) / (oracle − baseline) of the seed means, with a "
+        "95% bootstrap interval resampling images (one resample shared by every evaluation) and seeds (drawn "
+        "with replacement, shared by every arm) jointly; no ratio when the denominator's interval includes 0. "
+        "power: for a two-sided paired test at alpha 0.05 with 80% power over n seeds, the smallest "
+        "detectable difference (t[0.975,n-1] + t[0.8,n-1]) * sqrt(seed_variance / n + image_variance), "
+        "and the seeds needed for target_difference (POST /v1/experiments/plan sizes other targets).",
     }
+
+
+def power_row(p: ExperimentJobPayload, seed_var: float | None, image_var: float | None) -> dict[str, Any]:
+    """The power analysis of one arm's paired difference on one slice (formula: services.common.power)."""
+    n = len(p.seeds)
+    out: dict[str, Any] = {
+        "seed_variance": seed_var,
+        "image_variance": image_var,
+        "seeds": n,
+        "alpha": power.ALPHA,
+        "power": power.POWER,
+        "target_difference": p.target_difference,
+        "detectable_difference": None,
+        "seeds_needed": None,
+        "note": None,
+    }
+    if seed_var is None or image_var is None:
+        out["note"] = "needs 2+ seeds (between-seed variance) and n_boot >= 2 (image variance)"
+        return out
+    out["detectable_difference"] = power.detectable_difference(seed_var, image_var, n)
+    out["seeds_needed"] = power.seeds_needed(seed_var, image_var, p.target_difference)
+    if out["seeds_needed"] is None:
+        out["note"] = power.unreachable_note(image_var)
+    return out

@@ -38,7 +38,6 @@ from services.translator.weather.scene import (
     analyse,
     contact_rows,
     downsample,
-    sky_matte_small,
     upsample,
 )
 
@@ -236,17 +235,20 @@ def ground_mask(
 
 
 def model_scene(image: np.ndarray, camera: Camera, estimator: DepthEstimator) -> Scene:
-    """The scene with the model's depth in metres (ground-plane fit), or the geometric scene when the fit
-    fails (its `source` then says 'geometric')."""
+    """The scene with the model's depth in metres (ground-plane fit) and the geometric estimate's sky matte
+    and horizon, or the geometric scene itself when the fit fails (its `source` then says 'geometric')."""
     height, width = image.shape[:2]
+    geometric = analyse(image, None, camera)
     small, factor = downsample(image)
     h, w = small.shape[:2]
-    sky, horizon = sky_matte_small(small, camera.horizon_prior(height, width) / factor)
-    focal = focal_length_px(w, camera.hfov_deg)
+    sky = cv2.resize(geometric.sky, (w, h), interpolation=cv2.INTER_AREA)
+    horizon = geometric.horizon_row / factor
     relative = estimator.predict(image, (w, h))
-    mask, ground_inverse = ground_mask(small, sky, horizon, focal, camera.height_m)
+    mask, ground_inverse = ground_mask(
+        small, sky, horizon, focal_length_px(w, camera.hfov_deg), camera.height_m
+    )
     fit = fit_ground_plane(relative, ground_inverse, mask)
     if fit is None:
-        return analyse(image, None, camera)
-    depth = metric_depth(relative, fit)
-    return Scene(upsample(sky, height, width), upsample(depth, height, width), horizon * factor, "model")
+        return geometric
+    depth = upsample(metric_depth(relative, fit), height, width)
+    return Scene(geometric.sky, geometric.horizon_row, "model", lambda: depth)

@@ -412,8 +412,8 @@ extern "C" void overcast_luminance(int rows, int cols, const uint8_t* image, con
     });
 }
 
-static void gain_row(const float* __restrict base, float anchor, float softening, int cols, float* __restrict g) {
-    for (int c = 0; c < cols; ++c) g[c] = fast_exp(-softening * (base[c] - anchor));
+static void gain_row(const float* __restrict log_gain, int cols, float* __restrict g) {
+    for (int c = 0; c < cols; ++c) g[c] = fast_exp(log_gain[c]);
 }
 
 static void scale_row(const float* __restrict g, float w0, float w1, float w2, int cols, float* __restrict v0,
@@ -455,12 +455,12 @@ static void matte_row(const float* __restrict s, float k0, float k1, float k2, i
     }
 }
 
-// Overcast, second pass: gain = exp(−s·(base − anchor)) compresses the base layer, the white balance and
+// Overcast, second pass: gain = exp(log_gain) lifts the shadows, the white balance and
 // exposure `wb` scale the channels, saturation around each pixel's luminance, luminance to the power
 // `contrast` around its mean (summed per row, rows added in order: the same for any thread count), the
 // cloud deck (one linear grey per row) through the sky matte, encode.
-extern "C" void overcast_finish(int rows, int cols, const uint8_t* image, const float* decode, const float* base,
-                                float anchor, float softening, const float* wb, float saturation,
+extern "C" void overcast_finish(int rows, int cols, const uint8_t* image, const float* decode,
+                                const float* log_gain, const float* wb, float saturation,
                                 float contrast, const float* sky, const float* cloud, const uint8_t* encode,
                                 int steps, uint8_t* out, int nthreads) {
     std::vector<float> gain((size_t)rows * cols);
@@ -471,7 +471,7 @@ extern "C" void overcast_finish(int rows, int cols, const uint8_t* image, const 
         float *v0 = work.data(), *v1 = v0 + cols, *v2 = v1 + cols, *y = v2 + cols;
         for (int64_t r = b; r < e; ++r) {
             float* g = gain.data() + r * cols;
-            gain_row(base + r * cols, anchor, softening, cols, g);
+            gain_row(log_gain + r * cols, cols, g);
             decode_row(image + r * cols * 3, decode, cols, v0, v1, v2);
             scale_row(g, w0, w1, w2, cols, v0, v1, v2);
             luma_row(v0, v1, v2, cols, y);

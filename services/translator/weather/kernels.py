@@ -56,7 +56,7 @@ def build(flags: list[str]) -> ctypes.CDLL:
     dll.composite_linear.restype = None
     dll.overcast_luminance.argtypes = [i, i, p, p, p, p, i]
     dll.overcast_luminance.restype = None
-    dll.overcast_finish.argtypes = [i, i, p, p, p, f, f, p, f, f, p, p, p, i, p, i]
+    dll.overcast_finish.argtypes = [i, i, p, p, p, p, f, f, p, p, p, i, p, i]
     dll.overcast_finish.restype = None
     dll.low_light.argtypes = [i, i, p, p, p, p, p, p, p, p, p, f, f, p, i, p, i]
     dll.low_light.restype = None
@@ -174,9 +174,7 @@ def overcast_luminance(image: np.ndarray, threads: int = 2) -> tuple[np.ndarray,
 
 def overcast_finish(
     image: np.ndarray,
-    base: np.ndarray,
-    anchor: float,
-    softening: float,
+    log_gain: np.ndarray,
     balance: np.ndarray,
     saturation: float,
     contrast: float,
@@ -184,7 +182,7 @@ def overcast_finish(
     cloud_rows: np.ndarray,
     threads: int = 2,
 ) -> np.ndarray:
-    """overcast.render_overcast_reference after its base layer, in one pass: gain exp(−s·(base − anchor)),
+    """overcast.render_overcast_reference after its shadow lift, in one pass: gain exp(log_gain),
     white balance and exposure `balance` (linear RGB gains), saturation, contrast around the mean
     luminance, the cloud deck (`cloud_rows`: one linear grey per row) through the sky matte, encode."""
     height, width = image.shape[:2]
@@ -192,13 +190,13 @@ def overcast_finish(
     out = np.empty_like(image)
     if image.size == 0:
         return out
-    base = _plane("base", base, height, width)
+    log_gain = _plane("log_gain", log_gain, height, width)
     matte = _plane("sky", sky, height, width)
     wb = np.ascontiguousarray(balance, dtype=np.float32).reshape(3)
     cloud = np.ascontiguousarray(cloud_rows, dtype=np.float32).reshape(height)
     load().overcast_finish(
-        height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(base), float(anchor), float(softening),
-        _ptr(wb), float(saturation), float(contrast), _ptr(matte), _ptr(cloud), _ptr(LINEAR_TO_SRGB_U8),
+        height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(log_gain), _ptr(wb), float(saturation),
+        float(contrast), _ptr(matte), _ptr(cloud), _ptr(LINEAR_TO_SRGB_U8),
         ENCODE_STEPS, _ptr(out), threads,
     )  # fmt: skip
     return out

@@ -27,13 +27,21 @@ from services.translator.weather.colour import (
     srgb_u8_to_linear,
     white_balance_gains,
 )
-from services.translator.weather.scene import scene_for
+from services.translator.weather.scene import scene_for, sky_colour, unmix
 
 DAYLIGHT_K = 6500.0
 ZENITH_K = 12_000.0  # deep blue of the twilight sky overhead
 _BLOOM_SIGMAS_FRACTION = (0.004, 0.012, 0.03)  # of the image width
-LAMP_MIN_PX = 3  # a source survives an opening this wide (thinner bright lines are not lamps)
-LAMP_MAX_FRACTION = 0.04  # of the image width: brighter regions at least this wide are surfaces
+LAMP_MAX_FRACTION = 0.025  # of the image width: a bright blob with a longer side is a surface, not a lamp
+LAMP_MAX_SIDE_FLOOR = 8  # analysis pixels: the size limit of small frames (a lamp in an 80-pixel crop)
+LAMP_MIN_AREA = 2  # analysis pixels (about 600 wide): single bright pixels are glints
+LAMP_MIN_FILL = 0.35  # of its box: thinner shapes are lines and frames
+LAMP_MAX_ASPECT = 3.0  # longest to shortest side of its box
+LAMP_LOCAL_LEVELS = 12  # sRGB levels a candidate must stand above the mean of its wide neighbourhood
+LAMP_CONTRAST = 2.5  # linear brightness over the ring around it, for a white blob
+LAMP_CONTRAST_SATURATED = 1.6  # for a saturated one (its colour is evidence too)
+LAMP_WHITE_LEVEL = 0.96  # a white lamp's mean brightest channel: lit lamps clip, sunlit paint often not
+LAMP_SKY_LEVELS = 30.0  # a white blob above the horizon this close (per channel) to the sky's colour is sky
 # 256 quantiles of the standard normal: uniform bytes through this table are Gaussian noise, several times
 # faster than drawing normals (the tails are cut at about ±2.9σ).
 _NORMAL_LUT = np.array(
@@ -58,39 +66,98 @@ def _bloom(light: np.ndarray, width: int) -> np.ndarray:
     return glow
 
 
-def light_sources(image: np.ndarray, threshold: float) -> np.ndarray:
-    """HxW float32 in [0, 1]: how much each pixel is a light source (a small compact bright blob).
+def light_sources(
+    image: np.ndarray,
+    threshold: float,
+    sky_colour: np.ndarray | None = None,
+    horizon_row: float | None = None,
+) -> np.ndarray:
+    """HxW float32 in [0, 1]: how much each pixel is a light source (a small, compact, saturated-bright blob).
 
-    Brightness is the brightest channel (a red tail lamp is as bright as a white one), in sRGB. The blob
-    test runs on a copy about 600 pixels wide: opening with a small square keeps blobs at least LAMP_MIN_PX
-    wide, the top-hat against a large square keeps only those narrower than LAMP_MAX_FRACTION of the width.
+    Candidates are pixels whose brightest channel (a red tail lamp is as bright as a white one) exceeds
+    `threshold` and stands clearly above the mean around it. Each connected blob of candidates, found on a
+    copy about 600 pixels wide, is a light source when it is:
+    - small: no side longer than LAMP_MAX_FRACTION of the width (a sunlit wall, a lawn or the sky is not);
+    - compact: filling its box and not elongated (window frames, kerbs and lane lines are not);
+    - brighter than the ring around it, in linear light: LAMP_CONTRAST times for a white blob (a head lamp
+      or street lamp), less for a saturated one, whose colour is itself the evidence (a red tail lamp on a
+      sunlit road);
+    - of a lamp's colour: white, red, amber or green; a saturated blue blob is paint or tiles, not a lamp;
+      a white one must be clipped (a lit lamp saturates a daylight exposure; white paint need not);
+    - not the sky seen through leaves: a blob above `horizon_row` of the `sky_colour` (sRGB) is sky.
     """
     height, width = image.shape[:2]
-    r, g, b = cv2.split(image)
-    brightest = cv2.max(cv2.max(r, g), b)
     factor = 2 if width >= 800 else 1
     small = (
-        cv2.resize(brightest, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+        cv2.resize(image, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
         if factor > 1
-        else brightest
+        else image
     )
-    k_small = max(1, LAMP_MIN_PX // factor) | 1
-    k_large = max(9, int(LAMP_MAX_FRACTION * width / factor)) | 1
-    compact = (
-        cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((k_small, k_small), np.uint8))
-        if k_small > 1
-        else small
+    r, g, b = cv2.split(small)
+    brightest = cv2.max(cv2.max(r, g), b)
+    h, w = brightest.shape
+    max_side = max(LAMP_MAX_SIDE_FLOOR, int(LAMP_MAX_FRACTION * width / factor))
+    around = cv2.blur(brightest, (4 * max_side + 1, 4 * max_side + 1))
+    level = np.uint8(min(254, int(threshold * 255)))
+    candidate = (brightest > level) & (cv2.subtract(brightest, around) >= LAMP_LOCAL_LEVELS)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros((height, width), np.float32)
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    bw, bh, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    long_side, short_side = np.maximum(bw, bh), np.minimum(bw, bh)
+    shaped = (
+        (long_side <= max_side)
+        & (area >= LAMP_MIN_AREA)
+        & (area >= LAMP_MIN_FILL * bw * bh)
+        & (long_side <= LAMP_MAX_ASPECT * short_side)
     )
-    surfaces = cv2.morphologyEx(compact, cv2.MORPH_OPEN, np.ones((k_large, k_large), np.uint8))
-    # Bright and brighter than the large-scale surface around: 0 on walls and sky, 1 on lamps.
-    level = compact.astype(np.float32) * np.float32(1.0 / 255.0)
-    excess = (compact.astype(np.float32) - surfaces.astype(np.float32)) * np.float32(1.0 / 255.0)
-    # Saturated-bright: from `threshold` up to near clipping; and clearly above the surface around it.
-    top = max(threshold + 1e-3, min(0.97, threshold + 0.15))
-    source = np.clip((level - threshold) / (top - threshold), 0.0, 1.0) * np.clip(excess / 0.3, 0.0, 1.0)
+    # Mean linear brightest channel of each blob and of the ring around it (its box grown by its own size).
+    lin = srgb_u8_to_linear(brightest)
+    inside = np.flatnonzero(labels)  # candidate pixels only: a few per cent of the frame
+    flat = labels.reshape(-1)[inside]
+    area_f = area.astype(np.float64)
+    blob = np.bincount(flat, lin.reshape(-1)[inside], count) / area_f
+    colour = np.stack([np.bincount(flat, ch.reshape(-1)[inside], count) for ch in (r, g, b)], 1)
+    colour /= area_f[:, None]
+    summed = cv2.integral(lin, sdepth=cv2.CV_64F)
+    grow = np.maximum(long_side, 2)
+    ax0, ay0 = np.clip(x0 - grow, 0, w), np.clip(y0 - grow, 0, h)
+    ax1, ay1 = np.clip(x0 + bw + grow, 0, w), np.clip(y0 + bh + grow, 0, h)
+    box_sum = summed[ay1, ax1] - summed[ay0, ax1] - summed[ay1, ax0] + summed[ay0, ax0]
+    box_area = (ax1 - ax0) * (ay1 - ay0)
+    ring = (box_sum - blob * area_f) / np.maximum(box_area - area_f, 1.0)
+    contrast = blob / np.maximum(ring, 1e-3)
+    top, bottom = colour.max(axis=1), colour.min(axis=1)
+    saturation = (top - bottom) / np.maximum(top, 1.0)
+    blue = (colour[:, 2] >= top) & (saturation > 0.25)
+    saturated = saturation > 0.5
+    dim_white = ~saturated & (top < LAMP_WHITE_LEVEL * 255)
+    needed = np.where(saturated, LAMP_CONTRAST_SATURATED, LAMP_CONTRAST)
+    score = np.clip((contrast - 1.0) / (needed - 1.0), 0.0, 1.0) ** 2
+    lamp = shaped & ~blue & ~dim_white
+    if sky_colour is not None and horizon_row is not None:
+        above = (y0 + bh) * factor <= horizon_row
+        lamp &= ~(
+            above & (np.abs(colour - np.asarray(sky_colour, np.float64)).max(axis=1) <= LAMP_SKY_LEVELS)
+        )
+    score = np.where(lamp, score, 0.0).astype(np.float32)
+    score[0] = 0.0
+    if not score.any():
+        return np.zeros((height, width), np.float32)
+    # Each blob's score on its pixels, ramped by brightness above the threshold, then softened by a pixel.
+    ramp_top = max(threshold + 1e-3, min(0.97, threshold + 0.15))
+    bright = np.clip(
+        (brightest.astype(np.float32) * np.float32(1.0 / 255.0) - np.float32(threshold))
+        / np.float32(ramp_top - threshold),
+        0.0,
+        1.0,
+    )
+    source = score[labels] * bright
+    source = cv2.GaussianBlur(source, (3, 3), 0)
     if factor > 1:
         source = cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
-    return source.astype(np.float32)
+    return np.clip(source, 0.0, 1.0).astype(np.float32)
 
 
 def add_sensor_noise(
@@ -133,8 +200,7 @@ def render_low_light(
     height, width = image.shape[:2]
     if image.size == 0:
         return image.copy()
-    sky = scene_for(image, params, depth_m).sky
-    light = light_sources(image, params.bloom_threshold) * (1.0 - sky)
+    image, sky, light = _scene_and_lights(image, params, depth_m)
     exposure = np.float32(2.0**params.exposure_stops)
     balance = white_balance_gains(params.colour_temperature_k, DAYLIGHT_K) * exposure
     has_sky = bool(sky.any())
@@ -149,6 +215,19 @@ def render_low_light(
         image, balance, sky if has_sky else None, tint, light if lit.size else None, glow, noise, _NORMAL_LUT,
         params.full_well_e / gain, params.read_noise_e,
     )  # fmt: skip
+
+
+def _scene_and_lights(
+    image: np.ndarray, params: DuskParams, depth_m: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the image with sky light removed from the matte's boundary, the sky matte, the light sources)."""
+    scene = scene_for(image, params, depth_m)
+    scenery, sky = unmix(image, scene.sky)
+    colour = sky_colour(image, sky)
+    light = light_sources(image, params.bloom_threshold, colour, scene.horizon_row)
+    if light.any():
+        light *= np.float32(1.0) - sky
+    return scenery, sky, light
 
 
 def _sky_gain(params: DuskParams) -> np.float32:
@@ -174,9 +253,8 @@ def render_low_light_reference(
     """The numpy reference of render_low_light (each step a whole-frame array pass)."""
     rng = np.random.default_rng(params.seed)
     height, width = image.shape[:2]
+    image, sky, light = _scene_and_lights(image, params, depth_m)
     linear = srgb_u8_to_linear(image)
-    sky = scene_for(image, params, depth_m).sky
-    light = light_sources(image, params.bloom_threshold) * (1.0 - sky)
 
     exposure = np.float32(2.0**params.exposure_stops)
     balance = white_balance_gains(params.colour_temperature_k, DAYLIGHT_K)

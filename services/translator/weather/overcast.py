@@ -1,10 +1,13 @@
 """Overcast: light from a uniform cloud deck instead of the sun.
 
 The sky becomes a pale, featureless grey; sunlit/shadow contrast shrinks because diffuse light fills the
-shadows. Shadows are softened by compressing the large-scale part of log-luminance, separated from texture
-edge-aware with a guided filter (the tone-mapping decomposition of Durand & Dorsey, 2002): cast-shadow
-boundaries are strong edges, so they sit in the base layer and are compressed, while texture is kept.
-Then global contrast and saturation drop, and the white balance moves to the cooler cloud light.
+shadows. Shadows are found in the large-scale part of log-luminance, separated from texture edge-aware with
+a guided filter (the tone-mapping decomposition of Durand & Dorsey, 2002): a region well below the lit
+level of the scene (a high percentile of the base layer) is in shadow, and it is lifted toward that level by
+`shadow_softening` of its depth. The lift is itself smoothed edge-aware with a coarse tolerance, so it is
+one value across a shadow and steps only at the shadow's boundary: texture and the gentle shading of a lit
+wall are kept, and lit surfaces are not touched. Then global contrast and saturation drop, and the white
+balance moves to the cooler cloud light.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ from services.translator.weather.scene import scene_for
 
 SUN_COLOUR_TEMPERATURE_K = 5500.0  # direct sunlight plus sky, the assumed light of the input
 _BASE_RADIUS_FRACTION = 1.0 / 25.0  # base-layer window relative to the image width
-_BASE_EPS = 0.1  # in (natural-log luminance)²: steps of about e^0.3 or more count as edges
+_SHADOW_EDGE_EPS = 0.4  # in (natural-log luminance)²: steps of about e^0.6 or more (sun to shade) are edges;
+# the patchwork of tiles, bricks and paint below that is surface, not shadow
+_LIT_PERCENTILE = 90.0  # of the scenery's base layer: the level of its sunlit surfaces
+_SHADOW_DEPTH = (0.2, 0.45)  # log-luminance below the lit level: from shallow shading to a whole shadow
+_MEMBER_EPS = 0.05  # the shadow mask's edge tolerance: it follows the base layer's shadow boundaries
+_MAX_SHADOW_DEPTH = 2.5  # log: the largest sun-to-shade ratio taken from a scene (about 12×)
 
 
 def render_overcast(
@@ -45,19 +53,44 @@ def render_overcast(
     if image.size == 0:
         return image.copy()
     _, log_lum = kernels.overcast_luminance(image)
-    base, anchor = _base_layer(log_lum, height, width)
     sky = scene_for(image, params, depth_m).sky
+    lift = _shadow_lift(log_lum, params.shadow_softening, sky)
     return kernels.overcast_finish(
-        image, base, anchor, params.shadow_softening, _balance(params), params.saturation, params.contrast,
+        image, lift, _balance(params), params.saturation, params.contrast,
         sky if sky.any() else None, _cloud_rows(params, height),
     )  # fmt: skip
 
 
-def _base_layer(log_lum: np.ndarray, height: int, width: int) -> tuple[np.ndarray, float]:
-    """The edge-aware large-scale part of log-luminance and its median (the level that stays put)."""
+def _shadow_lift(log_lum: np.ndarray, softening: float, sky: np.ndarray) -> np.ndarray:
+    """HxW float32 log-gain (>= 0) that lifts shadows toward the lit level of the scene.
+
+    base: the edge-aware large-scale log-luminance, keeping only edges as strong as a shadow's; lit: its _LIT_PERCENTILE over the scenery (the sky
+    excluded). A region more than _SHADOW_DEPTH (log units) below lit is in shadow (a lit surface's own
+    shading is shallower): a soft mask, refined edge-aware so it follows shadow boundaries. The scene's
+    sun-to-shade ratio is the median depth of its shadows, and the shadows are lifted by `softening` of it:
+    one gain across a shadow, so its texture and shading are kept, a step only at its boundary.
+    """
+    height, width = log_lum.shape
+    if softening <= 0 or log_lum.size == 0:
+        return np.zeros_like(log_lum, dtype=np.float32)
+    subsample = 4 if min(height, width) >= 8 else 1
     radius = max(1, round(width * _BASE_RADIUS_FRACTION))
-    base = guided_filter(log_lum, log_lum, radius, _BASE_EPS, subsample=4 if min(height, width) >= 8 else 1)
-    return base, float(np.float32(np.median(base)))
+    base = guided_filter(log_lum, log_lum, radius, _SHADOW_EDGE_EPS, subsample=subsample)
+    scenery = base[::subsample, ::subsample][sky[::subsample, ::subsample] < 0.5]
+    if scenery.size == 0:
+        return np.zeros_like(log_lum, dtype=np.float32)
+    lit = np.float32(np.percentile(scenery, _LIT_PERCENTILE))
+    low, high = _SHADOW_DEPTH
+    deep = lit - scenery
+    shaded = deep[deep > high]
+    if shaded.size == 0:
+        return np.zeros_like(log_lum, dtype=np.float32)
+    # The sun-to-shade ratio is one number for the whole scene (direct sun over sky light); what varies
+    # beyond it inside a shadow is the surfaces' own albedo and shading, which the lift must not flatten.
+    sun = np.float32(min(float(np.median(shaded)), _MAX_SHADOW_DEPTH))
+    member = np.clip((lit - base - np.float32(low)) * np.float32(1.0 / (high - low)), 0.0, 1.0)
+    member = guided_filter(base, member, radius, _MEMBER_EPS, subsample=subsample)
+    return (np.clip(member, 0.0, 1.0) * (sun * np.float32(softening))).astype(np.float32)
 
 
 def _balance(params: OvercastParams) -> np.ndarray:
@@ -78,12 +111,9 @@ def render_overcast_reference(
     """The numpy reference of render_overcast (each step a whole-frame array pass)."""
     height, width = image.shape[:2]
     linear = srgb_u8_to_linear(image)
-    lum = luminance(linear)
-    log_lum = np.log(lum + np.float32(1e-4))
-    base, anchor32 = _base_layer(log_lum, height, width)
-    anchor = np.float32(anchor32)
-    target = anchor + (base - anchor) * np.float32(1.0 - params.shadow_softening)
-    gain = np.exp(target - base).astype(np.float32)
+    log_lum = np.log(luminance(linear) + np.float32(1e-4))
+    sky = scene_for(image, params, depth_m).sky
+    gain = np.exp(_shadow_lift(log_lum, params.shadow_softening, sky)).astype(np.float32)
     linear = linear * gain[..., None] * _balance(params)
 
     # Saturation and contrast in linear light: chroma scaled around each pixel's luminance, luminance
@@ -97,7 +127,6 @@ def render_overcast_reference(
 
     # A diffuse cloud deck: uniform grey, a little brighter toward the horizon, through the soft sky matte.
     # Only the rows the matte reaches are blended (the sky is the top of the frame).
-    sky = scene_for(image, params, depth_m).sky
     rows = np.flatnonzero(sky.max(axis=1) > 0)
     if rows.size:
         top, bottom = int(rows[0]), int(rows[-1]) + 1

@@ -9,7 +9,8 @@ Flakes are drawn as shaded soft discs: each a Gaussian spot whose brightness fal
 the flake's size and its defocus at that distance), smeared along its fall path by the exposure, so near flakes
 are large, soft and blurred and far ones small and sharp. Spots are splatted by size class onto a grid
 coarse enough for their σ and blurred there (cost does not grow with flake size). Flakes behind a nearer
-surface of a measured depth map are hidden.
+surface of a measured depth map are hidden. With `settled_cover`, snow also lies on the upward-facing
+surfaces (settling.py), before the flakes and the veil.
 Veil: dry-snow attenuation for optical links α = a·S^b dB/km with a = 5.42e-5·λ + 5.4958776 (λ in nm, here
 550) and b = 1.38 (free-space-optics snow model, e.g. Kim & Korevaar / Nadeem et al.), i.e. visibility
 ≈ 0.9 km at 2 mm/h and ≈ 0.26 km at 5 mm/h.
@@ -32,6 +33,7 @@ from services.translator.weather.fog import neutral_airlight
 from services.translator.weather.particles import Particles, defocus_sigma_px, falling, sample_positions
 from services.translator.weather.precipitation import composite_precipitation
 from services.translator.weather.scene import scene_for
+from services.translator.weather.settling import settle_snow
 
 FALL_SPEED_M_S = 1.0
 Z_NEAR_M, Z_FAR_M = 0.3, 4.0  # farther flakes are sub-pixel and belong to the veil
@@ -142,6 +144,10 @@ def render_snow(
     focal = focal_length_px(width, DEFAULT_HFOV_DEG)
     opacity = flake_opacity_map(flakes, height, width, focal, depth_m)
     scene = scene_for(image, params, depth_m)
+    if params.settled_cover > 0:
+        image = settle_snow(
+            image, scene.depth_m, params.settled_cover, focal, rng, params.camera_pitch_deg, scene.sky
+        )
     return composite_precipitation(
         image, scene, extinction_from_visibility(visibility), airlight, 1.0, opacity, flake_colour, fast
     )

@@ -239,6 +239,29 @@ class EvaluationComparison(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RobustnessCurve(Base):
+    """mAP50 of one detector on one dataset rendered at several intensities of one weather (rows as an
+    evaluation's, plus `level`); written by the robustness job when it succeeds (its id is the job's)."""
+
+    __tablename__ = "robustness_curves"
+    __table_args__ = (Index("ix_robustness_curves_dataset", "dataset_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    detector_model_id: Mapped[str | None] = mapped_column(
+        ForeignKey("detector_models.id", ondelete="SET NULL"), default=None
+    )
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    weather: Mapped[str] = mapped_column(String(32))
+    parameter: Mapped[str] = mapped_column(String(64))  # the weather's intensity parameter, e.g. visibility_m
+    levels: Mapped[list[Any]] = mapped_column(default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Per level: the rendered dataset (cached: made by an earlier curve) and its evaluation.
+    points: Mapped[list[Any]] = mapped_column(default=list)
+    rows: Mapped[list[Any]] = mapped_column(default=list)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Experiment(Base):
     __tablename__ = "experiments"
 

@@ -3,7 +3,7 @@
 import { enc, events, get, send } from "../api.js";
 import { add, fill, errorBox, h, json, link, progressBar, statusBadge, table, when } from "../ui.js";
 
-const KINDS = ["translate", "translate_dataset", "compose_dataset", "train_translator", "ingest_dataset", "train_detector", "detect", "evaluate", "experiment", "compare_evaluations"];
+const KINDS = ["translate", "translate_dataset", "compose_dataset", "train_translator", "ingest_dataset", "train_detector", "detect", "evaluate", "experiment", "compare_evaluations", "robustness"];
 const STATES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const PAGE = 25;
 
