@@ -210,6 +210,7 @@ class WeatherRow(_Open):
     description: str = ""
     trainable: bool = False
     uses_depth: bool = False
+    depth_sources: dict[str, Any] | None = None  # physics: each params.depth_source, available or why not
     training_options_schema: dict[str, Any] | None = None
     import_options_schema: dict[str, Any] | None = None
 

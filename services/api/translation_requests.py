@@ -69,9 +69,24 @@ def resolve_translation(
         if message.startswith("weather:"):
             message = where + message
         raise HTTPException(exc.status, message) from exc
+    weights = spec.weights_for(parsed, settings.default_depth_source)
     missing = missing_weights(session, spec.weights)
     if missing:
         raise HTTPException(409, missing)
+    missing = missing_weights(session, weights)
+    if missing:
+        named = getattr(parsed, "depth_source", None)
+        chosen = (
+            f"'{named}'"
+            if named
+            else f"the service's default '{settings.default_depth_source}' (SIM2REAL_DEFAULT_DEPTH_SOURCE)"
+        )
+        raise HTTPException(
+            409,
+            f"{where}params.depth_source: {chosen} needs the depth model's weights, which this service does "
+            f"not have. {missing}. Or send {where}params.depth_source 'geometric' (or 'provided' with a depth "
+            "map).",
+        )
     model = (
         _model(session, model_id, method, where)
         if spec.model == "required" or (spec.model == "optional" and model_id)
@@ -102,5 +117,5 @@ def resolve_translation(
         model_id=model.id if model else None,
         style_id=style.id if style else None,
         params=parsed.model_dump(mode="json"),
-        weights=current_versions(session, spec.weights),
+        weights=current_versions(session, weights),
     )

@@ -4,8 +4,9 @@ the method registry, given the rows and weights it needs."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,12 @@ class ImageTranslator:
     translate: Callable[[list[np.ndarray], list[np.ndarray | None]], list[np.ndarray]]
     batch_size: int = 1
     uses_depth: bool = False
+    # Where each translated image's depth came from (source -> images), filled as it translates; the job
+    # records it with the result. Empty for methods that use no depth.
+    depth_sources: Counter[str] = field(default_factory=Counter)
+    # Params a dataset translation fixes once per sequence from the sequence's first frame, so every frame
+    # of it looks alike (e.g. fog's airlight when the request gives none); None when there are none.
+    sequence_params: Callable[[np.ndarray], dict[str, Any]] | None = None
 
 
 @dataclass

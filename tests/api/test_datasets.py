@@ -243,6 +243,10 @@ def test_study_compositions_make_baseline_and_translated_sets(api, run_queued, s
     assert made["baseline"]["lineage"]["missing"] == {"vkitti2:fog": 1, "kitti": 1}
     assert made["translated"]["stats"]["origins"] == {"kitti": 1, "translated:fog": 1, "vkitti2:clone": 1}
     assert made["translated"]["lineage"]["translations"]["fog"]["method"] == "physics"
+    # The clone frame standing in for fog (frame 2) has no depth map: the geometric estimate was used.
+    assert made["translated"]["lineage"]["depth_sources"] == {"fog": {"geometric": 1}}
+    fixed = made["translated"]["lineage"]["sequence_params"]  # fog's airlight, once per clone sequence
+    assert list(fixed) == ["fog"] and list(fixed["fog"]) == ["vkitti2/Scene01/clone/Camera_0"]
     assert made["translated"]["lineage"]["composition"]["rule"].startswith("frame index f uses slots[f % 7]")
     images = api.get(
         f"/v1/datasets/{made['translated']['id']}/images", params={"filter": "weather=foggy"}

@@ -297,6 +297,22 @@ def translate_dataset(
         raise HTTPException(
             422, f"filter: {body.filter!r} selects no images with pixels in dataset {dataset_id}"
         )
+    if translation.params.get("depth_source") == "provided":
+        without = session.scalar(
+            select(func.count()).select_from(
+                ds.select_images(dataset_id, flt)
+                .where(DatasetImage.image_key.is_not(None), DatasetImage.depth_key.is_(None))
+                .subquery()
+            )
+        )
+        if without:
+            raise HTTPException(
+                422,
+                f"params.depth_source: 'provided' needs a depth map for every image, and {without} of the "
+                f"{count} selected images of dataset {dataset_id} have none; leave depth_source out (each "
+                "image then uses its depth map when it has one), use 'geometric' or 'model', or filter to "
+                "images with depth",
+            )
     payload = TranslateDatasetPayload(
         source_dataset_id=dataset_id,
         filter=[str(t) for t in flt.terms],

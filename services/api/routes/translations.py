@@ -99,7 +99,8 @@ def create_translation(
     if translation.params.get("depth_source") == "provided" and depth_png is None:
         raise HTTPException(
             422,
-            "params.depth_source: 'provided' needs a depth map: send `depth`, or leave it out or use 'geometric'",
+            "params.depth_source: 'provided' needs a depth map: send `depth` (or name a dataset image that "
+            "has one), or leave depth_source out, or use 'geometric' or 'model'",
         )
 
     sub = Submission(store)

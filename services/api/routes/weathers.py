@@ -31,9 +31,9 @@ class Unavailable:
         return Unavailable(f"{self.reason}; {other.reason}", f"{self.fix} {other.fix}")
 
 
-def weights_problem(session: Session, spec: methods.MethodSpec) -> Unavailable | None:
-    """The operator weights the method needs and nobody supplied yet."""
-    absent = [name for name in spec.weights if weights.current(session, name) is None]
+def weights_problem(session: Session, names: tuple[str, ...]) -> Unavailable | None:
+    """The operator weights among `names` that nobody supplied yet."""
+    absent = [name for name in dict.fromkeys(names) if weights.current(session, name) is None]
     if not absent:
         return None
     return Unavailable(
@@ -67,8 +67,30 @@ def nothing_to_use(spec: methods.MethodSpec) -> Unavailable | None:
     return None
 
 
+def _depth_sources(session: Session, spec: methods.MethodSpec, default: str) -> dict[str, Any] | None:
+    """Where a depth-using method may take distances from, each available or not (and why not), and the
+    source a request that names none gets."""
+    if not spec.depth_sources:
+        return None
+    sources = []
+    for name, needed in spec.depth_sources.items():
+        needs = weights.missing_weights(session, needed)
+        sources.append({"name": name, "available": needs is None, "needs": needs})
+    return {
+        "sources": sources,
+        "default": f"'provided' when the image has a depth map, else '{default}' "
+        "(SIM2REAL_DEFAULT_DEPTH_SOURCE)",
+        "default_without_depth": default,
+    }
+
+
 def _row(
-    spec: methods.MethodSpec, weather: str | None, problem: Unavailable | None, params: Any, **ids: str
+    spec: methods.MethodSpec,
+    weather: str | None,
+    problem: Unavailable | None,
+    params: Any,
+    depth: dict[str, Any] | None = None,
+    **ids: str,
 ) -> dict[str, Any]:
     """One method × weather row; `ids` name the model or style it uses."""
     return {
@@ -83,6 +105,7 @@ def _row(
         "description": spec.description,
         "trainable": spec.trainable,
         "uses_depth": spec.uses_depth,
+        "depth_sources": depth,
         # The parameter a robustness curve varies (POST /v1/robustness), when the weather has one.
         "intensity": spec.intensity.get(weather),
         "training_options_schema": spec.training_options.model_json_schema()
@@ -97,27 +120,47 @@ def list_weathers(session: SessionDep, store: StoreDep, settings: SettingsDep) -
     """Every method, usable now or not: one row per weather a method renders by itself, per trained model
     and per style, and one row (weather null) for a method with no model or style yet. Where a row cannot
     be used now, `available` is false, `reason` says why and `fix` what to send (`needs` holds both).
-    `params_schema` is the JSON schema of the row's `params` (units, ranges, defaults)."""
+    `params_schema` is the JSON schema of the row's `params` (units, ranges, defaults). `depth_sources` (for
+    methods that use depth) lists each `params.depth_source` with whether it is available now and, if not,
+    what the operator must supply."""
     registry = methods.registry()
-    needs = {name: weights_problem(session, spec) for name, spec in registry.items()}
+    default = settings.default_depth_source
+    # A request naming no depth source needs the default source's weights too (SIM2REAL_DEFAULT_DEPTH_SOURCE).
+    needs = {
+        name: weights_problem(session, spec.weights + tuple(spec.depth_sources.get(default, ())))
+        for name, spec in registry.items()
+    }
+    depth = {name: _depth_sources(session, spec, default) for name, spec in registry.items()}
     out: list[dict[str, Any]] = []
     for spec in registry.values():
         for weather, model in spec.weather_params.items():
-            out.append(_row(spec, weather, needs[spec.name], model))
+            out.append(_row(spec, weather, needs[spec.name], model, depth[spec.name]))
     for m in session.scalars(select(TranslatorModel).order_by(TranslatorModel.created_at)):
         spec = registry.get(m.method)
         if spec is None:  # a model of a method this deployment no longer registers
             continue
-        out.append(_row(spec, m.weather, needs[m.method], spec.params, model_id=m.id, name=m.name))
+        out.append(
+            _row(spec, m.weather, needs[m.method], spec.params, depth[m.method], model_id=m.id, name=m.name)
+        )
     # Styles serve every method that needs a style and no model.
     style_methods = [s for s in registry.values() if s.style == "required" and s.model == "no"]
     for st in session.scalars(select(Style).order_by(Style.created_at)):
         for spec in style_methods:
-            out.append(_row(spec, st.weather, needs[spec.name], spec.params, style_id=st.id, name=st.name))
+            out.append(
+                _row(
+                    spec,
+                    st.weather,
+                    needs[spec.name],
+                    spec.params,
+                    depth[spec.name],
+                    style_id=st.id,
+                    name=st.name,
+                )
+            )
     # A method with no row yet (no model, no style) is listed with what it lacks.
     listed = {row["method"] for row in out}
     for spec in registry.values():
         missing = nothing_to_use(spec)
         if spec.name not in listed and missing is not None:
-            out.append(_row(spec, None, missing + needs[spec.name], spec.params))
+            out.append(_row(spec, None, missing + needs[spec.name], spec.params, depth[spec.name]))
     return out

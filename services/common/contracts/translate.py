@@ -19,6 +19,8 @@ class TranslateResult(Result):
     height: int
     method: str
     weather: str
+    depth_source: str | None = None  # where the image's depth came from: provided | model | geometric
+    weights: dict[str, int] = {}  # the operator weights' versions the translation used
 
 
 KIND = register(JobKind("translate", "translator", "translator", TranslatePayload, TranslateResult))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.common.contracts import JobKind, Payload, Result, register
 from services.common.methods.translation import Translation
 
@@ -13,6 +15,9 @@ class TranslateDatasetPayload(Payload):
     name: str
     images: int  # selected at submit, for progress and ETA
     strict: bool = False  # an image that cannot be translated fails the job instead of being skipped
+    # Params fixed per sequence (sequence key -> params, e.g. fog's airlight) by whoever split the work, so
+    # every part renders a sequence alike; sequences missing here are estimated by the job itself.
+    sequence_params: dict[str, dict[str, Any]] = {}
 
 
 class TranslateDatasetResult(Result):

@@ -251,6 +251,52 @@ def check_vgg19(shapes: dict[str, Any]) -> None:
             )
 
 
+# --- Depth Anything V2 Small (transformers layout) ----------------------------------------------------
+
+# The architecture services/translator/weather/depth_model.py builds (its config is fixed in code there; a
+# test checks the two agree). DINOv2-S/14 backbone at 518 px, DPT neck and head.
+DEPTH_ANYTHING_HIDDEN = 384
+DEPTH_ANYTHING_LAYERS = 12
+DEPTH_ANYTHING_TOKENS = (518 // 14) ** 2 + 1
+DEPTH_ANYTHING_NECK = (48, 96, 192, 384)
+DEPTH_ANYTHING_FUSION = 64
+DEPTH_ANYTHING_HEAD = 32
+
+
+def depth_anything_shapes() -> dict[str, tuple[int, ...]]:
+    """Shapes of the tensors that fix the architecture (the worker loads the whole file strictly)."""
+    hidden = DEPTH_ANYTHING_HIDDEN
+    shapes: dict[str, tuple[int, ...]] = {
+        "backbone.embeddings.cls_token": (1, 1, hidden),
+        "backbone.embeddings.position_embeddings": (1, DEPTH_ANYTHING_TOKENS, hidden),
+        "backbone.embeddings.patch_embeddings.projection.weight": (hidden, 3, 14, 14),
+        "backbone.layernorm.weight": (hidden,),
+    }
+    for layer in range(DEPTH_ANYTHING_LAYERS):
+        shapes[f"backbone.encoder.layer.{layer}.mlp.fc1.weight"] = (4 * hidden, hidden)
+        shapes[f"backbone.encoder.layer.{layer}.mlp.fc2.weight"] = (hidden, 4 * hidden)
+    for i, channels in enumerate(DEPTH_ANYTHING_NECK):
+        shapes[f"neck.reassemble_stage.layers.{i}.projection.weight"] = (channels, hidden, 1, 1)
+        shapes[f"neck.convs.{i}.weight"] = (DEPTH_ANYTHING_FUSION, channels, 3, 3)
+        shapes[f"neck.fusion_stage.layers.{i}.projection.weight"] = (DEPTH_ANYTHING_FUSION,) * 2 + (1, 1)
+    shapes["head.conv1.weight"] = (DEPTH_ANYTHING_HEAD, DEPTH_ANYTHING_FUSION, 3, 3)
+    shapes["head.conv2.weight"] = (DEPTH_ANYTHING_HEAD, DEPTH_ANYTHING_HEAD, 3, 3)
+    shapes["head.conv3.weight"] = (1, DEPTH_ANYTHING_HEAD, 1, 1)
+    return shapes
+
+
+def check_depth_anything(shapes: dict[str, Any]) -> None:
+    what = "not a Depth Anything V2 Small state_dict (transformers' DepthAnythingForDepthEstimation)"
+    for key, shape in depth_anything_shapes().items():
+        got = shapes.get(key)
+        if got is None:
+            raise CheckpointError(f"{what}: {key} is missing (expected {'×'.join(map(str, shape))})")
+        if tuple(got) != shape:
+            raise CheckpointError(
+                f"{what}: {key} is {'×'.join(map(str, got))}, expected {'×'.join(map(str, shape))}"
+            )
+
+
 # --- ultralytics detector checkpoints -----------------------------------------------------------------
 
 # The globals an ultralytics detection checkpoint may name (the classes ultralytics' own restricted loader

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     yolov5m6_weights: Path | None = None
     yolov5l6_weights: Path | None = None
     yolov5x6_weights: Path | None = None
+    # Operator-supplied Depth Anything V2 Small weights (transformers state_dict) for depth_source "model".
+    depth_anything_weights: Path | None = None
+    # The depth source of a physics request that names none and has no depth map: "geometric" (fast) or
+    # "model" (the monocular model; slower, and needs its weights).
+    default_depth_source: Literal["geometric", "model"] = "geometric"
     # "auto" picks CUDA when present.
     device: str = "auto"
     log_level: str = "INFO"
@@ -98,6 +104,7 @@ class Settings(BaseSettings):
         "yolov5m6_weights",
         "yolov5l6_weights",
         "yolov5x6_weights",
+        "depth_anything_weights",
         "store_path",
         "api_key",
         "admin_api_key",

@@ -1,5 +1,5 @@
-"""Operator-supplied weights (VGG-19, pretrained YOLOv5 checkpoints; depth and Inception weights join the
-same way).
+"""Operator-supplied weights (VGG-19, pretrained YOLOv5 checkpoints, Depth Anything V2 Small; Inception
+weights join the same way).
 
 Nothing downloads them. Each has a name and arrives either by `POST /v1/weights/{name}` (operator key) or
 from the `SIM2REAL_<NAME>_WEIGHTS` path at start-up. Its content is checked without torch (architecture,
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from services.common.core import keys
 from services.common.core.checkpoints import (
     CheckpointError,
+    check_depth_anything,
     check_trained_values,
     check_vgg19,
     read_detector_checkpoint,
@@ -98,6 +99,15 @@ def _yolo_spec(name: str) -> WeightsSpec:
     )
 
 
+def _check_depth_anything(data: bytes) -> None:
+    shapes = read_tensor_shapes(data)
+    check_depth_anything(shapes)
+    values = read_tensor_values(data, shapes)
+    # DINOv2's mask token is used only in masked pre-training, never at inference: it may be anything.
+    values.pop("backbone.embeddings.mask_token", None)
+    check_trained_values(values, "depth_anything")
+
+
 OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
     "vgg19": WeightsSpec(
         "vgg19",
@@ -108,6 +118,14 @@ OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
     ),
     # One pretrained checkpoint per detector architecture: what `pretrained: true` starts from.
     **{name: _yolo_spec(name) for name in ARCHITECTURES},
+    "depth_anything": WeightsSpec(
+        "depth_anything",
+        "Depth Anything V2 Small weights (the state_dict of transformers' DepthAnythingForDepthEstimation, "
+        "saved with torch.save, for depth_source 'model')",
+        "depth_anything_weights",
+        _check_depth_anything,
+        200 * 1024 * 1024,  # ~99 MB in float32
+    ),
 }
 
 

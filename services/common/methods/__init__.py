@@ -54,6 +54,9 @@ class MethodSpec:
     style: Need = "no"  # a style (style_id): reference images of the target look
     weights: tuple[str, ...] = ()  # operator-supplied weights, by name (e.g. "vgg19")
     uses_depth: bool = False
+    # Where a depth-using method may take distances from (params.depth_source), each with the operator weights
+    # it needs, e.g. {"provided": (), "geometric": (), "model": ("depth_anything",)}.
+    depth_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Per weather it renders by itself, the one parameter that sets how strong it is (a float field of that
     # weather's model, e.g. fog's visibility): robustness curves render an evaluation set at its values.
     intensity: dict[str, str] = field(default_factory=dict)
@@ -81,6 +84,13 @@ class MethodSpec:
     def package(self) -> str:
         """Its own package (where the builder lives): the one place besides the spec that names it."""
         return self.builder.partition(":")[0].rpartition(".")[0]
+
+    def weights_for(self, params: BaseModel, default_depth_source: str) -> tuple[str, ...]:
+        """The operator weights a request with these params needs: the method's own, and those of its depth
+        source (the one named, else `default_depth_source`, which images without a depth map get)."""
+        source = getattr(params, "depth_source", None) or default_depth_source
+        extra = tuple(w for w in self.depth_sources.get(source, ()) if w not in self.weights)
+        return self.weights + extra
 
     def load_builder(self) -> Callable[..., Any]:
         return _load_path(self.builder)

@@ -15,8 +15,18 @@ from services.common.core.fields import Seed
 from services.common.methods import MethodSpec, register
 
 _UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
-DepthSource = Literal["provided", "geometric"]
-DEPTH_SOURCES: tuple[str, ...] = ("provided", "geometric")
+DepthSource = Literal["provided", "model", "geometric"]
+DEPTH_MODEL_WEIGHTS = "depth_anything"  # the operator weights of depth_source 'model'
+# Each depth source with the operator weights it needs.
+DEPTH_SOURCES: dict[str, tuple[str, ...]] = {"provided": (), "model": (DEPTH_MODEL_WEIGHTS,), "geometric": ()}
+
+
+def effective_depth_source(requested: str | None, has_depth: bool, fallback: str) -> str:
+    """The source one image uses: the one named, else 'provided' when it has a depth map, else `fallback`
+    (SIM2REAL_DEFAULT_DEPTH_SOURCE at submit: 'geometric' or 'model')."""
+    if requested:
+        return requested
+    return "provided" if has_depth else fallback
 
 
 class _WeatherParams(BaseModel):
@@ -25,9 +35,11 @@ class _WeatherParams(BaseModel):
     seed: Seed = Field(0, description="Random seed; the same seed and inputs give the same bytes.")
     depth_source: DepthSource | None = Field(
         None,
-        description="Where distances come from: 'provided' (the depth map sent with the image) or "
-        "'geometric' (ground plane from the camera, structures at their ground contact, sky at infinity). "
-        "None = 'provided' when a depth map is given, else 'geometric'.",
+        description="Where distances come from: 'provided' (the depth map sent with the image), 'model' (a "
+        "monocular depth model, Depth Anything V2 Small, scaled to metres by the ground plane; needs the "
+        "operator's depth_anything weights; slower) or 'geometric' (ground plane from the camera, structures "
+        "at their ground contact, sky at infinity). None = 'provided' when a depth map is given, else the "
+        "service's default (SIM2REAL_DEFAULT_DEPTH_SOURCE: 'geometric' unless the operator chose 'model').",
     )
     camera_height_m: float = Field(
         1.65,
@@ -239,6 +251,7 @@ SPEC = register(
         "snow, overcast, dusk and night light); uses a depth map when one is given.",
         weather_params=PHYSICS_WEATHERS,
         uses_depth=True,
+        depth_sources=DEPTH_SOURCES,
         # What a robustness curve varies: fog by visibility, rain and snow by precipitation rate.
         intensity={"fog": "visibility_m", "rain": "intensity_mm_h", "snow": "intensity_mm_h"},
         builder="services.translator.weather.builder:build",

@@ -22,6 +22,7 @@ from services.common.datasets.splits import assign_splits
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
+from services.translator.sequences import PerSequence, per_sequence
 
 
 def run(ctx: JobContext, p: ComposeDatasetPayload) -> JobOutcome:
@@ -45,8 +46,19 @@ def run(ctx: JobContext, p: ComposeDatasetPayload) -> JobOutcome:
             f"{sum(result.missing.values())} composition slots are empty because their source lacks the "
             f"frame ({missing}; lineage.missing)"
         )
+    # Per weather, its translator per sequence (a clone scene's fog frames share one airlight).
     translators = {
-        weather: translator_for(ctx, translation) for weather, translation in p.translations.items()
+        weather: per_sequence(
+            ctx,
+            translation,
+            translator_for(ctx, translation),
+            [
+                vkitti[e.record.image_id]
+                for e in result.entries
+                if e.translate_to == weather and vkitti[e.record.image_id].image_key
+            ],
+        )
+        for weather, translation in p.translations.items()
     }
     # By scene (a KITTI sequence and its virtual clone stay together), never by frame.
     split_of = assign_splits(
@@ -79,6 +91,14 @@ def run(ctx: JobContext, p: ComposeDatasetPayload) -> JobOutcome:
         "missing": dict(result.missing),
         "split": {"by": "scene", "val_fraction": p.val_fraction, "seed": p.seed},
     }
+    depth_sources = {
+        w: dict(sorted(t.depth_sources.items())) for w, t in translators.items() if t.depth_sources
+    }
+    if depth_sources:
+        lineage["depth_sources"] = depth_sources  # weather -> source -> translated frames that used it
+    fixed = {w: t.fixed for w, t in translators.items() if t.fixed}
+    if fixed:
+        lineage["sequence_params"] = fixed  # weather -> sequence -> params fixed for it (fog's airlight)
     dataset = Dataset(
         id=new_id,
         name=p.name,
@@ -102,7 +122,7 @@ def compose_one(
     new_id: str,
     entry: CompositionEntry,
     source: ds.StoredImage,
-    translators: dict[str, Any],
+    translators: dict[str, PerSequence],
     class_names: list[str],
     split_of: dict[str, str],
 ) -> ds.StoredImage | None:
@@ -115,7 +135,7 @@ def compose_one(
         )
         return None
     if entry.translate_to:
-        tr = translators[entry.translate_to]
+        tr = translators[entry.translate_to](record)
         try:
             image = decode_image(
                 ctx.store.get_bytes(source.image_key), ctx.settings.max_image_pixels, orient=False

@@ -21,5 +21,11 @@ def run(ctx: JobContext, p: TranslatePayload) -> TranslateResult:
     key = keys.translation_result(ctx.job_id)
     ctx.store.put_bytes(key, encode_png(out), "image/png")
     return TranslateResult(
-        image_key=key, width=int(out.shape[1]), height=int(out.shape[0]), method=tr.method, weather=tr.weather
+        image_key=key,
+        width=int(out.shape[1]),
+        height=int(out.shape[0]),
+        method=tr.method,
+        weather=tr.weather,
+        depth_source=next(iter(translator.depth_sources), None),
+        weights=tr.weights,
     )

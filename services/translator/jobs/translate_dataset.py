@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -12,9 +13,11 @@ from services.common.core.db.session import session_scope
 from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
+from services.common.datasets.sequences import by_sequence
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
+from services.translator.sequences import per_sequence
 
 
 def load_inputs(
@@ -52,6 +55,10 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         raise JobError("the filter selects no images with pixels")
     translator = translator_for(ctx, translation)
     weather = translation.weather
+    if translator.sequence_params is not None:  # frames of one sequence together, in order
+        items = [item for group in by_sequence(items, lambda item: item.record).values() for item in group]
+    translator_of = per_sequence(ctx, translation, translator, items, p.sequence_params)
+
     new_id = ctx.job_id
     ctx.outputs(ds.prefix(new_id))
     out_items: list[ds.StoredImage] = []
@@ -68,8 +75,16 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             record, item.split, ds.image_key(new_id, image_id, ".png"), ds.label_key(new_id, image_id), None
         )
 
-    for start in range(0, len(items), translator.batch_size):
-        batch = [(item, translated(item)) for item in items[start : start + translator.batch_size]]
+    start = 0
+    while start < len(items):
+        # A batch shares one translator: with per-sequence params it ends where its sequence does.
+        current = translator_of(items[start].record)
+        end = start + 1
+        while (
+            end < min(len(items), start + current.batch_size) and translator_of(items[end].record) is current
+        ):
+            end += 1
+        batch = [(item, translated(item)) for item in items[start:end]]
         # A retry after a dead worker keeps what the earlier attempt finished (keys derive from the job id).
         todo = [
             (src, dst)
@@ -81,9 +96,7 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
                 (src, dst, load_inputs(ctx, src, translator.uses_depth, max_pixels)) for src, dst in todo
             ]
             ready = [(dst, inputs) for _, dst, inputs in loaded if inputs is not None]
-            outs = (
-                translator.translate([i for _, (i, _) in ready], [d for _, (_, d) in ready]) if ready else []
-            )
+            outs = current.translate([i for _, (i, _) in ready], [d for _, (_, d) in ready]) if ready else []
             for (dst, _), out in zip(ready, outs, strict=True):
                 ctx.store.put_bytes(dst.image_key, encode_png(out), "image/png")
                 # The label last: its presence marks the image as done.
@@ -91,13 +104,17 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             failed = {src.record.image_id for src, _, inputs in loaded if inputs is None}
             batch = [(src, dst) for src, dst in batch if src.record.image_id not in failed]
         out_items.extend(dst for _, dst in batch)
-        done = min(start + translator.batch_size, len(items))
-        ctx.progress(done / len(items), f"translated {done}/{len(items)} images to {weather}")
+        start = end
+        ctx.progress(end / len(items), f"translated {end}/{len(items)} images to {weather}")
     if not out_items:
         raise JobError(
             f"none of the {len(items)} selected images could be translated: {'; '.join(ctx.warnings)}"
         )
-    lineage = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
+    lineage: dict[str, Any] = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
+    if translator_of.depth_sources:  # source -> images that used it
+        lineage["depth_sources"] = dict(sorted(translator_of.depth_sources.items()))
+    if translator_of.fixed:  # sequence -> params fixed for it (fog: atmospheric_light)
+        lineage["sequence_params"] = translator_of.fixed
     ds.write_meta(ctx.store, new_id, out_items, {"images": len(out_items), "translated_from": source_id})
     stats = ds.stored_stats(out_items, class_names, ctx.warnings)
     dataset = Dataset(

@@ -20,7 +20,9 @@ smooth, and that keeps the whole analysis at a few milliseconds per frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -488,13 +490,37 @@ def camera_of(params: object) -> Camera:
     )
 
 
+# The monocular model's scene (depth_model.model_scene with a loaded estimator). The physics builder hands it
+# in for the length of a render: this module cannot import the model's (which builds on it).
+ModelDepth = Callable[[np.ndarray, Camera], Scene]
+_MODEL_DEPTH: ContextVar[ModelDepth | None] = ContextVar("model_depth", default=None)
+
+
+@contextmanager
+def model_depth(provider: ModelDepth) -> Iterator[None]:
+    """Within the block, depth_source 'model' is answered by `provider(image, camera)`."""
+    token = _MODEL_DEPTH.set(provider)
+    try:
+        yield
+    finally:
+        _MODEL_DEPTH.reset(token)
+
+
 def scene_for(image: np.ndarray, params: object, depth_m: np.ndarray | None) -> Scene:
-    """The scene a renderer works with: `params.depth_source` decides ('provided' needs the map). Without
-    a depth map and with no source named, geometric."""
+    """The scene a renderer works with: `params.depth_source` decides ('provided' needs the map, 'model' the
+    depth model given by `model_depth`). Without a depth map and with no source named, geometric."""
     source = getattr(params, "depth_source", None)
     camera = camera_of(params)
     if source == "geometric":
         return analyse(image, None, camera)
+    if source == "model":
+        provider = _MODEL_DEPTH.get()
+        if provider is None:
+            raise ValueError(
+                "depth_source 'model' needs the depth model loaded from the operator's weights (the physics "
+                "builder does this); choose 'geometric' or 'provided' otherwise."
+            )
+        return provider(image, camera)
     if source == "provided" and depth_m is None:
         raise ValueError(
             "depth_source 'provided' needs a depth map with the image; send one or choose 'geometric'."
