@@ -26,8 +26,14 @@ def test_every_method_is_listed_before_anything_exists(client) -> None:
             assert [r["weather"] for r in rows[name]] == list(spec.weather_params)
             assert all(r["available"] is (not spec.weights) for r in rows[name])
             continue
-        (row,) = rows[name]
-        assert row["weather"] is None and row["available"] is False
+        # Earlier tests of the run may have made a model or style of this method: then it has rows of its
+        # own and no placeholder; otherwise exactly one placeholder row says what it lacks.
+        placeholders = [r for r in rows[name] if r["weather"] is None]
+        if len(placeholders) < len(rows[name]):
+            assert not placeholders, rows[name]
+            continue
+        (row,) = placeholders
+        assert row["available"] is False
         assert row["needs"] == f"{row['reason']}: {row['fix']}"
         if spec.model == "required":
             assert row["reason"].startswith(f"no {name} model yet")
