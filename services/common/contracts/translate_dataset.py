@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.common.contracts import JobKind, Payload, Result, register
+from services.common.contracts.translation_quality import QualityReport, QualityRequest
 from services.common.methods.translation import Translation
 
 
@@ -13,11 +16,14 @@ class TranslateDatasetPayload(Payload):
     name: str
     images: int  # selected at submit, for progress and ETA
     strict: bool = False  # an image that cannot be translated fails the job instead of being skipped
+    quality: QualityRequest | None = None  # KID/FID of the translation against a target set, when asked
 
 
 class TranslateDatasetResult(Result):
     dataset_id: str
     images: int
+    label_audit: dict[str, Any] | None = None  # the summary, as in the dataset's stats.label_audit
+    quality: QualityReport | None = None
 
 
 KIND = register(

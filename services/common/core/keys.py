@@ -12,6 +12,8 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     models/{name}/v{n}/{name}.pth             operator-supplied weights, by version (e.g. vgg19)
     evaluations/{evaluation_id}/...           detections, predictions, plot
     experiments/{experiment_id}/plot.png
+    quality/{job_id}/grid-{set}.png           a translation-quality job's sample grids (translated, target,
+                                              source)
 """
 
 from __future__ import annotations
@@ -113,6 +115,16 @@ def operator_weights(name: str, version: int | None = None) -> str:
     if version is None:
         return f"models/{name}/{name}.pth"
     return f"models/{name}/v{version}/{name}.pth"
+
+
+def quality_prefix(job_id: str) -> str:
+    return f"quality/{job_id}/"
+
+
+def quality_grid(job_id: str, which: str) -> str:
+    """A sample grid of one set (translated, target, source) measured by a translation-quality job (or by
+    a dataset translation that asked for the metric)."""
+    return quality_prefix(job_id) + f"grid-{which}.png"
 
 
 def evaluation_prefix(evaluation_id: str) -> str:

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
 
     # Operator-supplied VGG-19 ImageNet weights (torchvision state_dict) for neural style transfer.
     vgg19_weights: Path | None = None
+    # Operator-supplied FID Inception-v3 weights (torch-fidelity's file) for KID/FID translation quality.
+    inception_weights: Path | None = None
     # "auto" picks CUDA when present.
     device: str = "auto"
     log_level: str = "INFO"
@@ -76,6 +78,7 @@ class Settings(BaseSettings):
         "broker_url",
         "store_endpoint",
         "vgg19_weights",
+        "inception_weights",
         "store_path",
         "api_key",
         "admin_api_key",

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.common.core import keys
 from services.common.core.checkpoints import (
+    check_inception,
     check_trained_values,
     check_vgg19,
     read_tensor_shapes,
@@ -58,6 +59,12 @@ def _check_vgg19(data: bytes) -> None:
     check_trained_values(read_tensor_values(data, shapes), "vgg19")
 
 
+def _check_inception(data: bytes) -> None:
+    shapes = read_tensor_shapes(data)
+    check_inception(shapes)
+    check_trained_values(read_tensor_values(data, shapes), "inception")
+
+
 OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
     "vgg19": WeightsSpec(
         "vgg19",
@@ -65,6 +72,14 @@ OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
         "vgg19_weights",
         _check_vgg19,
         700 * 1024 * 1024,  # torchvision's is ~548 MB
+    ),
+    "inception": WeightsSpec(
+        "inception",
+        "FID Inception-v3 weights (torch-fidelity's weights-inception-2015-12-05-6726825d.pth, the network "
+        "FID and KID are defined with; for translation quality)",
+        "inception_weights",
+        _check_inception,
+        200 * 1024 * 1024,  # the file is ~95 MB
     ),
 }
 
