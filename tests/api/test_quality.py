@@ -240,3 +240,71 @@ def test_translation_quality_end_to_end_with_random_inception_weights(
     assert quality["translated_to_target"]["images"] == 2 and quality["source_to_target"]["images"] == 2
     assert out["dataset"]["lineage"]["quality"] == quality
     assert api.get(f"/v1/translation-quality/{out['job'].id}/grids/source.png").status_code == 200
+
+
+def _image_set(client, n: int, seed: int) -> str:  # noqa: ANN001
+    buf = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(n):
+            z.writestr(f"img_{i}.png", png_bytes(car_scene(seed + i)[::2, ::2].copy()))
+    r = client.post("/v1/image-sets", files={"archive": ("a.zip", buf.getvalue())})
+    assert r.status_code == 201, r.text
+    return r.json()["prefix"]
+
+
+TINY_CYCLEGAN = {
+    "ngf": 8,
+    "ndf": 8,
+    "n_blocks": 2,
+    "n_epochs": 1,
+    "n_epochs_decay": 1,
+    "load_size": 72,
+    "crop_size": 64,
+    "sample_count": 1,
+    "preprocess": "resize_and_crop",
+}
+
+
+def _train_request(a: str, b: str, **options) -> dict:  # noqa: ANN003
+    return {
+        "name": "tiny",
+        "method": "cyclegan",
+        "weather": "fog",
+        "domain_a": {"prefix": a},
+        "domain_b": {"prefix": b},
+        "options": {**TINY_CYCLEGAN, **options},
+    }
+
+
+def test_training_with_kid_needs_the_inception_weights(api, settings) -> None:
+    a, b = _image_set(api, 2, 0), _image_set(api, 2, 10)
+    before = _jobs(settings, "train_translator")
+    r = api.post("/v1/translator-models", json=_train_request(a, b, kid_every_epochs=1))
+    assert r.status_code == 409 and "/v1/weights/inception" in r.json()["detail"]
+    r = api.post("/v1/translator-models", json=_train_request(a, b, kid_every_epochs=-1))
+    assert r.status_code == 422 and "options.kid_every_epochs" in r.text
+    assert _jobs(settings, "train_translator") == before
+    r = api.post("/v1/translator-models", json=_train_request(a, b))  # KID is off by default
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["weights"] == {}
+
+
+@pytest.mark.slow  # a tiny CycleGAN plus Inception-v3 features of 8 images on a CPU
+def test_cyclegan_training_records_kid_against_domain_b(api, run_queued, settings) -> None:
+    a, b = _image_set(api, 2, 0), _image_set(api, 2, 10)
+    r = api.post("/v1/weights/inception", files={"file": ("inception.pth", random_inception_pth())})
+    assert r.status_code in (200, 201), r.text
+    r = api.post("/v1/translator-models", json=_train_request(a, b, kid_every_epochs=1, kid_images=2))
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["weights"] == {"inception": 1}
+    job = run_one(run_queued, settings, "train_translator", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    kid = job.result["kid"]
+    assert kid["every_epochs"] == 1 and kid["images"] == 2
+    assert [e["epoch"] for e in kid["epochs"]] == [1, 2]
+    assert all(np.isfinite(e["kid_mean"]) and e["kid_std"] >= 0 for e in kid["epochs"])
+    model = api.get(f"/v1/translator-models/{job.id}").json()
+    assert model["metrics"]["kid"] == kid
+    assert [e.get("kid") for e in model["metrics"]["epochs"]] == [e["kid_mean"] for e in kid["epochs"]]
