@@ -104,23 +104,26 @@ def measure(
     source_keys: Sequence[str] | None,
     request: QualityRequest,
     progress: Callable[[float, str], None] | None = None,
+    grid_key: Callable[[str], str] | None = None,
 ) -> QualityReport:
     """KID/FID of the translated (and source) images against the request's target set, with sample grids
-    stored under the job's quality prefix."""
+    stored at `grid_key(set)` (default: under the job's quality prefix)."""
     net = inception(ctx, request.weights["inception"])
     target_keys = set_keys(ctx, request.target, request.max_images, request.seed, "quality.target")
     sets = {"translated": list(translated_keys), "target": target_keys}
     if source_keys is not None:
         sets["source"] = list(source_keys)
     feats, grids = {}, {}
-    ctx.outputs(keys.quality_prefix(ctx.job_id))
+    if grid_key is None:
+        ctx.outputs(keys.quality_prefix(ctx.job_id))
+        grid_key = lambda name: keys.quality_grid(ctx.job_id, name)  # noqa: E731
     for n, (name, image_keys) in enumerate(sets.items()):
         thumbs: list[np.ndarray] = []
         try:
             feats[name] = fidelity.features(net, decoded(ctx, image_keys, thumbs))
         except ValueError as exc:
             raise JobError(f"quality: the {name} set has no image that can be decoded") from exc
-        grids[name] = keys.quality_grid(ctx.job_id, name)
+        grids[name] = grid_key(name)
         ctx.store.put_bytes(grids[name], grid_png(thumbs), "image/png")
         if progress is not None:
             progress((n + 1) / len(sets), f"Inception features of the {name} set ({len(feats[name])} images)")
@@ -150,7 +153,7 @@ def measure_translation(
     request: QualityRequest,
 ) -> QualityReport:
     """A dataset translation's own quality: its translated images and their sources (the same sample of
-    image ids) against the request's target set."""
+    image ids) against the request's target set; the grids go with the new dataset."""
     by_id = {dst.record.image_id: (src, dst) for src, dst in pairs if src.image_key and dst.image_key}
     ids = sample(list(by_id), request.max_images, request.seed)
     if len(ids) < 2:
@@ -160,7 +163,11 @@ def measure_translation(
         [by_id[i][1].image_key for i in ids],  # type: ignore[misc]
         [by_id[i][0].image_key for i in ids],  # type: ignore[misc]
         request,
+        grid_key=lambda name: keys.dataset_quality_grid(ctx.job_id, name),
     )
+
+
+KID_SUBSETS = 50  # during training: half the default, as the probe runs many times
 
 
 class KidProbe:
@@ -182,6 +189,3 @@ class KidProbe:
         return fidelity.distance(
             fidelity.features(self.net, translate(self.sources)), self.reals, subsets=KID_SUBSETS
         )
-
-
-KID_SUBSETS = 50  # during training: half the default, the probe runs many times

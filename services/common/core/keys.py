@@ -4,8 +4,9 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     uploads/{job_id}/{name}                   a request's inputs (image sets: uploads/{set_id}/images/)
     translations/{job_id}/result.png          a single-image translation
     detections/{job_id}/annotated.png         a single-image detection drawn
-    datasets/{dataset_id}/...                 images/, labels/, depth/, the records file, and
-                                              thumbnails/{size}/{image_id}.jpg (made on first request)
+    datasets/{dataset_id}/...                 images/, labels/, depth/, the records file,
+                                              thumbnails/{size}/{image_id}.jpg (made on first request) and
+                                              quality/grid-{set}.png (a translation that measured itself)
     styles/{style_id}/{n:03d}.png             a style's reference images
     models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
     models/detector/{model_id}/...            best.pt, last.pt, history.json (trained), weights.pt (uploaded)
@@ -78,6 +79,11 @@ def dataset_depth(dataset_id: str, image_id: str) -> str:
 def dataset_thumbnail(dataset_id: str, image_id: str, size: int) -> str:
     """A cached JPEG thumbnail (longest side `size`); under the dataset's prefix, so it goes with it."""
     return _join(dataset_prefix(dataset_id), "thumbnails", str(size), f"{image_id}.jpg")
+
+
+def dataset_quality_grid(dataset_id: str, which: str) -> str:
+    """A sample grid of a dataset translation that measured its own quality; goes with the dataset."""
+    return _join(dataset_prefix(dataset_id), "quality", f"grid-{which}.png")
 
 
 def style_prefix(style_id: str) -> str:

@@ -84,7 +84,7 @@ def features(
     for image in images:
         if image.ndim != 3 or image.shape[2] < 3 or image.dtype != np.uint8:
             raise ValueError(f"expected HxWx3 uint8 images, got {image.shape} {image.dtype}")
-        batch.append(torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1))
+        batch.append(torch.tensor(image[..., :3]).permute(2, 0, 1))  # a copy: decoded arrays may be read-only
         if len(batch) >= batch_size:
             flush()
     if batch:
