@@ -101,6 +101,10 @@ class ImageOut(BaseModel):
     occluded_vehicles: int
     num_boxes: int
     image_key: str | None
+    box_fidelity: float | None = Field(
+        None,
+        description="the label-safety audit's lowest box fidelity (1.0 without boxes; null: not audited)",
+    )
 
 
 class ImagePage(BaseModel):

@@ -18,6 +18,7 @@ from services.api.data_locations import data_location
 from services.api.deletions import dataset_users, delete_row_then_objects, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
+from services.api.quality_requests import QualityTargetIn, quality_request
 from services.api.schemas import DatasetOut, ImageOut, ImagePage, JobOut, Offset
 from services.api.submit import submit
 from services.api.translation_requests import method_spec, resolve_translation
@@ -76,6 +77,11 @@ class DatasetTranslationCreate(BaseModel):
         False,
         description="fail on an image or depth map that cannot be decoded instead of skipping it with a "
         "warning",
+    )
+    quality: QualityTargetIn | None = Field(
+        None,
+        description="also measure KID/FID of the translated and the source images against this target set "
+        "(needs the operator's `inception` weights); the job's result and the dataset's lineage hold it",
     )
 
 
@@ -313,6 +319,13 @@ def translate_dataset(
                 "image then uses its depth map when it has one), use 'geometric' or 'model', or filter to "
                 "images with depth",
             )
+    quality = (
+        quality_request(
+            session, body.quality.target, body.quality.max_images, body.quality.seed, "quality.target"
+        )
+        if body.quality is not None
+        else None
+    )
     payload = TranslateDatasetPayload(
         source_dataset_id=dataset_id,
         filter=[str(t) for t in flt.terms],
@@ -320,6 +333,7 @@ def translate_dataset(
         name=(body.name or f"{dataset.name} -> {translation.method}:{translation.weather}")[:255],
         images=count,
         strict=body.strict,
+        quality=quality,
     )
     return submit(session, celery, settings, "translate_dataset", payload)
 

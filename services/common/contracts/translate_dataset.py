@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.common.contracts import JobKind, Payload, Result, register
+from services.common.contracts.translation_quality import QualityReport, QualityRequest
 from services.common.methods.translation import Translation
 
 
@@ -18,11 +19,14 @@ class TranslateDatasetPayload(Payload):
     # Params fixed per sequence (sequence key -> params, e.g. fog's airlight) by whoever split the work, so
     # every part renders a sequence alike; sequences missing here are estimated by the job itself.
     sequence_params: dict[str, dict[str, Any]] = {}
+    quality: QualityRequest | None = None  # KID/FID of the translation against a target set, when asked
 
 
 class TranslateDatasetResult(Result):
     dataset_id: str
     images: int
+    label_audit: dict[str, Any] | None = None  # the summary, as in the dataset's stats.label_audit
+    quality: QualityReport | None = None
 
 
 KIND = register(

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     # The depth source of a physics request that names none and has no depth map: "geometric" (fast) or
     # "model" (the monocular model; slower, and needs its weights).
     default_depth_source: Literal["geometric", "model"] = "geometric"
+    # Operator-supplied FID Inception-v3 weights (torch-fidelity's file) for KID/FID translation quality.
+    inception_weights: Path | None = None
     # "auto" picks CUDA when present.
     device: str = "auto"
     log_level: str = "INFO"
@@ -105,6 +107,7 @@ class Settings(BaseSettings):
         "yolov5l6_weights",
         "yolov5x6_weights",
         "depth_anything_weights",
+        "inception_weights",
         "store_path",
         "api_key",
         "admin_api_key",

@@ -8,11 +8,11 @@ Layout per dataset (DESIGN.md): `datasets/{id}/images/{image_id}{ext}`, `dataset
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, not_, or_, select
+from sqlalchemy import ColumnElement, and_, insert, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.common.core import keys
@@ -39,6 +39,7 @@ COLUMNS = {
     "height": DatasetImage.height,
     "occluded_vehicles": DatasetImage.occluded_vehicles,
     "num_boxes": DatasetImage.num_boxes,
+    "min_box_fidelity": DatasetImage.box_fidelity,
     "split": DatasetImage.split,
 }
 
@@ -152,6 +153,34 @@ def save_index(session: Session, dataset: Dataset, items: Iterable[StoredImage],
             batch = []
     if batch:
         session.execute(insert(DatasetImage), batch)
+
+
+def save_label_audit(
+    session: Session, dataset_id: str, per_image: Mapping[str, Mapping[str, Any]], summary: dict[str, Any]
+) -> None:
+    """Record a label-safety audit in the caller's transaction: per image its lowest box fidelity (the
+    `min_box_fidelity` filter's column) and its per-box results (meta["label_audit"]), and the summary in
+    the dataset's stats (`label_audit`). `per_image`: image id -> an audit's dict (`fidelity`,
+    `box_fidelity`, `erased`, `invented`, `invented_count`); images it does not name are left unaudited."""
+    rows = session.execute(
+        select(DatasetImage.id, DatasetImage.image_id, DatasetImage.meta).where(
+            DatasetImage.dataset_id == dataset_id
+        )
+    )
+    changes = [
+        {
+            "id": row.id,
+            "box_fidelity": float(per_image[row.image_id]["fidelity"]),
+            "meta": {**(row.meta or {}), "label_audit": dict(per_image[row.image_id])},
+        }
+        for row in rows
+        if row.image_id in per_image
+    ]
+    for start in range(0, len(changes), 5000):
+        session.execute(update(DatasetImage), changes[start : start + 5000])
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is not None:
+        dataset.stats = {**(dataset.stats or {}), "label_audit": summary}
 
 
 def filter_conditions(flt: Filter) -> list[ColumnElement[bool]]:

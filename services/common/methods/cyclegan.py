@@ -74,6 +74,20 @@ class CycleGANTrainOptions(_Model):
     )
     sample_count: int = Field(4, ge=0, le=32, description="sample translations kept at the end of each epoch")
     max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")
+    kid_every_epochs: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="record KID of translated A images against domain B every this many epochs and after the "
+        "last (0: never; the default, because it needs the operator's `inception` weights, 409 without them)",
+    )
+    kid_images: int = Field(
+        50, ge=2, le=1000, description="images per domain the KID is measured on (the first of each domain)"
+    )
+
+    def weights_needed(self) -> tuple[str, ...]:
+        """Operator weights these options need beyond the method's own."""
+        return ("inception",) if self.kid_every_epochs else ()
 
     @model_validator(mode="after")
     def _consistent(self) -> CycleGANTrainOptions:

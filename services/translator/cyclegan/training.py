@@ -217,6 +217,7 @@ def train(
     on_checkpoint: Callable[[TrainState], None] | None = None,
     on_progress: Callable[[ProgressInfo], None] | None = None,
     on_epoch_end: Callable[[int, list[np.ndarray]], None] | None = None,
+    on_epoch_generator: Callable[[int, Callable[[list[np.ndarray]], list[np.ndarray]]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     device: str | torch.device = "cpu",
 ) -> TrainResult:
@@ -386,6 +387,10 @@ def train(
                 order = [int(i) for i in np_rng.permutation(n_data)]
                 if on_epoch_end is not None:
                     on_epoch_end(finished_epoch, samples)
+                if on_epoch_generator is not None:  # e.g. a KID probe: G_A in eval mode, no RNG drawn
+                    on_epoch_generator(
+                        finished_epoch, lambda images: _translate_eval(cfg, g_a, images, device)
+                    )
             stop = should_stop is not None and should_stop()
             if on_checkpoint is not None and (epoch_done or step % cfg.checkpoint_every_iters == 0 or stop):
                 on_checkpoint(snapshot())
@@ -404,6 +409,16 @@ def _translate_samples(
     g_a.eval()
     try:
         return Translator(g_a, device, batch_size=cfg.batch_size).translate(_sample_inputs(cfg, domain_a))
+    finally:
+        g_a.train()
+
+
+def _translate_eval(
+    cfg: TrainConfig, g_a: ResnetGenerator, images: list[np.ndarray], device: torch.device
+) -> list[np.ndarray]:
+    g_a.eval()
+    try:
+        return Translator(g_a, device, batch_size=cfg.batch_size).translate(images)
     finally:
         g_a.train()
 

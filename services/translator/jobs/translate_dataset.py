@@ -17,7 +17,9 @@ from services.common.datasets.sequences import by_sequence
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.translator.inputs import depth_metres, translator_for
+from services.translator.quality_sets import measure_translation
 from services.translator.sequences import per_sequence
+from services.translator.stored_audit import audit_record, audit_stored, stored_form
 
 
 def load_inputs(
@@ -62,6 +64,7 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
     new_id = ctx.job_id
     ctx.outputs(ds.prefix(new_id))
     out_items: list[ds.StoredImage] = []
+    audits = {}  # image id -> its label-safety audit
     max_pixels = ctx.settings.max_image_pixels
 
     def translated(item: ds.StoredImage) -> ds.StoredImage:
@@ -97,7 +100,8 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             ]
             ready = [(dst, inputs) for _, dst, inputs in loaded if inputs is not None]
             outs = current.translate([i for _, (i, _) in ready], [d for _, (_, d) in ready]) if ready else []
-            for (dst, _), out in zip(ready, outs, strict=True):
+            for (dst, (image, _)), out in zip(ready, outs, strict=True):
+                audits[dst.record.image_id] = audit_record(image, out, dst.record)
                 ctx.store.put_bytes(dst.image_key, encode_png(out), "image/png")
                 # The label last: its presence marks the image as done.
                 ctx.store.put_bytes(dst.label_key, ds.label_text(dst.record, class_names), "text/plain")
@@ -110,11 +114,19 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         raise JobError(
             f"none of the {len(items)} selected images could be translated: {'; '.join(ctx.warnings)}"
         )
+    by_id = {item.record.image_id: item for item in items}
+    pairs = [(by_id[d.record.image_id], d) for d in out_items]
+    # Images an earlier attempt finished are audited from the store.
+    audits.update(audit_stored(ctx, [(src, dst) for src, dst in pairs if dst.record.image_id not in audits]))
+    per_image, audit_summary = stored_form(audits)
+    quality = measure_translation(ctx, pairs, p.quality) if p.quality is not None else None
     lineage: dict[str, Any] = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
     if translator_of.depth_sources:  # source -> images that used it
         lineage["depth_sources"] = dict(sorted(translator_of.depth_sources.items()))
     if translator_of.fixed:  # sequence -> params fixed for it (fog: atmospheric_light)
         lineage["sequence_params"] = translator_of.fixed
+    if quality is not None:
+        lineage["quality"] = quality.model_dump()
     ds.write_meta(ctx.store, new_id, out_items, {"images": len(out_items), "translated_from": source_id})
     stats = ds.stored_stats(out_items, class_names, ctx.warnings)
     dataset = Dataset(
@@ -130,6 +142,11 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         job_id=ctx.job_id,
     )
     return JobOutcome(
-        TranslateDatasetResult(dataset_id=new_id, images=len(out_items)),
-        write=lambda s: ds.save_index(s, dataset, out_items),
+        TranslateDatasetResult(
+            dataset_id=new_id, images=len(out_items), label_audit=audit_summary, quality=quality
+        ),
+        write=lambda s: (
+            ds.save_index(s, dataset, out_items),
+            ds.save_label_audit(s, new_id, per_image, audit_summary),
+        ),
     )
