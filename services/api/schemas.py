@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # Past this an offset only ever returns an empty page (and past 2^63 Postgres cannot take it at all).
 MAX_OFFSET = 2**31 - 1
@@ -21,6 +21,9 @@ class JobOut(BaseModel):
     kind: str
     status: str
     progress: float
+    eta_s: float | None = Field(
+        None, description="seconds still needed at the rate so far; null when unknown"
+    )
     message: str
     error: str | None
     result: dict[str, Any] | None

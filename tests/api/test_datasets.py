@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.api.conftest import ingest, run_one
+from tests.api.conftest import ingest, run_one, run_sharded
 from tests.common.dataset_fixtures import make_bdd2018, make_bdd2020, make_kitti, make_vkitti2, make_yolo
 from tests.scenes import png_bytes, road_scene
 
@@ -185,7 +185,7 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
         },
     )
     assert r.status_code == 202, r.text
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     d = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     assert d["parent_id"] == src["id"]
@@ -301,6 +301,7 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
     from services.common.core.db.models import Job
     from services.common.core.db.session import session_scope
     from services.common.runtime import lifecycle as jobs
+    from services.common.runtime import shards
     from services.common.runtime.worker import WorkerRuntime
     from services.translator.jobs import translate_dataset as tasks
 
@@ -320,14 +321,18 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
         return real(image)
 
     monkeypatch.setattr(tasks, "encode_png", dies_on_the_second)
+    assert run_one(run_queued, settings, "translate_dataset", job_id).status == "queued"  # planned, parked
     with pytest.raises(SystemExit):
-        run_queued(settings, "translate_dataset")
+        run_queued(settings, "translate_shard")
+    shard_id = shards.shard_id(job_id, 0)
     with session_scope(settings.resolved_database_url) as s:
-        s.get(Job, job_id).heartbeat_at = jobs.stale_cutoff(3600)
+        s.get(Job, shard_id).heartbeat_at = jobs.stale_cutoff(3600)
     monkeypatch.setattr("services.common.runtime.worker.send_job", lambda *a, **k: None)
     assert WorkerRuntime("translator", settings).recover() == 1
     encoded.clear()
     monkeypatch.setattr(tasks, "encode_png", lambda image: (encoded.append(1), real(image))[1])
-    job = run_one(run_queued, settings, "translate_dataset", job_id)
+    job = run_sharded(run_queued, settings, "translate_dataset", job_id)
     assert job.status == "succeeded" and job.result["images"] == 2
+    with session_scope(settings.resolved_database_url) as s:
+        assert s.get(Job, shard_id).attempts == 2
     assert len(encoded) == 1  # the finished image was kept, not translated again

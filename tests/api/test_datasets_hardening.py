@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.common.datasets.readers import READERS
-from tests.api.conftest import ingest, post_and_run, run_one
+from tests.api.conftest import ingest, post_and_run, run_one, run_sharded
 from tests.common.dataset_fixtures import (
     kitti_line,
     make_bdd2018,
@@ -267,7 +267,7 @@ def test_translation_names_an_undecodable_depth_map_and_strict_fails(
     src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
     body = {"method": "physics", "weather": "fog", "filter": "variation=clone;camera=Camera_0;frame<=1"}
     r = api.post(f"/v1/datasets/{src['id']}/translations", json=body)
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     assert job.result["images"] == 1
     (warning,) = job.result["warnings"]
@@ -277,7 +277,7 @@ def test_translation_names_an_undecodable_depth_map_and_strict_fails(
     )
     assert api.get(f"/v1/datasets/{job.id}").json()["stats"]["warnings"] == [warning]
     r = api.post(f"/v1/datasets/{src['id']}/translations", json={**body, "strict": True})
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "failed" and job.error.startswith(warning.split(" (")[0])
     assert api.get(f"/v1/datasets/{job.id}").status_code == 404
 

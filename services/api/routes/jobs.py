@@ -73,6 +73,7 @@ def _snapshot(url: str, job_id: str) -> dict | None:
             "id": job.id,
             "status": job.status,
             "progress": job.progress,
+            "eta_s": job.eta_s,
             "message": job.message,
             "error": job.error,
             "warnings": job.warnings or [],

@@ -31,5 +31,5 @@ class ComposeDatasetResult(Result):
 
 
 KIND = register(
-    JobKind("compose_dataset", "translator", "translator", ComposeDatasetPayload, ComposeDatasetResult)
+    JobKind("compose_dataset", "translator", "translator.batch", ComposeDatasetPayload, ComposeDatasetResult)
 )

@@ -26,4 +26,6 @@ class TrainDetectorResult(Result):
     final: dict[str, Any]
 
 
-KIND = register(JobKind("train_detector", "detector", "detector", TrainDetectorPayload, TrainDetectorResult))
+KIND = register(
+    JobKind("train_detector", "detector", "detector.training", TrainDetectorPayload, TrainDetectorResult)
+)

@@ -21,4 +21,6 @@ class TranslateResult(Result):
     weather: str
 
 
-KIND = register(JobKind("translate", "translator", "translator", TranslatePayload, TranslateResult))
+KIND = register(
+    JobKind("translate", "translator", "translator.interactive", TranslatePayload, TranslateResult)
+)

@@ -63,7 +63,9 @@ def run(ctx: JobContext, p: ComposeDatasetPayload) -> JobOutcome:
             items.append(item)
             origins[entry.origin] += 1
         if n % 20 == 0:
-            ctx.progress(n / len(result.entries), f"composed {n}/{len(result.entries)} frames")
+            ctx.progress(
+                None, f"composed {n}/{len(result.entries)} frames", done=n, total=len(result.entries)
+            )
     if not items:
         raise JobError(f"none of the composition's {len(result.entries)} frames has pixels to copy")
     for warning in split_warnings(((i.split, True) for i in items), val_expected=p.val_fraction > 0):

@@ -1,20 +1,31 @@
-"""The `translate_dataset` job: a new dataset whose images are translated and whose labels are carried over."""
+"""The `translate_dataset` job: a new dataset whose images are translated and whose labels are carried over.
+
+The job is a parent: it splits the selected images into `translate_shard` children (SIM2REAL_SHARD_IMAGES
+each, on the batch queue, so every batch worker takes some), parks while they run, and records the dataset
+and its index once, from its own plan, so every selected image is in it exactly once whatever the shards
+went through. `translate_images` is the per-image loop a shard runs on its list."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
-from services.common.contracts.translate_dataset import TranslateDatasetPayload, TranslateDatasetResult
+from services.common.contracts.translate_dataset import (
+    TranslateDatasetPayload,
+    TranslateDatasetResult,
+    TranslateShardPayload,
+)
 from services.common.core.db.models import Dataset, DatasetImage
 from services.common.core.db.session import session_scope
 from services.common.core.images import ImageError, decode_image, encode_png
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
 from services.common.runtime.lifecycle import JobError
+from services.common.runtime.shards import run_shards, split
 from services.common.runtime.worker import JobContext, JobOutcome
-from services.translator.inputs import depth_metres, translator_for
+from services.translator.translators import ImageTranslator
 
 
 def load_inputs(
@@ -22,6 +33,8 @@ def load_inputs(
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The source image (and depth map) of one item, or None with a warning naming the file that failed
     (under strict the warning fails the job): one bad file does not stop the others."""
+    from services.translator.inputs import depth_metres
+
     image_id = src.record.image_id
     try:
         image = decode_image(ctx.store.get_bytes(src.image_key), max_pixels, orient=False)
@@ -36,41 +49,38 @@ def load_inputs(
     return image, depth
 
 
-def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
-    """A new dataset: the selected images translated, labels and metadata carried over, lineage recorded."""
-    translation, source_id = p.translation, p.source_dataset_id
-    with session_scope(ctx.db_url) as s:
-        source = s.get(Dataset, source_id)
-        if source is None:
-            raise JobError(f"source dataset {source_id} no longer exists")
-        class_names = list(source.class_names)
-        source_format = source.format
-        query = ds.select_images(source_id, parse_filter(p.filter or None))
-        wanted = {row.image_id for row in s.scalars(query.where(DatasetImage.image_key.is_not(None)))}
-    items = [i for i in ds.load_items(ctx.store, source_id) if i.record.image_id in wanted and i.image_key]
-    if not items:
-        raise JobError("the filter selects no images with pixels")
-    translator = translator_for(ctx, translation)
-    weather = translation.weather
-    new_id = ctx.job_id
-    ctx.outputs(ds.prefix(new_id))
-    out_items: list[ds.StoredImage] = []
+def translated(item: ds.StoredImage, dataset_id: str, weather: str) -> ds.StoredImage:
+    """Where a source image goes in the new dataset: its keys derive from the dataset id, so every attempt
+    and every shard writes one image to one place."""
+    record = dataclasses.replace(
+        item.record,
+        weather=ds.WEATHER_WORDS.get(weather, weather),
+        timeofday=ds.TIME_WORDS.get(weather, item.record.timeofday),
+    )
+    image_id = record.image_id
+    return ds.StoredImage(
+        record,
+        item.split,
+        ds.image_key(dataset_id, image_id, ".png"),
+        ds.label_key(dataset_id, image_id),
+        None,
+    )
+
+
+def translate_images(
+    ctx: JobContext,
+    translator: ImageTranslator,
+    work: list[tuple[ds.StoredImage, ds.StoredImage]],
+    class_names: list[str],
+    report: Callable[[int], None],
+) -> set[str]:
+    """Translate each (source, destination) pair into the destination's keys; `report(done)` after each
+    batch. Returns the ids of images that could not be read (each one a warning). A retry after a dead
+    worker keeps what the earlier attempt finished."""
+    failed: set[str] = set()
     max_pixels = ctx.settings.max_image_pixels
-
-    def translated(item: ds.StoredImage) -> ds.StoredImage:
-        record = dataclasses.replace(
-            item.record,
-            weather=ds.WEATHER_WORDS.get(weather, weather),
-            timeofday=ds.TIME_WORDS.get(weather, item.record.timeofday),
-        )
-        image_id = record.image_id
-        return ds.StoredImage(
-            record, item.split, ds.image_key(new_id, image_id, ".png"), ds.label_key(new_id, image_id), None
-        )
-
-    for start in range(0, len(items), translator.batch_size):
-        batch = [(item, translated(item)) for item in items[start : start + translator.batch_size]]
-        # A retry after a dead worker keeps what the earlier attempt finished (keys derive from the job id).
+    for start in range(0, len(work), translator.batch_size):
+        batch = work[start : start + translator.batch_size]
         todo = [
             (src, dst)
             for src, dst in batch
@@ -88,11 +98,64 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
                 ctx.store.put_bytes(dst.image_key, encode_png(out), "image/png")
                 # The label last: its presence marks the image as done.
                 ctx.store.put_bytes(dst.label_key, ds.label_text(dst.record, class_names), "text/plain")
-            failed = {src.record.image_id for src, _, inputs in loaded if inputs is None}
-            batch = [(src, dst) for src, dst in batch if src.record.image_id not in failed]
-        out_items.extend(dst for _, dst in batch)
-        done = min(start + translator.batch_size, len(items))
-        ctx.progress(done / len(items), f"translated {done}/{len(items)} images to {weather}")
+            failed |= {src.record.image_id for src, _, inputs in loaded if inputs is None}
+        report(min(start + translator.batch_size, len(work)))
+    return failed
+
+
+def selected(ctx: JobContext, p: TranslateDatasetPayload) -> tuple[Dataset, list[ds.StoredImage]]:
+    """The source dataset (detached) and the images the filter selects that have pixels, in its order."""
+    source_id = p.source_dataset_id
+    with session_scope(ctx.db_url) as s:
+        source = s.get(Dataset, source_id)
+        if source is None:
+            raise JobError(f"source dataset {source_id} no longer exists")
+        query = ds.select_images(source_id, parse_filter(p.filter or None))
+        wanted = {row.image_id for row in s.scalars(query.where(DatasetImage.image_key.is_not(None)))}
+        s.expunge(source)
+    items = [i for i in ds.load_items(ctx.store, source_id) if i.record.image_id in wanted and i.image_key]
+    if not items:
+        raise JobError("the filter selects no images with pixels")
+    return source, items
+
+
+def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
+    """A new dataset: the selected images translated by shards, labels and metadata carried over,
+    lineage recorded."""
+    translation, source_id = p.translation, p.source_dataset_id
+    new_id = ctx.job_id
+    ctx.outputs(ds.prefix(new_id))
+
+    def plan() -> list[TranslateShardPayload]:
+        _, items = selected(ctx, p)
+        chunks = split([i.record.image_id for i in items], ctx.settings.shard_images)
+        return [
+            TranslateShardPayload(
+                source_dataset_id=source_id,
+                dataset_id=new_id,
+                translation=translation,
+                image_ids=chunk,
+                shard=n,
+                shards=len(chunks),
+                strict=p.strict,
+                # Parameters estimated once over the whole selection (per sequence) go here, so that
+                # shards never change a result; no method estimates any yet.
+                shared_params={},
+            )
+            for n, chunk in enumerate(chunks)
+        ]
+
+    shards = run_shards(ctx, "translate_shard", plan, "translation")
+    source, items = selected(ctx, p)
+    class_names = list(source.class_names)
+    skipped: set[str] = set()
+    for shard in shards:
+        skipped.update((shard.result or {}).get("skipped", []))
+        for warning in shard.warnings or []:
+            if warning not in ctx.warnings:
+                ctx.warnings.append(warning)
+    weather = translation.weather
+    out_items = [translated(i, new_id, weather) for i in items if i.record.image_id not in skipped]
     if not out_items:
         raise JobError(
             f"none of the {len(items)} selected images could be translated: {'; '.join(ctx.warnings)}"
@@ -103,7 +166,7 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
     dataset = Dataset(
         id=new_id,
         name=p.name,
-        format=source_format,
+        format=source.format,
         uri=None,
         options={},
         class_names=class_names,
@@ -113,6 +176,6 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         job_id=ctx.job_id,
     )
     return JobOutcome(
-        TranslateDatasetResult(dataset_id=new_id, images=len(out_items)),
+        TranslateDatasetResult(dataset_id=new_id, images=len(out_items), shards=len(shards)),
         write=lambda s: ds.save_index(s, dataset, out_items),
     )

@@ -1,0 +1,39 @@
+"""The `translate_shard` job: one slice of a dataset translation, written into its parent's dataset."""
+
+from __future__ import annotations
+
+from services.common.contracts.translate_dataset import TranslateShardPayload, TranslateShardResult
+from services.common.core.db.models import Dataset
+from services.common.core.db.session import session_scope
+from services.common.datasets import store as ds
+from services.common.runtime.lifecycle import JobError
+from services.common.runtime.worker import JobContext
+from services.translator.inputs import translator_for
+from services.translator.jobs.translate_dataset import translate_images, translated
+
+
+def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
+    """Translate this shard's images (skipping those an earlier attempt finished). A run that does not
+    succeed removes the images it owns, never the rest of the dataset."""
+    with session_scope(ctx.db_url) as s:
+        source = s.get(Dataset, p.source_dataset_id)
+        if source is None:
+            raise JobError(f"source dataset {p.source_dataset_id} no longer exists")
+        class_names = list(source.class_names)
+    by_id = {i.record.image_id: i for i in ds.load_items(ctx.store, p.source_dataset_id)}
+    missing = [i for i in p.image_ids if i not in by_id or not by_id[i].image_key]
+    if missing:
+        raise JobError(f"{len(missing)} images of this shard left the source dataset, e.g. {missing[0]}")
+    weather = p.translation.weather
+    work = [(by_id[i], translated(by_id[i], p.dataset_id, weather)) for i in p.image_ids]
+    for _, dst in work:
+        ctx.output_object(dst.image_key)
+        ctx.output_object(dst.label_key)
+    translator = translator_for(ctx, p.translation)
+    total = len(work)
+
+    def report(done: int) -> None:
+        ctx.progress(None, f"translated {done}/{total} images to {weather}", done=done, total=total)
+
+    failed = translate_images(ctx, translator, work, class_names, report)
+    return TranslateShardResult(images=total - len(failed), skipped=sorted(failed), worker=ctx.worker_id)
