@@ -77,7 +77,7 @@ class JobContext:
         # The rate of this run's countable work, for `eta_s`.
         self.rate = RateTracker(resumed=job.attempts > 1)
         # A shard's progress rolls up into its parked parent's, at most once per ROLL_UP_EVERY_S.
-        self._roll_up_share = (
+        self.roll_up_share = (
             contracts.get(job.kind).shard and job.parent_id is not None and _share_of(job.parent_id, self)
         )
         self._rolled_up_at = 0.0
@@ -145,10 +145,10 @@ class JobContext:
             if not jobs.set_progress(s, self.job_id, self.worker_id, fraction or 0.0, message, extra, eta):
                 self.cancelled.set()
                 raise jobs.JobCancelled(self.job_id)
-            if self._roll_up_share and time.monotonic() - self._rolled_up_at >= ROLL_UP_EVERY_S:
+            if self.roll_up_share and time.monotonic() - self._rolled_up_at >= ROLL_UP_EVERY_S:
                 self._rolled_up_at = time.monotonic()
                 assert self.parent_id is not None
-                jobs.roll_up(s, self.parent_id, self._roll_up_share)
+                jobs.roll_up(s, self.parent_id, self.roll_up_share)
 
     def warn(self, message: str) -> None:
         """A data problem the job goes on past (it shows in the job, its events and its result); under
@@ -390,11 +390,14 @@ class WorkerRuntime:
             self._wake_parent(ctx)
 
     def _wake_parent(self, ctx: JobContext) -> None:
-        """A finished child wakes its orchestrating parent instead of letting it poll."""
+        """A finished child wakes its orchestrating parent instead of letting it poll (a shard first rolls
+        its end up into the parent's progress)."""
         if not ctx.parent_id:
             return
         try:
             with session_scope(ctx.db_url) as s:
+                if ctx.roll_up_share:
+                    jobs.roll_up(s, ctx.parent_id, ctx.roll_up_share)
                 parent = s.get(Job, ctx.parent_id)
                 if parent is not None and parent.status == "queued":
                     send_job(self.celery, parent.kind, parent.id)
