@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from services.common.contracts.translate_dataset import TranslateShardPayload, TranslateShardResult
 from services.common.core.db.models import Dataset
 from services.common.core.db.session import session_scope
@@ -10,6 +12,10 @@ from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext
 from services.translator.inputs import translator_for
 from services.translator.jobs.translate_dataset import translate_images, translated
+
+# Seconds between progress reports of a shard (each one a database write; cancel is noticed meanwhile by
+# the heartbeat).
+REPORT_EVERY_S = 0.5
 
 
 def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
@@ -31,9 +37,14 @@ def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
         ctx.output_object(dst.label_key)
     translator = translator_for(ctx, p.translation)
     total = len(work)
+    last = [0.0]
 
     def report(done: int) -> None:
-        ctx.progress(None, f"translated {done}/{total} images to {weather}", done=done, total=total)
+        # A database write per image would cost more than a fast image: at most every REPORT_EVERY_S.
+        ctx.check_cancelled()
+        if done == total or time.monotonic() - last[0] >= REPORT_EVERY_S:
+            last[0] = time.monotonic()
+            ctx.progress(None, f"translated {done}/{total} images to {weather}", done=done, total=total)
 
     failed = translate_images(ctx, translator, work, class_names, report)
     return TranslateShardResult(images=total - len(failed), skipped=sorted(failed), worker=ctx.worker_id)
