@@ -234,7 +234,7 @@ def test_study_compositions_make_baseline_and_translated_sets(api, run_queued, s
             },
         )
         assert r.status_code == 202, r.text
-        (job,) = [j for j in run_queued(settings, "compose_dataset") if j.id == r.json()["id"]]
+        job = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"])
         assert job.status == "succeeded", job.error
         made[composition] = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     # Frame f takes SLOTS[f % 7] = (kitti, clone, fog, ...): 0 -> KITTI 0001, 1 -> clone, 2 -> fog.
@@ -248,6 +248,31 @@ def test_study_compositions_make_baseline_and_translated_sets(api, run_queued, s
         f"/v1/datasets/{made['translated']['id']}/images", params={"filter": "weather=foggy"}
     ).json()
     assert images["total"] == 1 and images["items"][0]["image_id"] == "Scene01/clone/Camera_0/00002"
+    # One frame per shard (three compose_shard jobs): the same dataset, index and labels.
+    body = {
+        "name": "t",
+        "composition": "translated",
+        "kitti_dataset_id": kitti["id"],
+        "vkitti_dataset_id": vk["id"],
+        "seed": 1,
+    }
+    r = api.post("/v1/datasets/compositions", json=body)
+    job = run_sharded(
+        run_queued, settings.model_copy(update={"shard_images": 1}), "compose_dataset", r.json()["id"]
+    )
+    assert job.status == "succeeded" and job.result["images"] == 3, job.error
+    sharded = api.get(f"/v1/datasets/{job.id}").json()
+    assert sharded["stats"] == made["translated"]["stats"]
+
+    def index(dataset_id: str) -> list[tuple]:
+        rows = api.get(f"/v1/datasets/{dataset_id}/images").json()["items"]
+        return [(i["image_id"], i["split"], i["weather"]) for i in rows]
+
+    assert index(job.id) == index(made["translated"]["id"])
+    for image_id, *_ in index(job.id):
+        label = f"/v1/datasets/{{}}/images/{image_id}/labels"
+        one, other = (api.get(label.format(d)).json() for d in (job.id, made["translated"]["id"]))
+        assert {**one, "dataset_id": None} == {**other, "dataset_id": None}
     r = api.post(
         "/v1/datasets/compositions",
         json={

@@ -294,7 +294,7 @@ def test_composition_warns_on_missing_slots_and_strict_fails(api, run_queued, se
         "vkitti_dataset_id": vk["id"],
     }
     r = api.post("/v1/datasets/compositions", json=body)
-    job = run_one(run_queued, settings, "compose_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     warnings = job.result["warnings"]
     assert warnings[0] == (
@@ -304,6 +304,6 @@ def test_composition_warns_on_missing_slots_and_strict_fails(api, run_queued, se
     assert "split 'val' has no images with pixels" in warnings  # one scene: it cannot be split
     assert api.get(f"/v1/datasets/{job.id}").json()["stats"]["warnings"] == warnings
     r = api.post("/v1/datasets/compositions", json={**body, "strict": True})
-    job = run_one(run_queued, settings, "compose_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"])
     assert job.status == "failed" and job.error.startswith("2 composition slots are empty")
     assert api.get(f"/v1/datasets/{job.id}").status_code == 404

@@ -64,7 +64,7 @@ def test_a_dataset_whose_depth_maps_a_composition_reuses_is_kept(
             "vkitti_dataset_id": vk["id"],
         },
     )
-    made = run_one(run_queued, settings, "compose_dataset", r.json()["id"]).result["dataset_id"]
+    made = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"]).result["dataset_id"]
     refused = api.delete(f"/v1/datasets/{vk['id']}")
     assert refused.status_code == 409 and f"dataset {made}" in refused.json()["detail"]
     assert api.delete(f"/v1/datasets/{made}").status_code == 204

@@ -1,4 +1,7 @@
-"""`compose_dataset`: the reference study's training sets (baseline, translated) composed frame by frame."""
+"""`compose_dataset`: the reference study's training sets (baseline, translated) composed frame by frame.
+
+A parent (it parks while its shards run): `compose_shard` children copy or translate SIM2REAL_SHARD_IMAGES
+frames each; the parent records the dataset once."""
 
 from __future__ import annotations
 
@@ -30,6 +33,37 @@ class ComposeDatasetResult(Result):
     origins: dict[str, int]
 
 
+class ComposeShardPayload(Payload):
+    """Frames `start` to `stop` (exclusive) of the composition the parent's request makes (it is
+    deterministic, so every shard computes the same one), written into the parent's dataset."""
+
+    request: ComposeDatasetPayload
+    dataset_id: str
+    start: int = Field(ge=0)
+    stop: int = Field(ge=1)
+    shard: int = Field(ge=0)
+    shards: int = Field(ge=1)
+    strict: bool = False
+
+
+class ComposeShardResult(Result):
+    images: int
+    skipped: list[str] = []  # image ids without pixels or that could not be read (each one a warning)
+    worker: str  # the worker process that finished the shard
+
+
 KIND = register(
-    JobKind("compose_dataset", "translator", "translator.batch", ComposeDatasetPayload, ComposeDatasetResult)
+    JobKind(
+        "compose_dataset",
+        "translator",
+        "translator.batch",
+        ComposeDatasetPayload,
+        ComposeDatasetResult,
+        orchestrator=True,
+    )
+)
+SHARD = register(
+    JobKind(
+        "compose_shard", "translator", "translator.batch", ComposeShardPayload, ComposeShardResult, shard=True
+    )
 )
