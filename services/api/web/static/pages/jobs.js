@@ -3,7 +3,7 @@
 import { enc, events, get, send } from "../api.js";
 import { add, fill, errorBox, h, json, link, progressBar, statusBadge, table, when } from "../ui.js";
 
-const KINDS = ["translate", "translate_dataset", "compose_dataset", "train_translator", "ingest_dataset", "train_detector", "detect", "evaluate", "experiment", "compare_evaluations"];
+const KINDS = ["translate", "translate_dataset", "translate_shard", "compose_dataset", "compose_shard", "train_translator", "ingest_dataset", "train_detector", "detect", "detect_shard", "evaluate", "experiment", "compare_evaluations"];
 const STATES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const PAGE = 25;
 
@@ -65,10 +65,18 @@ function madeLinks(result) {
   return out;
 }
 
+// "42%", and "42% · about 3 min left" while the job's work is countable (eta_s).
+function percent(progress, eta) {
+  const pct = `${Math.round(progress * 100)}%`;
+  if (eta === null || eta === undefined) return pct;
+  const left = eta < 90 ? `${Math.round(eta)} s` : eta < 5400 ? `${Math.round(eta / 60)} min` : `${(eta / 3600).toFixed(1)} h`;
+  return `${pct} · about ${left} left`;
+}
+
 export async function renderOne(main, id) {
   const job = await get(`/v1/jobs/${enc(id)}`);
   const bar = h("progress", { id: "job-progress", max: 1, value: job.progress, "aria-label": "job progress" });
-  const pct = h("span", { id: "job-percent", text: `${Math.round(job.progress * 100)}%` });
+  const pct = h("span", { id: "job-percent", text: percent(job.progress, job.eta_s) });
   const badge = h("span", { id: "job-status" }, statusBadge(job.status));
   const message = h("p", { id: "job-message", text: job.message || "" });
   const error = h("div", { id: "job-error" }, job.error ? h("pre", { class: "error", text: job.error }) : null);
@@ -104,7 +112,7 @@ export async function renderOne(main, id) {
   if (!["succeeded", "failed", "cancelled"].includes(job.status)) {
     events(`/v1/jobs/${enc(id)}/events`, (_name, snap) => {
       bar.value = snap.progress;
-      pct.textContent = `${Math.round(snap.progress * 100)}%`;
+      pct.textContent = percent(snap.progress, snap.eta_s);
       badge.replaceChildren(statusBadge(snap.status));
       message.textContent = snap.message || "";
       if (snap.error) error.replaceChildren(h("pre", { class: "error", text: snap.error }));
