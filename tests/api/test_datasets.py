@@ -361,3 +361,43 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
     with session_scope(settings.resolved_database_url) as s:
         assert s.get(Job, shard_id).attempts == 2
     assert len(encoded) == 1  # the finished image was kept, not translated again
+
+
+def test_parameters_the_parent_estimated_reach_every_shard(api, run_queued, settings, data_root) -> None:
+    """A shard renders with the parent's per-sequence estimates (`shared_params`) over the request's."""
+    from services.common.core.db.session import session_scope
+    from services.common.runtime import lifecycle as jobs
+    from tests.common.dataset_fixtures import make_vkitti2_sequence
+
+    make_vkitti2_sequence(data_root / "vk", 1, width=320, height=96)
+    src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
+    frame = "Scene01/clone/Camera_0/00000"
+
+    def shard(visibility: float, shared: dict) -> str:
+        with session_scope(settings.resolved_database_url) as s:
+            job = jobs.create_job(
+                s,
+                "translate_shard",
+                {
+                    "source_dataset_id": src["id"],
+                    "dataset_id": f"shared-{visibility}-{len(shared)}",
+                    "translation": {
+                        "method": "physics",
+                        "weather": "fog",
+                        "params": {"visibility_m": visibility},
+                    },
+                    "image_ids": [frame],
+                    "shard": 0,
+                    "shards": 1,
+                    "shared_params": shared,
+                },
+            )
+            s.commit()
+            job_id = job.id
+        done = run_one(run_queued, settings, "translate_shard", job_id)
+        assert done.status == "succeeded" and done.result["images"] == 1, (done.error, done.result)
+        return api.app.state.store.get_bytes(f"datasets/shared-{visibility}-{len(shared)}/images/{frame}.png")
+
+    estimated = shard(500, {"visibility_m": 40})
+    assert estimated == shard(40, {})
+    assert estimated != shard(500, {})

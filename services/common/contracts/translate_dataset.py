@@ -40,8 +40,8 @@ class TranslateShardPayload(Payload):
     shards: int = Field(ge=1)  # how many the parent planned: it re-plans until it sees them all
     strict: bool = False
     # Parameters the parent estimated once for the whole selection (per sequence, e.g. a fog's
-    # atmospheric light), so splitting into shards never changes a result: passed through to the
-    # translator unchanged. Empty while no method estimates any.
+    # atmospheric light), so splitting into shards never changes a result: the shard adds them to the
+    # translation's `params` (over the request's). Empty while no method estimates any.
     shared_params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -35,7 +35,10 @@ def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
     for _, dst in work:
         ctx.output_object(dst.image_key)
         ctx.output_object(dst.label_key)
-    translator = translator_for(ctx, p.translation)
+    # What the parent estimated once for the whole selection joins the method's params (it wins over
+    # the request's), so each shard renders as the unsharded job would.
+    translation = p.translation.model_copy(update={"params": {**p.translation.params, **p.shared_params}})
+    translator = translator_for(ctx, translation)
     total = len(work)
     last = [0.0]
 
