@@ -179,3 +179,31 @@ def test_eta_from_the_rate_so_far() -> None:
     assert resumed.eta(3, 5) is None  # what the earlier attempt did is no rate
     now[0] = 104.0
     assert resumed.eta(4, 5) == 1.0
+
+
+def test_a_shard_ending_while_its_parent_runs_wakes_it_when_it_parks(
+    runtime: WorkerRuntime, monkeypatch
+) -> None:
+    """The shard's own wake-up finds the parent running and is not sent; the parent, parking, sees that a
+    shard it waited for has ended and re-queues itself at once instead of after its timer."""
+    url = runtime.settings.resolved_database_url
+    job_id = _submit(url, [1, 2, 3])
+    runtime.run_job(job_id, parent)
+    first, _ = _children(url, job_id)
+    sent: list[tuple[str, float | None]] = []
+    monkeypatch.setattr(
+        "services.common.runtime.worker.send_job",
+        lambda app, kind, jid, countdown=None: sent.append((jid, countdown)),
+    )
+
+    def racing_parent(ctx, p):  # noqa: ANN001, ANN202
+        try:
+            return parent(ctx, p)
+        except jobs.JobWaiting:
+            # Between the parent's look at its shards and its parking, the first shard ends.
+            assert runtime.run_job(first.id, lambda c, q: {"sum": sum(q.items)}) == "succeeded"
+            assert sent == []  # the shard found its parent running: no wake-up
+            raise
+
+    assert runtime.run_job(job_id, racing_parent) == "waiting"
+    assert sent == [(job_id, None)]  # now, not after WAKE_EVERY_S

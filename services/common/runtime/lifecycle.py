@@ -323,13 +323,20 @@ class JobWaiting(Exception):  # noqa: N818 - a control-flow signal, not an error
     queue without spending an attempt and is woken when a child finishes or after `delay_s`."""
 
     def __init__(
-        self, message: str, progress: float, delay_s: float = 60.0, eta_s: float | None = None
+        self,
+        message: str,
+        progress: float,
+        delay_s: float = 60.0,
+        eta_s: float | None = None,
+        waiting_on: list[str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.progress = progress
         self.delay_s = delay_s
         self.eta_s = eta_s
+        # The children it saw unfinished: if one ends before the job is parked, it is woken at once.
+        self.waiting_on = waiting_on or []
 
 
 def park(
@@ -398,6 +405,16 @@ def roll_up(session: Session, parent_id: str, share: float = 1.0) -> bool:
     )
     session.commit()
     return res.rowcount == 1
+
+
+def any_finished(session: Session, job_ids: list[str]) -> bool:
+    """Whether any of these jobs has finished. A child that ends while its parent runs finds the parent
+    not parked and sends no wake-up; the parent, parking, asks this about the children it saw unfinished
+    and wakes itself if one has ended since."""
+    if not job_ids:
+        return False
+    found = session.scalar(select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(TERMINAL)).limit(1))
+    return found is not None
 
 
 def children(session: Session, parent_id: str) -> list[Job]:

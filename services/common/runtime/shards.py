@@ -92,4 +92,5 @@ def run_shards(
         share * fraction,
         delay_s=WAKE_EVERY_S,
         eta_s=eta_seconds(fraction, 1.0, (utcnow() - created).total_seconds()),
+        waiting_on=[j.id for j in mine if j.status != "succeeded"],
     )

@@ -359,7 +359,9 @@ class WorkerRuntime:
         except jobs.JobWaiting as wait:
             with session_scope(url) as s:
                 if jobs.park(s, job_id, wid, wait.message, wait.progress, wait.eta_s):
-                    send_job(self.celery, ctx.kind, job_id, countdown=wait.delay_s)
+                    # A child that ended during this run sent no wake-up (this job was running): now.
+                    missed = jobs.any_finished(s, wait.waiting_on)
+                    send_job(self.celery, ctx.kind, job_id, countdown=None if missed else wait.delay_s)
                     return "waiting"
             return "cancelled"
         except jobs.JobCancelled:
