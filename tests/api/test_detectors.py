@@ -204,8 +204,8 @@ def test_training_whose_worker_died_resumes_from_last(
     job_id = r.json()["id"]
     real_progress = JobContext.progress
 
-    def die_after_first_epoch(self, fraction, message, extra=None):  # noqa: ANN001, ANN202
-        real_progress(self, fraction, message, extra)
+    def die_after_first_epoch(self, fraction, message, extra=None, **counts):  # noqa: ANN001, ANN202
+        real_progress(self, fraction, message, extra, **counts)
         if message.startswith("epoch 1/2"):
             raise SystemExit("worker killed")  # not an Exception: nothing in the job runner catches it
 
