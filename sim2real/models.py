@@ -36,6 +36,7 @@ class JobOut(BaseModel):
     params: dict[str, Any]
     attempts: int
     max_attempts: int
+    worker_id: str | None = Field(None, description="the worker process that holds or last held the job")
     parent_id: str | None
     created_at: datetime
     started_at: datetime | None

@@ -76,10 +76,10 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
             "n_boot": 20,
         },
     )
-    # The evaluation waits for its detections, which run on the detector (GPU) queue.
+    # The evaluation waits for its detections, which run as shards on the detector (GPU) batch queue.
     ev = run_one(run_queued, settings, "evaluate", r.json()["id"])
-    assert ev.status == "queued" and "waiting for detections" in ev.message
-    (det,) = [j for j in run_queued(settings, "detect") if j.parent_id == ev.id]
+    assert ev.status == "queued" and "shards: 0/1 done" in ev.message
+    (det,) = [j for j in run_queued(settings, "detect_shard") if j.parent_id == ev.id]
     assert det.status == "succeeded" and det.result["images"] == 5, det.error
     ev = run_one(run_queued, settings, "evaluate", ev.id)
     assert ev.status == "succeeded", ev.error
@@ -88,6 +88,26 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
     assert slices == {"occluded<=5", "occluded<=10", "all"}
     assert {row["class"] for row in rows} <= {"all", "car", "truck"}
     assert all(0 <= row["ap50"] <= 1 for row in rows)
+
+    # The same evaluation with its detection split into shards of 2 images (3 shards, run by the batch
+    # queue's workers): the same rows.
+    sharded = settings.model_copy(update={"shard_images": 2})
+    r = api.post(
+        "/v1/evaluations",
+        json={
+            "dataset_id": datasets["eval"],
+            "detector_model_id": job.id,
+            "classes": ["car", "truck"],
+            "n_boot": 20,
+        },
+    )
+    ev2 = run_one(run_queued, sharded, "evaluate", r.json()["id"])
+    assert ev2.status == "queued" and "shards: 0/3 done" in ev2.message
+    parts = [j for j in run_queued(sharded, "detect_shard") if j.parent_id == ev2.id]
+    assert [j.result["images"] for j in parts] == [2, 2, 1] and all(j.result["worker"] for j in parts)
+    ev2 = run_one(run_queued, sharded, "evaluate", ev2.id)
+    assert ev2.status == "succeeded", ev2.error
+    assert api.get(f"/v1/evaluations/{ev2.id}").json()["rows"] == rows
 
     # Deleting the model: refused while a detection waits for it; afterwards the evaluation keeps its rows.
     r = api.post("/v1/detections", data={"model_id": job.id}, files={"image": ("f.png", png_bytes(rgb))})
@@ -148,7 +168,7 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
         "train_detector",
         "experiment",
         "evaluate",
-        "detect",
+        "detect_shard",
         "evaluate",
         "experiment",
     ):
@@ -188,8 +208,8 @@ def test_training_whose_worker_died_resumes_from_last(
     job_id = r.json()["id"]
     real_progress = JobContext.progress
 
-    def die_after_first_epoch(self, fraction, message, extra=None):  # noqa: ANN001, ANN202
-        real_progress(self, fraction, message, extra)
+    def die_after_first_epoch(self, fraction, message, extra=None, **counts):  # noqa: ANN001, ANN202
+        real_progress(self, fraction, message, extra, **counts)
         if message.startswith("epoch 1/2"):
             raise SystemExit("worker killed")  # not an Exception: nothing in the job runner catches it
 

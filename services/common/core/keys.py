@@ -160,9 +160,10 @@ def evaluation_detections(evaluation_id: str) -> str:
     return evaluation_file(evaluation_id, "detections.npz")
 
 
-def evaluation_predictions(evaluation_id: str) -> str:
-    """A detector's raw predictions over the evaluation's images, written by its child detect job."""
-    return evaluation_file(evaluation_id, "predictions.npz")
+def evaluation_predictions(evaluation_id: str, shard: int) -> str:
+    """A detector's raw predictions over one shard of the evaluation's images, written by its child
+    detect_shard job."""
+    return evaluation_file(evaluation_id, f"predictions/{shard:05d}.npz")
 
 
 def experiment_plot(experiment_id: str) -> str:

@@ -130,6 +130,8 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
                 record.epoch / record.epochs,
                 f"epoch {record.epoch}/{record.epochs} (from {start}) {losses} mAP50 {record.map50:.3f}",
                 extra={"epochs": history},
+                done=record.epoch,
+                total=record.epochs,
             )
 
         def on_checkpoint(path: Path) -> None:

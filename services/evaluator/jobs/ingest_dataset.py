@@ -128,7 +128,12 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
                 store_record(ctx, dataset_id, files, record, splits.get(record.image_id, "train"), taxonomy)
             )
             if n % 100 == 0:
-                ctx.progress(0.3 + 0.6 * n / max(len(records), 1), f"stored {n}/{len(records)} images")
+                ctx.progress(
+                    0.3 + 0.6 * n / max(len(records), 1),
+                    f"stored {n}/{len(records)} images",
+                    done=n,
+                    total=len(records),
+                )
     if not items:
         raise JobError(
             f"uri: no images found in {p.uri} as format {fmt!r}; check uri, format and options.reader "

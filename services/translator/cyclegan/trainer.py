@@ -77,6 +77,8 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrainOpti
                 0.02 + 0.96 * info.global_step / info.total_steps,
                 f"epoch {info.epoch + 1}/{cfg.total_epochs} iter {info.iteration}/"
                 f"{info.iterations_per_epoch} lr {info.lr:.2e} {losses}",
+                done=info.global_step,
+                total=info.total_steps,
             )
 
     def on_epoch_end(epoch: int, samples: list[np.ndarray]) -> None:

@@ -70,6 +70,18 @@ class ImageAudit:
     def fidelity(self) -> float:
         return min(self.box_fidelity) if self.box_fidelity else 1.0
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> ImageAudit:
+        """The audit back from its stored form (to_dict), e.g. from a shard's result."""
+        fidelity = [float(f) for f in stored["box_fidelity"]]
+        erased = set(stored.get("erased", []))
+        return cls(
+            box_fidelity=fidelity,
+            erased=[i in erased for i in range(len(fidelity))],
+            invented=[list(r) for r in stored.get("invented", [])],
+            invented_count=int(stored.get("invented_count", 0)),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "fidelity": round(self.fidelity, 4),

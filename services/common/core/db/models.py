@@ -33,6 +33,8 @@ class Job(Base):
     task_name: Mapped[str] = mapped_column(String(128))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # Seconds still needed at the rate so far, where the work is countable (runtime/progress.py).
+    eta_s: Mapped[float | None] = mapped_column(Float, default=None)
     message: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(default=None)

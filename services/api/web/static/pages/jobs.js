@@ -3,7 +3,7 @@
 import { enc, events, get, send } from "../api.js";
 import { add, fill, errorBox, etaText, h, json, link, progressBar, statusBadge, table, when } from "../ui.js";
 
-const KINDS = ["translate", "translate_dataset", "compose_dataset", "train_translator", "ingest_dataset", "train_detector", "detect", "evaluate", "experiment", "compare_evaluations", "robustness"];
+const KINDS = ["translate", "translate_dataset", "translate_shard", "compose_dataset", "compose_shard", "train_translator", "ingest_dataset", "train_detector", "detect", "detect_shard", "evaluate", "experiment", "compare_evaluations", "robustness", "translation_quality", "audit_dataset"];
 const STATES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const PAGE = 25;
 
