@@ -31,6 +31,7 @@ from services.common.core.fields import Seed
 from services.common.datasets import store as ds
 from services.common.datasets.compositions import TRANSLATED
 from services.common.datasets.filters import parse_filter
+from services.common.datasets.image_format import DEFAULT_JPEG_QUALITY, ImageFormat, source_format
 from services.common.datasets.reader_options import validate_reader_options, validate_split_options
 from services.common.datasets.taxonomy import make_taxonomy
 from services.common.methods.translation import Translation
@@ -117,6 +118,14 @@ class DatasetTranslationCreate(BaseModel):
         False,
         description="fail on an image or depth map that cannot be decoded instead of skipping it with a "
         "warning",
+    )
+    image_format: ImageFormat | None = Field(
+        None,
+        description="how translated images are stored: png (lossless) or jpeg; default: the source's "
+        "format (jpeg when every selected source image is a JPEG, as in Virtual KITTI 2 and BDD100K)",
+    )
+    jpeg_quality: int | None = Field(
+        None, ge=1, le=100, description=f"JPEG quality 1-100 (default {DEFAULT_JPEG_QUALITY}); jpeg only"
     )
 
 
@@ -230,7 +239,8 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
         session.execute(
             select(DatasetImage.image_id, DatasetImage.split, DatasetImage.image_key, DatasetImage.label_key)
             .where(DatasetImage.dataset_id == dataset_id, DatasetImage.image_key.is_not(None))
-            .order_by(DatasetImage.image_id)
+            # Images sharing a label chunk come together, so each chunk is read once.
+            .order_by(DatasetImage.label_key, DatasetImage.image_id)
         )
     )
     label_only = (
@@ -250,7 +260,7 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
     data_yaml = export_yaml(dataset.class_names, {r.split for r in rows}, label_only)
 
     def stream() -> Iterator[bytes]:
-        pipe = _Pipe()
+        pipe, labels = _Pipe(), ds.LabelReader(store)
         with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr("data.yaml", data_yaml)
             yield pipe.drain()
@@ -263,7 +273,7 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
                         yield pipe.drain()
                 zf.writestr(
                     f"labels/{row.split}/{stem}.txt",
-                    store.get_bytes(row.label_key),
+                    labels.text(row.label_key, row.image_id),
                     compress_type=zipfile.ZIP_DEFLATED,
                 )
                 yield pipe.drain()
@@ -328,14 +338,23 @@ def translate_dataset(
         body.style_id,
         body.params,
     )
-    count = session.scalar(
-        select(func.count()).select_from(
-            ds.select_images(dataset_id, flt).where(DatasetImage.image_key.is_not(None)).subquery()
-        )
-    )
+    selected = ds.select_images(dataset_id, flt).where(DatasetImage.image_key.is_not(None)).subquery()
+    count = session.scalar(select(func.count()).select_from(selected))
     if not count:
         raise HTTPException(
             422, f"the filter {body.filter!r} selects no images with pixels in dataset {dataset_id}"
+        )
+    image_format = body.image_format or source_format(session.scalars(select(selected.c.image_key)))
+    if body.jpeg_quality is not None and image_format != "jpeg":
+        why = (
+            "image_format is png"
+            if body.image_format
+            else "the default here is png, as the selected source images are not all JPEG"
+        )
+        raise HTTPException(
+            422,
+            f"jpeg_quality: applies only to image_format jpeg, and {why}; set image_format to jpeg or "
+            "leave jpeg_quality out",
         )
     payload = TranslateDatasetPayload(
         source_dataset_id=dataset_id,
@@ -344,6 +363,8 @@ def translate_dataset(
         name=(body.name or f"{dataset.name} -> {translation.method}:{translation.weather}")[:255],
         images=count,
         strict=body.strict,
+        image_format=image_format,
+        jpeg_quality=body.jpeg_quality or DEFAULT_JPEG_QUALITY,
     )
     return submit(session, celery, settings, "translate_dataset", payload)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from services.common.contracts import JobKind, Payload, Result, register
+from services.common.datasets.image_format import DEFAULT_JPEG_QUALITY, ImageFormat
 from services.common.methods.translation import Translation
 
 
@@ -13,6 +16,9 @@ class TranslateDatasetPayload(Payload):
     name: str
     images: int  # selected at submit, for progress and ETA
     strict: bool = False  # an image that cannot be translated fails the job instead of being skipped
+    # How the translated images are stored (resolved at submit; the default follows the source's images).
+    image_format: ImageFormat = "png"
+    jpeg_quality: int = Field(DEFAULT_JPEG_QUALITY, ge=1, le=100)
 
 
 class TranslateDatasetResult(Result):
