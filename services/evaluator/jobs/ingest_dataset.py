@@ -165,10 +165,18 @@ def store_records(
     are copied on the worker's thread pool and the labels of `LABEL_CHUNK` images go into one object,
     so a 70,000-frame label file costs tens of objects, not 70,000."""
     items: list[ds.StoredImage] = []
-    with ThreadPoolExecutor(max_workers=worker_threads(ctx.settings), thread_name_prefix="ingest-io") as pool:
+    threads = worker_threads(ctx.settings)
+
+    def copy_slice(part: list[ImageRecord]) -> list[tuple[str | None, str | None, str | None]]:
+        return [copy_files(ctx.store, dataset_id, files, record) for record in part]
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest-io") as pool:
         for number, start in enumerate(range(0, len(records), ds.LABEL_CHUNK)):
             chunk = records[start : start + ds.LABEL_CHUNK]
-            copied = pool.map(lambda r: copy_files(ctx.store, dataset_id, files, r), chunk)
+            # A few slices per thread, not a task per file: label-only records cost a stat, not a handoff.
+            step = max(1, -(-len(chunk) // (4 * threads)))
+            parts = pool.map(copy_slice, [chunk[i : i + step] for i in range(0, len(chunk), step)])
+            copied = [one for part in parts for one in part]
             lkey = ds.label_chunk_key(dataset_id, number)
             labels: dict[str, bytes] = {}
             for record, (image_key, depth_key, problem) in zip(chunk, copied, strict=True):
