@@ -57,6 +57,24 @@ def ingest(api, run_queued, settings, fmt: str, uri: str, name: str | None = Non
     return api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
 
 
+def label_of(settings, store, dataset_id: str, image_id: str) -> bytes:  # noqa: ANN001
+    """An image's stored YOLO label text, through its index row's label_key (its own file or a chunk)."""
+    from sqlalchemy import select
+
+    from services.common.core.db.models import DatasetImage
+    from services.common.core.db.session import session_scope
+    from services.common.datasets.store import LabelReader
+
+    with session_scope(settings.resolved_database_url) as s:
+        key = s.scalar(
+            select(DatasetImage.label_key).where(
+                DatasetImage.dataset_id == dataset_id, DatasetImage.image_id == image_id
+            )
+        )
+    assert key, f"no label_key for {image_id} in dataset {dataset_id}"
+    return LabelReader(store).text(key, image_id)
+
+
 @pytest.fixture(scope="session")
 def vgg_features_pth() -> bytes:
     """Random VGG-19 weights in torchvision's layout (features only: what NST uses), written by the test."""

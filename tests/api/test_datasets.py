@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.api.conftest import ingest, run_one, run_sharded
+from tests.api.conftest import ingest, label_of, run_one, run_sharded
 from tests.common.dataset_fixtures import make_bdd2018, make_bdd2020, make_kitti, make_vkitti2, make_yolo
 from tests.scenes import png_bytes, road_scene
 
@@ -192,10 +192,12 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
     assert d["lineage"]["method"] == "physics" and d["lineage"]["weather"] == "fog"
     assert d["lineage"]["params"]["visibility_m"] == 60 and d["lineage"]["filter"]
     assert d["stats"]["images"] == 2 and d["stats"]["weather"] == {"foggy": 2}
+    # Virtual KITTI 2 ships JPEG: by default the translation is stored as JPEG too, and says so.
+    assert d["lineage"]["image_format"] == "jpeg" and d["lineage"]["jpeg_quality"] == 95
     store = api.app.state.store
     for image_id in ("Scene01/clone/Camera_0/00000", "Scene01/clone/Camera_0/00001"):
-        assert store.get_bytes(f"datasets/{d['id']}/labels/{image_id}.txt") == store.get_bytes(
-            f"datasets/{src['id']}/labels/{image_id}.txt"
+        assert store.get_bytes(f"datasets/{d['id']}/labels/{image_id}.txt") == label_of(
+            settings, store, src["id"], image_id
         )
     from services.common.core.images import decode_image
 
@@ -203,7 +205,7 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
         store.get_bytes(f"datasets/{src['id']}/images/Scene01/clone/Camera_0/00000.jpg"), 10**8
     )
     after = decode_image(
-        store.get_bytes(f"datasets/{d['id']}/images/Scene01/clone/Camera_0/00000.png"), 10**8
+        store.get_bytes(f"datasets/{d['id']}/images/Scene01/clone/Camera_0/00000.jpg"), 10**8
     )
     assert after.shape == before.shape
     assert after.astype(np.float32).std() < before.astype(np.float32).std()
@@ -338,7 +340,12 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
     src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
     r = api.post(
         f"/v1/datasets/{src['id']}/translations",
-        json={"method": "physics", "weather": "rain", "filter": "variation=clone;camera=Camera_1"},
+        json={
+            "method": "physics",
+            "weather": "rain",
+            "filter": "variation=clone;camera=Camera_1",
+            "image_format": "png",
+        },
     )
     job_id = r.json()["id"]
     real, encoded = tasks.encode_png, []

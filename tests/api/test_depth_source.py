@@ -17,7 +17,7 @@ from services.common.core.db.session import session_scope
 from services.common.core.images import decode_image
 from services.translator.weather import depth_model
 from services.translator.weather.fog import neutral_airlight
-from tests.api.conftest import ingest, run_one, run_sharded
+from tests.api.conftest import ingest, run_sharded
 from tests.common.dataset_fixtures import make_vkitti2
 from tests.depth_models import HORIZON_FRACTION, INPUT_HEIGHT, tiny_config, trained_pth, trained_state
 from tests.scenes import png_bytes, road_scene

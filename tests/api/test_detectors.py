@@ -334,3 +334,32 @@ def test_experiments_over_the_run_limit_are_refused(client_for, settings, datase
     assert _job_count(api) == before
     r = api.post("/v1/experiments", json={**body, "seeds": [0]})
     assert r.status_code == 202, r.text
+
+
+def test_gpu_device_lists_are_checked_at_submit_and_on_the_worker(
+    api, run_queued, settings, datasets
+) -> None:
+    before = _job_count(api)
+    experiment = {
+        "name": "e",
+        "arms": [{"name": "a", "train_dataset_id": datasets["a"]}],
+        "eval_dataset_id": datasets["eval"],
+    }
+    for path, body, loc, words in [
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "devices": [0, 0]}, ["body", "devices"], "each GPU once"),
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "devices": [-1]}, ["body", "devices"], "0 or more"),
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "devices": []}, ["body", "devices"], "at least 1"),
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "batch": 6, "devices": [0, 1, 2, 3]}, ["body"], "batch (6)"),
+        ("/v1/experiments", {**experiment, "model": {"batch": 6, "devices": [0, 1, 2, 3]}}, ["body", "model"], "batch (6)"),
+    ]:  # fmt: skip
+        r = api.post(path, json=body)
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        assert error["loc"] == loc and words in error["msg"], error
+    assert _job_count(api) == before
+    # This worker has no GPU: the job fails at once, saying so, instead of hanging in a DDP launch.
+    r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], **TINY, "devices": [0, 1]})
+    assert r.status_code == 202, r.text
+    job = run_one(run_queued, settings, "train_detector", r.json()["id"])
+    assert job.status == "failed" and "devices [0, 1] names GPU 0, 1 but this worker sees 0 GPUs" in job.error
+    assert job.attempts == 1

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from services.common.contracts import JobKind, Payload, Result, register
 from services.common.contracts.translation_quality import QualityReport, QualityRequest
+from services.common.datasets.image_format import DEFAULT_JPEG_QUALITY, ImageFormat
 from services.common.methods.translation import Translation
 
 
@@ -26,6 +27,9 @@ class TranslateDatasetPayload(Payload):
     # every part renders a sequence alike; sequences missing here are estimated by the job itself.
     sequence_params: dict[str, dict[str, Any]] = {}
     quality: QualityRequest | None = None  # KID/FID of the translation against a target set, when asked
+    # How the translated images are stored (resolved at submit; the default follows the source's images).
+    image_format: ImageFormat = "png"
+    jpeg_quality: int = Field(DEFAULT_JPEG_QUALITY, ge=1, le=100)
 
 
 class TranslateDatasetResult(Result):
@@ -51,6 +55,8 @@ class TranslateShardPayload(Payload):
     # per sequence (sequence key -> params, e.g. a fog's atmospheric light estimated from its first frame).
     shared_params: dict[str, Any] = Field(default_factory=dict)
     sequence_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    image_format: ImageFormat = "png"
+    jpeg_quality: int = Field(DEFAULT_JPEG_QUALITY, ge=1, le=100)
 
 
 class TranslateShardResult(Result):

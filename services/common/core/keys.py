@@ -73,6 +73,11 @@ def dataset_label(dataset_id: str, image_id: str) -> str:
     return _join(dataset_prefix(dataset_id), "labels", f"{image_id}.txt")
 
 
+def dataset_label_chunk(dataset_id: str, number: int) -> str:
+    """Labels of many images in one object (ingest writes them in bulk): {image_id: YOLO text}."""
+    return _join(dataset_prefix(dataset_id), "labels", "chunks", f"{number:06d}.json")
+
+
 def dataset_depth(dataset_id: str, image_id: str) -> str:
     return _join(dataset_prefix(dataset_id), "depth", f"{image_id}.png")
 

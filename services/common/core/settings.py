@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     inception_weights: Path | None = None
     # "auto" picks CUDA when present.
     device: str = "auto"
+    # Threads one worker process uses (its I/O pool, torch, OpenCV, OpenMP); unset: every CPU it may use.
+    threads: int | None = Field(None, ge=1, le=1024)
     log_level: str = "INFO"
 
     @field_validator(
@@ -117,6 +119,7 @@ class Settings(BaseSettings):
         "store_path",
         "api_key",
         "admin_api_key",
+        "threads",
         mode="before",
     )
     @classmethod

@@ -32,6 +32,7 @@ from services.common.core.db.session import session_scope
 from services.common.core.queue import make_celery, send_job
 from services.common.core.settings import Settings, get_settings
 from services.common.core.storage import ObjectStore, make_store
+from services.common.core.threads import apply_thread_cap
 from services.common.runtime import lifecycle as jobs
 from services.common.runtime import retention
 from services.common.runtime.progress import RateTracker
@@ -196,6 +197,7 @@ class WorkerRuntime:
         self.service = service
         self.queues = contracts.services().get(service, ())
         self.settings = settings or get_settings()
+        apply_thread_cap(self.settings)  # before the job bodies load torch / cv2
         self.celery: Celery = make_celery(self.settings, name=f"sim2real-{service}")
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

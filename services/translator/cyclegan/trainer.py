@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,16 +44,35 @@ def kid_probe(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrain
     )
 
 
+def trainer_for(devices: list[int] | None) -> Callable[..., Any]:
+    """The training loop for `options.devices`: the worker's device (none), one GPU, or data parallel
+    over several. A list naming GPUs this worker does not have fails the job before anything starts."""
+    from services.translator.cyclegan.distributed import check_devices, train_distributed
+    from services.translator.cyclegan.training import train as train_cyclegan
+
+    if not devices:
+        return train_cyclegan
+    try:
+        check_devices(devices)
+    except ValueError as exc:
+        raise JobError(str(exc)) from exc
+    if len(devices) == 1:
+        return lambda cfg, a, b, device, **kw: train_cyclegan(cfg, a, b, device=f"cuda:{devices[0]}", **kw)
+    return lambda cfg, a, b, device, **kw: train_distributed(cfg, a, b, devices=devices, **kw)
+
+
 def train(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrainOptions) -> JobOutcome:
     """CycleGAN A -> B, checkpointed to the store every few iterations and resumed from there."""
     from services.translator.cyclegan.training import TrainConfig, TrainState
-    from services.translator.cyclegan.training import train as train_cyclegan
 
     store = ctx.store
+    trainer = trainer_for(options.devices)
     run = prepare_run(
         ctx,
         p,
-        TrainConfig(**options.model_dump(exclude={"max_images", "kid_every_epochs", "kid_images"})),
+        TrainConfig(
+            **options.model_dump(exclude={"max_images", "kid_every_epochs", "kid_images", "devices"})
+        ),
         options.max_images,
     )
     cfg, model_id, domains, state_key = run.cfg, run.model_id, run.domains, run.state_key
@@ -113,7 +134,7 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: CycleGANTrainOpti
 
     result = run.train(
         ctx,
-        train_cyclegan,
+        trainer,
         resume=resume,
         on_checkpoint=on_checkpoint,
         on_progress=on_progress,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,16 @@ from services.common.contracts.translate_dataset import (
 )
 from services.common.core.db.models import Dataset, DatasetImage
 from services.common.core.db.session import session_scope
-from services.common.core.images import ImageError, decode_image, encode_png
+from services.common.core.images import ImageError, decode_image, encode_jpeg, encode_png
+from services.common.core.threads import worker_threads
 from services.common.datasets import store as ds
 from services.common.datasets.filters import parse_filter
+from services.common.datasets.image_format import CONTENT_TYPES, EXTENSIONS, ImageFormat
 from services.common.datasets.sequences import by_sequence
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.shards import run_shards, split
 from services.common.runtime.worker import JobContext, JobOutcome
+from services.translator import pipeline
 from services.translator.inputs import depth_metres, translator_for
 from services.translator.quality.label_audit import ImageAudit
 from services.translator.quality_sets import measure_translation
@@ -36,26 +40,34 @@ from services.translator.stored_audit import audit_record, audit_stored, stored_
 from services.translator.translators import ImageTranslator
 
 
+class Unreadable(Exception):
+    """A source file of one item cannot be decoded: that item is skipped with a warning naming it."""
+
+
 def load_inputs(
     ctx: JobContext, src: ds.StoredImage, uses_depth: bool, max_pixels: int
-) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """The source image (and depth map) of one item, or None with a warning naming the file that failed
-    (under strict the warning fails the job): one bad file does not stop the others."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The source image (and depth map) of one item; `Unreadable` names the file that failed (a store
+    outage is not this file's problem and raises as itself)."""
     image_id = src.record.image_id
     try:
         image = decode_image(ctx.store.get_bytes(src.image_key), max_pixels, orient=False)
-    except (ImageError, ValueError) as exc:  # this file's problem; a store outage is not
-        ctx.warn(f"skipped {image_id}: its image {src.record.image_path or ''} cannot be decoded ({exc})")
-        return None
+    except (ImageError, ValueError) as exc:
+        raise Unreadable(
+            f"skipped {image_id}: its image {src.record.image_path or ''} cannot be decoded ({exc})"
+        ) from exc
     try:
         depth = depth_metres(ctx, src.depth_key) if uses_depth else None
     except (ImageError, ValueError) as exc:
-        ctx.warn(f"skipped {image_id}: its depth map {src.record.depth_path or ''} cannot be decoded ({exc})")
-        return None
+        raise Unreadable(
+            f"skipped {image_id}: its depth map {src.record.depth_path or ''} cannot be decoded ({exc})"
+        ) from exc
     return image, depth
 
 
-def translated(item: ds.StoredImage, dataset_id: str, weather: str) -> ds.StoredImage:
+def translated(
+    item: ds.StoredImage, dataset_id: str, weather: str, image_format: ImageFormat = "png"
+) -> ds.StoredImage:
     """Where a source image goes in the new dataset: its keys derive from the dataset id, so every attempt
     and every shard writes one image to one place."""
     record = dataclasses.replace(
@@ -67,7 +79,7 @@ def translated(item: ds.StoredImage, dataset_id: str, weather: str) -> ds.Stored
     return ds.StoredImage(
         record,
         item.split,
-        ds.image_key(dataset_id, image_id, ".png"),
+        ds.image_key(dataset_id, image_id, EXTENSIONS[image_format]),
         ds.label_key(dataset_id, image_id),
         None,
     )
@@ -79,42 +91,77 @@ def translate_images(
     work: list[tuple[ds.StoredImage, ds.StoredImage]],
     class_names: list[str],
     report: Callable[[int], None],
+    image_format: ImageFormat = "png",
+    jpeg_quality: int = 95,
 ) -> tuple[set[str], dict[str, ImageAudit]]:
     """Translate each (source, destination) pair into the destination's keys, each with the translator
     `translator_of(record)` gives (one per sequence where a method fixes params per sequence); `report(done)`
-    after each batch. Returns the ids of images that could not be read (each one a warning) and the
-    label-safety audit of every image translated here. A retry after a dead worker keeps what the earlier
-    attempt finished."""
+    as images finish. Decoding, encoding and the label-safety audit overlap the rendering on the worker's
+    thread pool (services/translator/pipeline.py), results in order. Returns the ids of images that could
+    not be read (each one a warning) and the audit of every image translated here. A retry after a dead
+    worker keeps what the earlier attempt finished."""
     failed: set[str] = set()
     audits: dict[str, ImageAudit] = {}
     max_pixels = ctx.settings.max_image_pixels
-    start = 0
-    while start < len(work):
-        # A batch shares one translator: with per-sequence params it ends where its sequence does.
-        current = translator_of(work[start][0].record)
-        end = start + 1
-        while (
-            end < min(len(work), start + current.batch_size) and translator_of(work[end][0].record) is current
-        ):
-            end += 1
-        batch = work[start:end]
-        todo = [
-            (src, dst)
-            for src, dst in batch
-            if ctx.attempt == 1 or not (ctx.store.exists(dst.label_key) and ctx.store.exists(dst.image_key))
-        ]
-        if todo:
-            loaded = [(src, dst, load_inputs(ctx, src, current.uses_depth, max_pixels)) for src, dst in todo]
-            ready = [(dst, inputs) for _, dst, inputs in loaded if inputs is not None]
-            outs = current.translate([i for _, (i, _) in ready], [d for _, (_, d) in ready]) if ready else []
-            for (dst, (image, _)), out in zip(ready, outs, strict=True):
-                audits[dst.record.image_id] = audit_record(image, out, dst.record)
-                ctx.store.put_bytes(dst.image_key, encode_png(out), "image/png")
-                # The label last: its presence marks the image as done.
-                ctx.store.put_bytes(dst.label_key, ds.label_text(dst.record, class_names), "text/plain")
-            failed |= {src.record.image_id for src, _, inputs in loaded if inputs is None}
-        start = end
-        report(end)
+    content_type = CONTENT_TYPES[image_format]
+    finished = {
+        dst.record.image_id
+        for _, dst in work
+        if ctx.attempt > 1 and ctx.store.exists(dst.label_key) and ctx.store.exists(dst.image_key)
+    }
+    todo = [pair for pair in work if pair[1].record.image_id not in finished]
+    # Each item's translator, chosen here in the calling thread (they are built on first use).
+    translator = {id(pair): translator_of(pair[0].record) for pair in todo}
+
+    def encode(image: np.ndarray) -> bytes:
+        return encode_png(image) if image_format == "png" else encode_jpeg(image, jpeg_quality)
+
+    def load(pair: tuple[ds.StoredImage, ds.StoredImage]) -> tuple[Any, ...]:
+        tr = translator[id(pair)]
+        return (*load_inputs(ctx, pair[0], tr.uses_depth, max_pixels), tr)
+
+    def render(loaded: list[tuple[Any, ...]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(translated, source) per item; consecutive items of one translator render as one batch."""
+        outs: list[tuple[np.ndarray, np.ndarray]] = []
+        start = 0
+        while start < len(loaded):
+            tr, end = loaded[start][2], start + 1
+            while end < len(loaded) and loaded[end][2] is tr:
+                end += 1
+            images = [image for image, _, _ in loaded[start:end]]
+            outs.extend(zip(tr.translate(images, [d for _, d, _ in loaded[start:end]]), images, strict=True))
+            start = end
+        return outs
+
+    def store(
+        pair: tuple[ds.StoredImage, ds.StoredImage], rendered: tuple[np.ndarray, np.ndarray]
+    ) -> ImageAudit:
+        out, image = rendered
+        dst = pair[1]
+        audit = audit_record(image, out, dst.record)
+        ctx.store.put_bytes(dst.image_key, encode(out), content_type)
+        # The label last: its presence marks the image as done.
+        ctx.store.put_bytes(dst.label_key, ds.label_text(dst.record, class_names), "text/plain")
+        return audit
+
+    done = len(finished)
+    batch_size = max((t.batch_size for t in translator.values()), default=1)
+    outcomes = pipeline.run(
+        todo, load, render, store, threads=worker_threads(ctx.settings), batch_size=batch_size
+    )
+    with closing(outcomes):  # a cancel or failure stops the pool's threads before the job ends
+        for outcome in outcomes:
+            if isinstance(outcome.error, Unreadable):
+                ctx.warn(str(outcome.error))
+                failed.add(outcome.item[0].record.image_id)
+            elif outcome.error is not None:
+                raise outcome.error
+            else:
+                audits[outcome.item[1].record.image_id] = outcome.result
+            done += 1
+            report(done)
+    if not todo:
+        report(len(work))
     return failed, audits
 
 
@@ -167,6 +214,8 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
                 shards=len(chunks),
                 strict=p.strict,
                 sequence_params=fixed,
+                image_format=p.image_format,
+                jpeg_quality=p.jpeg_quality,
             )
             for n, chunk in enumerate(chunks)
         ]
@@ -187,7 +236,9 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             if warning not in ctx.warnings:
                 ctx.warnings.append(warning)
     weather = translation.weather
-    pairs = [(i, translated(i, new_id, weather)) for i in items if i.record.image_id not in skipped]
+    pairs = [
+        (i, translated(i, new_id, weather, p.image_format)) for i in items if i.record.image_id not in skipped
+    ]
     out_items = [dst for _, dst in pairs]
     if not out_items:
         raise JobError(
@@ -197,7 +248,13 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
     audits.update(audit_stored(ctx, [(src, dst) for src, dst in pairs if dst.record.image_id not in audits]))
     per_image, audit_summary = stored_form(audits)
     quality = measure_translation(ctx, pairs, p.quality) if p.quality is not None else None
-    lineage: dict[str, Any] = {**translation.model_dump(), "source_dataset_id": source_id, "filter": p.filter}
+    lineage: dict[str, Any] = {
+        **translation.model_dump(),
+        "source_dataset_id": source_id,
+        "filter": p.filter,
+        "image_format": p.image_format,
+        **({"jpeg_quality": p.jpeg_quality} if p.image_format == "jpeg" else {}),
+    }
     if depth_sources:  # source -> images that used it
         lineage["depth_sources"] = dict(sorted(depth_sources.items()))
     if fixed:  # sequence -> params fixed for it (fog: atmospheric_light)

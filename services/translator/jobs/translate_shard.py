@@ -32,7 +32,7 @@ def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
     if missing:
         raise JobError(f"{len(missing)} images of this shard left the source dataset, e.g. {missing[0]}")
     weather = p.translation.weather
-    work = [(by_id[i], translated(by_id[i], p.dataset_id, weather)) for i in p.image_ids]
+    work = [(by_id[i], translated(by_id[i], p.dataset_id, weather, p.image_format)) for i in p.image_ids]
     for _, dst in work:
         ctx.output_object(dst.image_key)
         ctx.output_object(dst.label_key)
@@ -51,7 +51,9 @@ def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
             last[0] = time.monotonic()
             ctx.progress(None, f"translated {done}/{total} images to {weather}", done=done, total=total)
 
-    failed, audits = translate_images(ctx, translator_of, work, class_names, report)
+    failed, audits = translate_images(
+        ctx, translator_of, work, class_names, report, p.image_format, p.jpeg_quality
+    )
     return TranslateShardResult(
         images=total - len(failed),
         skipped=sorted(failed),
