@@ -160,7 +160,7 @@ INDEX_COLUMNS = (
     "weather",
     "timeofday",
     "occluded_vehicles",
-    "boxes",
+    "num_boxes",
     "image_key",
     "label_key",
     "depth_key",
@@ -255,7 +255,9 @@ def _copy_rows(session: Session, rows: Iterator[dict[str, Any]]) -> bool:
         return False
     table = DatasetImage.__table__
     columns = INDEX_COLUMNS
-    names = ", ".join(f'"{name}"' for name in columns)
+    # The row's keys are the model's attribute names; COPY names the table's columns (num_boxes is "boxes").
+    mapper = DatasetImage.__mapper__
+    names = ", ".join(f'"{mapper.attrs[name].columns[0].name}"' for name in columns)
     with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row[name] for name in columns])
