@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,7 +55,10 @@ def create_translation_quality(
     responses={200: {"content": {"image/png": {}}}},
 )
 def quality_grid(
-    job_id: str, which: Literal["translated", "target", "source"], session: SessionDep, store: StoreDep
+    job_id: Annotated[str, Path(description="a translation_quality or translate_dataset job's id")],
+    which: Annotated[Literal["translated", "target", "source"], Path(description="which measured set")],
+    session: SessionDep,
+    store: StoreDep,
 ) -> Response:
     """A sample grid of one measured set, from a translation-quality job or a dataset translation that
     asked for the metric."""
