@@ -18,4 +18,6 @@ class AuditDatasetResult(Result):
     summary: dict[str, Any]  # as the dataset's stats.label_audit
 
 
-KIND = register(JobKind("audit_dataset", "translator", "translator", AuditDatasetPayload, AuditDatasetResult))
+KIND = register(
+    JobKind("audit_dataset", "translator", "translator.batch", AuditDatasetPayload, AuditDatasetResult)
+)

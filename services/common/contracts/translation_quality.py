@@ -71,7 +71,7 @@ KIND = register(
     JobKind(
         "translation_quality",
         "translator",
-        "translator",
+        "translator.batch",
         TranslationQualityPayload,
         TranslationQualityResult,
     )
