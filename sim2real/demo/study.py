@@ -26,8 +26,8 @@ from sim2real.demo.target_fog import MODEL_NAME
 
 # The CPU default, measured on a 2-core machine to finish in about DEFAULT_BUDGET_MIN (README).
 DEFAULT_BUDGET_MIN = 30.0
-CPU_DEFAULT = {"images": 200, "epochs": 10, "imgsz": 320}
-GPU_DEFAULT = {"images": 600, "epochs": 30, "imgsz": 480}
+CPU_DEFAULT = {"images": 200, "epochs": 10, "imgsz": 320, "cyclegan_epochs": 2}
+GPU_DEFAULT = {"images": 600, "epochs": 30, "imgsz": 480, "cyclegan_epochs": 10}
 WIDTH, HEIGHT = 640, 192
 EVAL_CLASS = "car"
 TRANSLATION = {"method": "physics", "weather": "fog", "params": {}}  # the product's defaults (150 m)
@@ -70,6 +70,7 @@ class StudySettings:
             epochs=max(1, round(base["epochs"] * f)),
             imgsz=base["imgsz"],
             cyclegan=gpu,
+            cyclegan_epochs=base["cyclegan_epochs"],
         )
         for k, v in overrides.items():
             if v is not None:
@@ -212,8 +213,9 @@ def run_study(
                 "ngf": 32,
                 "n_blocks": 6,
                 "ndf": 32,
-                "load_size": 286,
-                "crop_size": 256,
+                # Frames are 640×192: scaled to 320 wide, 96-pixel square crops fit inside them.
+                "load_size": settings.width // 2,
+                "crop_size": min(settings.height // 2, settings.width // 2) // 4 * 4,
             },
         )
         model_id = _wait(job, stages, "cyclegan", "train cyclegan", 0.0, 0.8).result["model_id"]

@@ -69,6 +69,8 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
             item.record,
             weather=ds.WEATHER_WORDS.get(weather, weather),
             timeofday=ds.TIME_WORDS.get(weather, item.record.timeofday),
+            # The source's visibility no longer holds; the translation's own when it names one.
+            visibility_m=_visibility(translation.params),
         )
         image_id = record.image_id
         return ds.StoredImage(
@@ -133,3 +135,9 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
         TranslateDatasetResult(dataset_id=new_id, images=len(out_items)),
         write=lambda s: ds.save_index(s, dataset, out_items),
     )
+
+
+def _visibility(params: dict) -> float | None:
+    """The visibility a translation renders at, when its request names one (`visibility_m`), else None."""
+    value = params.get("visibility_m")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
