@@ -180,7 +180,8 @@ def markdown(outcome: StudyOutcome, plot: str | None, samples: str | None) -> st
                         f"{n['target']:.3f} → {n['seeds'] if n['seeds'] is not None else 'unreachable'}"
                         + (f" ({n['note']})" if n.get("note") else "")
                     )
-            text = "; ".join(parts) or plan.get("note", "")
+            notes = [row["note"] for row in plan.get("needed") or [] if row.get("note")]
+            text = "; ".join(parts) or "; ".join(notes) or plan.get("note", "")
             lines.append(f"- {plan['arm']} (measured {plan['measured_difference']:+.3f}): {text}")
     if plot:
         lines += ["", "## Plot", "", f"![mAP50 per arm and slice]({plot})"]
