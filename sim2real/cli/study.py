@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -76,7 +78,10 @@ def study(
     data_root = out / "data"
     if data_root.exists():
         shutil.rmtree(data_root)
+    # A terminated run still stops the service it started (the `finally` of embedded_service).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     probe = Client(State.url, State.api_key)
+    embedded = False
     with contextlib.ExitStack() as stack:
         if answers(probe.url):
             url = probe.url
@@ -94,6 +99,7 @@ def study(
                 )
             err.print(f"no service at {probe.url}: starting the embedded one (its data in {out / 'service'})")
             url = stack.enter_context(embedded_service(out / "service", data_root))
+            embedded = True
         client = stack.enter_context(Client(url, State.api_key))
         err.print(
             f"demo study: {settings.images} source + {settings.images} target training images, "
@@ -125,6 +131,14 @@ def study(
         f"done in {outcome.timings['total'] / 60:.1f} min: report {files['markdown']} "
         f"(HTML: {files['html']}); experiment {outcome.experiment_id}"
     )
+    page = f"#/experiments/{outcome.experiment_id}/report"
+    if embedded:
+        err.print(
+            f"the web app's report page: SIM2REAL_HOME={out / 'service'} SIM2REAL_DATA_ROOTS={data_root} "
+            f"sim2real up, then open http://127.0.0.1:8000/{page}"
+        )
+    else:
+        err.print(f"the web app's report page: {url.rstrip('/')}/{page}")
     for r in (outcome.experiment or {}).get("table", {}).get("rows", []):
         if r["slice"] == "all":
             err.print(f"  {r['arm']:<11} mAP50 {r['mean']:.3f} ± {r['std']:.3f}")
