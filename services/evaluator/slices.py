@@ -97,11 +97,8 @@ def build_slices(
         if kind not in slice_by:
             continue
         if kind == "visibility":
-            vis = meta.visibility_m
-            if vis is None or not np.isfinite(np.asarray(vis, np.float64)).any():
-                raise ValueError(
-                    "cannot slice by visibility: the dataset has no per-image visibility_m metadata"
-                )
+            # Without recorded visibilities every image is `visibility=unknown`, as a missing weather is.
+            vis = np.full(n, np.nan) if meta.visibility_m is None else meta.visibility_m
             if len(vis) != n:
                 raise ValueError(f"visibility_m metadata has {len(vis)} entries for {n} images")
             slices += visibility_slices(vis)

@@ -80,9 +80,10 @@ def test_visibility_slices_use_documented_bins_densest_first():
     assert names["visibility=unknown"] == [6]
 
 
-def test_visibility_slices_need_recorded_visibility():
-    meta = ImageMeta(occluded=np.zeros(2, dtype=np.int64), visibility_m=np.array([np.nan, np.nan]))
-    with pytest.raises(ValueError, match="no per-image visibility_m"):
-        build_slices(meta, [None], ("visibility",))
-    with pytest.raises(ValueError, match="no per-image visibility_m"):
-        build_slices(ImageMeta(occluded=np.zeros(2, dtype=np.int64)), [None], ("visibility",))
+def test_images_without_visibility_fall_in_the_unknown_slice():
+    for meta in (
+        ImageMeta(occluded=np.zeros(2, dtype=np.int64), visibility_m=np.array([np.nan, np.nan])),
+        ImageMeta(occluded=np.zeros(2, dtype=np.int64)),
+    ):
+        names = {s.name: s.images.tolist() for s in build_slices(meta, [None], ("visibility",))}
+        assert names == {"all": [0, 1], "visibility=unknown": [0, 1]}
