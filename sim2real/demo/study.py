@@ -47,7 +47,7 @@ class StudySettings:
     eval_images: int = CPU_DEFAULT["images"] // 2  # held-out target images
     epochs: int = CPU_DEFAULT["epochs"]
     imgsz: int = CPU_DEFAULT["imgsz"]
-    batch: int = 16
+    batch: int = 4
     model: str = "yolov5n"
     cyclegan: bool = False
     cyclegan_epochs: int = 2
@@ -254,6 +254,10 @@ def run_study(
             "imgsz": settings.imgsz,
             "epochs": settings.epochs,
             "batch": settings.batch,
+            # ultralytics accumulates gradients up to a nominal batch of 64 images: a few hundred images
+            # then make a few dozen optimizer steps, all inside its 100-iteration warmup, and a detector
+            # trained from scratch learns nothing. One step per batch instead (400 steps by default).
+            "hyperparameters": {"nbs": settings.batch},
         },
     )
     job = _wait(job, stages, "experiment", "experiment")
