@@ -1,5 +1,5 @@
 """The study report page (`#/experiments/{id}/report`, which `sim2real demo study` links to) on the answer
-of a real miniature demo study (recorded/study_report.json: source / translated / oracle, visibility slices,
+of the default demo study run here on 2026-11-30 (recorded/study_report.json: source / translated / oracle, visibility slices,
 gap closure, power), with each arm's sample image and labels served in place of the API."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_study_report_page(page, stack) -> None:  # noqa: ANN001
     for word in ("NaN", "undefined", "[object", "Infinity"):
         assert word not in text, (word, text)
     assert not page.console.errors, page.console.errors
-    assert "the experiment took 0.4 min" in text
+    assert "the experiment took 16.2 min" in text  # created to finished (started_at is the last wake-up)
     for arm in ("source", "translated", "oracle"):
         assert f"arm {arm}" in text
     assert "visibility=" in text and "Gap closure" in text and "Power" in text

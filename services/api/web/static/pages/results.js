@@ -286,9 +286,10 @@ function verdict(r) {
   return (seed[0] > 0 && img[0] > 0) || (seed[1] < 0 && img[1] < 0) ? "significant" : "no significant difference";
 }
 
+// Submission to finish: an orchestrating job waits (queued) for its children, so its started_at is late.
 function minutes(job) {
-  if (!job || !job.started_at || !job.finished_at) return "–";
-  return `${((new Date(job.finished_at) - new Date(job.started_at)) / 60000).toFixed(1)} min`;
+  if (!job || !job.created_at || !job.finished_at) return "–";
+  return `${((new Date(job.finished_at) - new Date(job.created_at)) / 60000).toFixed(1)} min`;
 }
 
 // One labelled image of a dataset (its first), with a caption; a dataset without images says so.
