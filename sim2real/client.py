@@ -714,6 +714,36 @@ class Client:
         `slice`) or from `seed_variance` and `image_variance`; `target_differences`, `seeds`."""
         return self._json("POST", "/v1/experiments/plan", ExperimentPlan, json=_jsonable(body))
 
+    # -- translation quality -------------------------------------------------------------------------
+
+    def translation_quality(
+        self,
+        translated: dict[str, Any],
+        target: dict[str, Any],
+        source: dict[str, Any] | None = None,
+        **body: Any,
+    ) -> Job:
+        """KID and FID of a translated set (and of its source) against a target set, each
+        `{dataset_id, filter}`; `max_images`, `seed`. Needs the operator's `inception` weights (409)."""
+        payload = {"translated": translated, "target": target, "source": source, **body}
+        return self._job("POST", "/v1/translation-quality", json=_jsonable(payload))
+
+    def quality_grid(
+        self, job_id: str, which: str = "translated", save_to: str | os.PathLike | None = None
+    ) -> np.ndarray | Path:
+        """A sample grid (`translated`, `target` or `source`) of a quality job or of a dataset translation
+        that asked for quality."""
+        r = self._request(
+            "GET",
+            "/v1/translation-quality/{job_id}/grids/{which}.png",
+            path={"job_id": job_id, "which": which},
+        )
+        return _save_or_decode(r.content, save_to)
+
+    def audit_dataset(self, dataset_id: str) -> Job:
+        """The label-safety audit of a translated dataset (per box: did the object survive?)."""
+        return self._job("POST", "/v1/datasets/{dataset_id}/audit", path={"dataset_id": dataset_id})
+
     # -- robustness ----------------------------------------------------------------------------------
 
     def run_robustness(self, detector_model_id: str, dataset_id: str, weather: str, **body: Any) -> Job:

@@ -36,6 +36,7 @@ class JobOut(BaseModel):
     params: dict[str, Any]
     attempts: int
     max_attempts: int
+    worker_id: str | None = Field(None, description="the worker process that holds or last held the job")
     parent_id: str | None
     created_at: datetime
     started_at: datetime | None
@@ -101,6 +102,10 @@ class ImageOut(BaseModel):
     occluded_vehicles: int
     num_boxes: int
     image_key: str | None
+    box_fidelity: float | None = Field(
+        None,
+        description="the label-safety audit's lowest box fidelity (1.0 without boxes; null: not audited)",
+    )
 
 
 class ImagePage(BaseModel):

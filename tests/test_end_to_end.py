@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.embedded import commands
+from services.common import contracts
+from services.embedded import commands, worker_command
 from tests.conftest import REDIS_URL
 from tests.scenes import png_bytes, rms_contrast, road_scene
 
@@ -43,8 +44,11 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, name: str, tag: str = "") -> subprocess.Popen:
+        """`api`, a queue's worker (`translator.batch`), or a service's worker on all its queues
+        (`translator`)."""
+        cmd = self.cmds.get(name) or worker_command(name, contracts.services()[name], f"{name}{tag}")
         log = open(self.log_dir / f"{name}{tag}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(self.cmds[name], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.procs[name + tag] = proc
         return proc
 
@@ -58,6 +62,16 @@ class Stack:
                 pass
             time.sleep(0.2)
         raise AssertionError(f"API did not start; log:\n{self.logs()}")
+
+    def wait_ready(self, name: str, timeout: float = 90) -> None:
+        """Until the worker's log says Celery is consuming."""
+        log = self.log_dir / f"{name}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.exists() and b" ready." in log.read_bytes():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"worker {name} did not start; log:\n{self.logs()}")
 
     def logs(self) -> str:
         return "\n".join(

@@ -127,6 +127,7 @@ def labels(store: ObjectStore, dataset: Dataset, row: DatasetImage) -> dict[str,
     """Boxes in stored-pixel coordinates with class names and attributes, plus the image's metadata."""
     record = RECORDS.get(store, dataset.id, row.image_id) or {"boxes": []}
     names = list(dataset.class_names)
+    audit = (row.meta or {}).get("label_audit")
     boxes = []
     for cls, x1, y1, x2, y2, occluded, truncated, track_id in record["boxes"]:
         boxes.append(
@@ -142,6 +143,10 @@ def labels(store: ObjectStore, dataset: Dataset, row: DatasetImage) -> dict[str,
                 "track_id": track_id,
             }
         )
+    if audit:  # the label-safety audit's view of each box (a translated dataset)
+        for i, box in enumerate(boxes):
+            box["fidelity"] = audit["box_fidelity"][i] if i < len(audit["box_fidelity"]) else None
+            box["erased"] = i in audit["erased"]
     return {
         "dataset_id": dataset.id,
         "image_id": row.image_id,
@@ -152,4 +157,5 @@ def labels(store: ObjectStore, dataset: Dataset, row: DatasetImage) -> dict[str,
             "visibility_m": record.get("visibility_m"),
         },
         "boxes": boxes,
+        "label_audit": ({k: audit[k] for k in ("fidelity", "invented", "invented_count")} if audit else None),
     }

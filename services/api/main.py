@@ -23,6 +23,7 @@ from services.api.routes import (
     health,
     image_sets,
     jobs,
+    quality,
     robustness,
     styles,
     translations,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         styles,
         weights,
         weathers,
+        quality,
     ):
         app.include_router(module.router)
     return app

@@ -37,6 +37,7 @@ class DetectorTrainConfig:
     seed: int = 0
     workers: int | None = None  # None: 0 on CPU (no fork overhead), up to 8 on GPU
     device: str = "auto"  # "auto" -> cuda:0 when available, else cpu; or "cpu", "cuda", "cuda:1"
+    devices: list[int] | None = None  # GPU indices; two or more: ultralytics DDP (overrides device)
     optimizer: str = "auto"
     lr0: float = 0.01
     patience: int = 100  # epochs without fitness improvement before stopping early
@@ -61,7 +62,9 @@ class DetectorTrainConfig:
             raise ValueError(f"lr0 must be in (0, 1], got {self.lr0!r}")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {self.optimizer!r}")
-        resolve_device(self.device)
+        resolve_device(self.device, self.devices)
+        if self.devices and len(self.devices) > 1 and self.batch % len(self.devices):
+            raise ValueError(f"batch ({self.batch}) must be a multiple of the {len(self.devices)} devices")
         self._validate_hyperparameters()
 
     def _validate_hyperparameters(self) -> None:
@@ -69,10 +72,21 @@ class DetectorTrainConfig:
         check_hyperparameters(self.hyperparameters, _allowed_hyperparameters())
 
 
-def resolve_device(device: str) -> str:
-    """Map the config's device to ultralytics' form: "cpu" or a CUDA index such as "0"."""
+def resolve_device(device: str, devices: list[int] | None = None) -> str:
+    """Map the config's device to ultralytics' form: "cpu", a CUDA index such as "0", or several ("0,1":
+    DDP). `devices` (GPU indices) wins over `device`; it must name GPUs this worker has."""
     import torch
 
+    if devices:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        missing = [d for d in devices if d >= count]
+        if missing:
+            has = f"{count} GPU{'s' if count != 1 else ''}" + (f" (0-{count - 1})" if count else "")
+            raise ValueError(
+                f"devices {devices} names GPU {', '.join(map(str, missing))} but this worker sees {has}; "
+                "name only GPUs it has, or leave devices out to train on the worker's device"
+            )
+        return ",".join(str(d) for d in devices)
     d = str(device).strip().lower()
     if d == "auto":
         return "0" if torch.cuda.is_available() else "cpu"
@@ -157,6 +171,20 @@ def _final_metrics(results: Any, class_names: list[str]) -> dict[str, Any]:
     }
 
 
+def epoch_record(trainer: Any, epoch: int, losses: dict[str, float]) -> EpochRecord:
+    """An ultralytics trainer's state after an epoch's validation, as a record."""
+    return EpochRecord(
+        epoch=epoch,
+        epochs=int(trainer.epochs),
+        losses=losses,
+        val_losses=_floats(trainer.metrics, "val/"),
+        fitness=float(trainer.fitness) if trainer.fitness is not None else None,
+        lr=_floats(getattr(trainer, "lr", None), "lr/"),
+        seconds=float(getattr(trainer, "epoch_time", 0.0) or 0.0),
+        **_box_metrics(trainer.metrics or {}),
+    )
+
+
 def _train_kwargs(cfg: DetectorTrainConfig, device: str) -> dict[str, Any]:
     workers = cfg.workers
     if workers is None:
@@ -203,7 +231,7 @@ def train_detector(
         raise ValueError("give either weights (start a new training) or resume_from (continue one), not both")
     out_dir = Path(out_dir).resolve()
     wdir = out_dir / "weights"
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, cfg.devices)
     kwargs = _train_kwargs(cfg, device)
     kwargs.update(data=str(data_yaml), save_dir=str(out_dir), plots=False)
 
@@ -292,16 +320,7 @@ def train_detector(
             return
         epoch, losses = state["pending"]
         state["pending"] = None
-        record = EpochRecord(
-            epoch=epoch,
-            epochs=int(trainer.epochs),
-            losses=losses,
-            val_losses=_floats(trainer.metrics, "val/"),
-            fitness=float(trainer.fitness) if trainer.fitness is not None else None,
-            lr=_floats(getattr(trainer, "lr", None), "lr/"),
-            seconds=float(getattr(trainer, "epoch_time", 0.0) or 0.0),
-            **_box_metrics(trainer.metrics or {}),
-        )
+        record = epoch_record(trainer, epoch, losses)
         records.append(record)
         if on_epoch_end is not None:
             on_epoch_end(record)
@@ -316,26 +335,76 @@ def train_detector(
         if should_stop is not None and should_stop():
             raise TrainingStopped(Path(trainer.last), list(records))
 
-    model.add_callback("on_train_batch_end", train_batch_end)
-    model.add_callback("on_train_epoch_end", train_epoch_end)
-    model.add_callback("on_model_save", model_save)
-    model.add_callback("on_fit_epoch_end", fit_epoch_end)
-    try:
-        results = model.train(**kwargs)
-    except TrainingStopped:
-        _close_loaders(model)
-        raise
+    if "," in device:
+        results = _train_ddp(model, kwargs, out_dir, records, state, on_epoch_end, should_stop, on_checkpoint)
+    else:
+        model.add_callback("on_train_batch_end", train_batch_end)
+        model.add_callback("on_train_epoch_end", train_epoch_end)
+        model.add_callback("on_model_save", model_save)
+        model.add_callback("on_fit_epoch_end", fit_epoch_end)
+        try:
+            results = model.train(**kwargs)
+        except TrainingStopped:
+            _close_loaders(model)
+            raise
 
     last = wdir / "last.pt"
     best = wdir / "best.pt" if (wdir / "best.pt").is_file() else last
     if not last.is_file():
         raise RuntimeError(f"ultralytics finished without writing {last}")
-    class_names = _names_list(getattr(model, "names", None))
+    if "," in device:  # the model was trained in the DDP children: its classes are in the checkpoint
+        class_names = list(inspect_weights(best)["class_names"] or [])
+    else:
+        class_names = _names_list(getattr(model, "names", None))
     final = _final_metrics(results, class_names)
     if not final and state["final"]:
         final = _box_metrics(state["final"])
     start = state["start"] or (records[0].epoch if records else 1)
     return TrainResult(best, last, records, final, start, arch_name, class_names)
+
+
+def _train_ddp(
+    model: Any,
+    kwargs: dict[str, Any],
+    out_dir: Path,
+    records: list[EpochRecord],
+    state: dict[str, Any],
+    on_epoch_end: Callable[[EpochRecord], None] | None,
+    should_stop: Callable[[], bool] | None,
+    on_checkpoint: Callable[[Path], None] | None,
+) -> Any:
+    """Several GPUs: ultralytics runs DDP children; their events reach the job through `ddp_relay`."""
+    import subprocess
+
+    from services.detector import ddp_relay
+
+    def deliver(event: dict[str, Any]) -> None:
+        if event["type"] == "epoch":
+            record = EpochRecord(**event["record"])
+            if state["start"] is None:
+                state["start"] = record.epoch
+            records.append(record)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+        elif event["type"] == "checkpoint" and on_checkpoint is not None:
+            on_checkpoint(Path(event["path"]))
+        elif event["type"] == "final":
+            state["final"] = event["metrics"]
+
+    folder = out_dir / "ddp"
+    relay = ddp_relay.Relay(folder, deliver, should_stop)
+    for name, callback in ddp_relay.child_callbacks(folder, epoch_record).items():
+        model.add_callback(name, callback)
+    try:
+        with relay:
+            return model.train(**kwargs)
+    except subprocess.CalledProcessError as exc:
+        if relay.stop_requested:
+            raise TrainingStopped(out_dir / "weights" / "last.pt", list(records)) from exc
+        raise RuntimeError(
+            f"multi-GPU training on devices {kwargs['device']} failed in its DDP processes "
+            f"(exit status {exc.returncode}); the worker's log has their output"
+        ) from exc
 
 
 def _names_list(names: Any) -> list[str]:

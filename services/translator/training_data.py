@@ -60,13 +60,26 @@ def resolve_domain(ctx: JobContext, spec: DomainSpec, seed: int, max_images: int
     return keys
 
 
+@dataclass(frozen=True)
+class CachedImage:
+    """A training image on local disk, decoded each time it is sampled (picklable: DDP ranks get it)."""
+
+    path: Path
+
+    def __call__(self) -> np.ndarray:
+        import cv2
+
+        img = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise JobError(f"cannot decode training image {self.path.name}")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
 def cache_images(
     store: ObjectStore, keys: list[str], folder: Path, progress: Callable[[int], None]
 ) -> list[Callable[[], np.ndarray]]:
     """Download once to local disk; training reads each image many times."""
-    import cv2
-
-    sources = []
+    sources: list[Callable[[], np.ndarray]] = []
     for n, key in enumerate(keys):
         path = folder / f"{n:07d}{Path(key).suffix.lower()}"
         if not path.exists():
@@ -74,14 +87,7 @@ def cache_images(
             store.download_file(key, path)
         if n % 50 == 0:
             progress(n)
-
-        def load(p: Path = path) -> np.ndarray:
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is None:
-                raise JobError(f"cannot decode training image {p.name}")
-            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-        sources.append(load)
+        sources.append(CachedImage(path))
     return sources
 
 

@@ -30,6 +30,21 @@ def run_one(run_queued, settings, kind: str, job_id: str):  # noqa: ANN001, ANN2
     return job
 
 
+def run_sharded(run_queued, settings, kind: str, job_id: str, rounds: int = 4):  # noqa: ANN001, ANN201
+    """Run a parent job of `kind` that splits its work into shards: the parent (it plans and parks), its
+    queued shards, and the parent again (it merges), until it no longer waits."""
+    from services.common import contracts
+
+    job = run_one(run_queued, settings, kind, job_id)
+    for _ in range(rounds):
+        if job.status != "queued":
+            return job
+        for shard_kind in (k.name for k in contracts.kinds().values() if k.shard):
+            run_queued(settings, shard_kind)
+        job = run_one(run_queued, settings, kind, job_id)
+    return job
+
+
 def ingest(api, run_queued, settings, fmt: str, uri: str, name: str | None = None, **options) -> dict:  # noqa: ANN001
     """Ingest through the API and the real task; the dataset as GET /v1/datasets/{id} returns it."""
     r = api.post(
@@ -40,6 +55,24 @@ def ingest(api, run_queued, settings, fmt: str, uri: str, name: str | None = Non
     job = run_one(run_queued, settings, "ingest_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     return api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
+
+
+def label_of(settings, store, dataset_id: str, image_id: str) -> bytes:  # noqa: ANN001
+    """An image's stored YOLO label text, through its index row's label_key (its own file or a chunk)."""
+    from sqlalchemy import select
+
+    from services.common.core.db.models import DatasetImage
+    from services.common.core.db.session import session_scope
+    from services.common.datasets.store import LabelReader
+
+    with session_scope(settings.resolved_database_url) as s:
+        key = s.scalar(
+            select(DatasetImage.label_key).where(
+                DatasetImage.dataset_id == dataset_id, DatasetImage.image_id == image_id
+            )
+        )
+    assert key, f"no label_key for {image_id} in dataset {dataset_id}"
+    return LabelReader(store).text(key, image_id)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +95,8 @@ def vgg_features_pth() -> bytes:
 
 
 def post_and_run(api, run_queued, settings, kind: str, path: str, body: dict):  # noqa: ANN001, ANN201
-    """POST a request that queues a `kind` job, run the queued jobs of that kind, and return this one."""
+    """POST a request that queues a `kind` job, run the queued jobs of that kind (and their shards), and
+    return this one."""
     r = api.post(path, json=body)
     assert r.status_code == 202, r.text
-    return run_one(run_queued, settings, kind, r.json()["id"])
+    return run_sharded(run_queued, settings, kind, r.json()["id"])

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.api.conftest import ingest, run_one
+from tests.api.conftest import ingest, label_of, run_one, run_sharded
 from tests.common.dataset_fixtures import make_bdd2018, make_bdd2020, make_kitti, make_vkitti2, make_yolo
 from tests.scenes import png_bytes, road_scene
 
@@ -185,17 +185,19 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
         },
     )
     assert r.status_code == 202, r.text
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     d = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     assert d["parent_id"] == src["id"]
     assert d["lineage"]["method"] == "physics" and d["lineage"]["weather"] == "fog"
     assert d["lineage"]["params"]["visibility_m"] == 60 and d["lineage"]["filter"]
     assert d["stats"]["images"] == 2 and d["stats"]["weather"] == {"foggy": 2}
+    # Virtual KITTI 2 ships JPEG: by default the translation is stored as JPEG too, and says so.
+    assert d["lineage"]["image_format"] == "jpeg" and d["lineage"]["jpeg_quality"] == 95
     store = api.app.state.store
     for image_id in ("Scene01/clone/Camera_0/00000", "Scene01/clone/Camera_0/00001"):
-        assert store.get_bytes(f"datasets/{d['id']}/labels/{image_id}.txt") == store.get_bytes(
-            f"datasets/{src['id']}/labels/{image_id}.txt"
+        assert store.get_bytes(f"datasets/{d['id']}/labels/{image_id}.txt") == label_of(
+            settings, store, src["id"], image_id
         )
     from services.common.core.images import decode_image
 
@@ -203,7 +205,7 @@ def test_translated_version_keeps_labels_and_records_lineage(api, run_queued, se
         store.get_bytes(f"datasets/{src['id']}/images/Scene01/clone/Camera_0/00000.jpg"), 10**8
     )
     after = decode_image(
-        store.get_bytes(f"datasets/{d['id']}/images/Scene01/clone/Camera_0/00000.png"), 10**8
+        store.get_bytes(f"datasets/{d['id']}/images/Scene01/clone/Camera_0/00000.jpg"), 10**8
     )
     assert after.shape == before.shape
     assert after.astype(np.float32).std() < before.astype(np.float32).std()
@@ -234,7 +236,7 @@ def test_study_compositions_make_baseline_and_translated_sets(api, run_queued, s
             },
         )
         assert r.status_code == 202, r.text
-        (job,) = [j for j in run_queued(settings, "compose_dataset") if j.id == r.json()["id"]]
+        job = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"])
         assert job.status == "succeeded", job.error
         made[composition] = api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
     # Frame f takes SLOTS[f % 7] = (kitti, clone, fog, ...): 0 -> KITTI 0001, 1 -> clone, 2 -> fog.
@@ -252,6 +254,31 @@ def test_study_compositions_make_baseline_and_translated_sets(api, run_queued, s
         f"/v1/datasets/{made['translated']['id']}/images", params={"filter": "weather=foggy"}
     ).json()
     assert images["total"] == 1 and images["items"][0]["image_id"] == "Scene01/clone/Camera_0/00002"
+    # One frame per shard (three compose_shard jobs): the same dataset, index and labels.
+    body = {
+        "name": "t",
+        "composition": "translated",
+        "kitti_dataset_id": kitti["id"],
+        "vkitti_dataset_id": vk["id"],
+        "seed": 1,
+    }
+    r = api.post("/v1/datasets/compositions", json=body)
+    job = run_sharded(
+        run_queued, settings.model_copy(update={"shard_images": 1}), "compose_dataset", r.json()["id"]
+    )
+    assert job.status == "succeeded" and job.result["images"] == 3, job.error
+    sharded = api.get(f"/v1/datasets/{job.id}").json()
+    assert sharded["stats"] == made["translated"]["stats"]
+
+    def index(dataset_id: str) -> list[tuple]:
+        rows = api.get(f"/v1/datasets/{dataset_id}/images").json()["items"]
+        return [(i["image_id"], i["split"], i["weather"]) for i in rows]
+
+    assert index(job.id) == index(made["translated"]["id"])
+    for image_id, *_ in index(job.id):
+        label = f"/v1/datasets/{{}}/images/{image_id}/labels"
+        one, other = (api.get(label.format(d)).json() for d in (job.id, made["translated"]["id"]))
+        assert {**one, "dataset_id": None} == {**other, "dataset_id": None}
     r = api.post(
         "/v1/datasets/compositions",
         json={
@@ -305,6 +332,7 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
     from services.common.core.db.models import Job
     from services.common.core.db.session import session_scope
     from services.common.runtime import lifecycle as jobs
+    from services.common.runtime import shards
     from services.common.runtime.worker import WorkerRuntime
     from services.translator.jobs import translate_dataset as tasks
 
@@ -312,7 +340,12 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
     src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
     r = api.post(
         f"/v1/datasets/{src['id']}/translations",
-        json={"method": "physics", "weather": "rain", "filter": "variation=clone;camera=Camera_1"},
+        json={
+            "method": "physics",
+            "weather": "rain",
+            "filter": "variation=clone;camera=Camera_1",
+            "image_format": "png",
+        },
     )
     job_id = r.json()["id"]
     real, encoded = tasks.encode_png, []
@@ -324,14 +357,58 @@ def test_translated_version_resumes_where_a_dead_worker_stopped(
         return real(image)
 
     monkeypatch.setattr(tasks, "encode_png", dies_on_the_second)
+    assert run_one(run_queued, settings, "translate_dataset", job_id).status == "queued"  # planned, parked
     with pytest.raises(SystemExit):
-        run_queued(settings, "translate_dataset")
+        run_queued(settings, "translate_shard")
+    shard_id = shards.shard_id(job_id, 0)
     with session_scope(settings.resolved_database_url) as s:
-        s.get(Job, job_id).heartbeat_at = jobs.stale_cutoff(3600)
+        s.get(Job, shard_id).heartbeat_at = jobs.stale_cutoff(3600)
     monkeypatch.setattr("services.common.runtime.worker.send_job", lambda *a, **k: None)
     assert WorkerRuntime("translator", settings).recover() == 1
     encoded.clear()
     monkeypatch.setattr(tasks, "encode_png", lambda image: (encoded.append(1), real(image))[1])
-    job = run_one(run_queued, settings, "translate_dataset", job_id)
+    job = run_sharded(run_queued, settings, "translate_dataset", job_id)
     assert job.status == "succeeded" and job.result["images"] == 2
+    with session_scope(settings.resolved_database_url) as s:
+        assert s.get(Job, shard_id).attempts == 2
     assert len(encoded) == 1  # the finished image was kept, not translated again
+
+
+def test_parameters_the_parent_estimated_reach_every_shard(api, run_queued, settings, data_root) -> None:
+    """A shard renders with the parent's per-sequence estimates (`shared_params`) over the request's."""
+    from services.common.core.db.session import session_scope
+    from services.common.runtime import lifecycle as jobs
+    from tests.common.dataset_fixtures import make_vkitti2_sequence
+
+    make_vkitti2_sequence(data_root / "vk", 1, width=320, height=96)
+    src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
+    frame = "Scene01/clone/Camera_0/00000"
+
+    def shard(visibility: float, shared: dict) -> str:
+        with session_scope(settings.resolved_database_url) as s:
+            job = jobs.create_job(
+                s,
+                "translate_shard",
+                {
+                    "source_dataset_id": src["id"],
+                    "dataset_id": f"shared-{visibility}-{len(shared)}",
+                    "translation": {
+                        "method": "physics",
+                        "weather": "fog",
+                        "params": {"visibility_m": visibility},
+                    },
+                    "image_ids": [frame],
+                    "shard": 0,
+                    "shards": 1,
+                    "shared_params": shared,
+                },
+            )
+            s.commit()
+            job_id = job.id
+        done = run_one(run_queued, settings, "translate_shard", job_id)
+        assert done.status == "succeeded" and done.result["images"] == 1, (done.error, done.result)
+        return api.app.state.store.get_bytes(f"datasets/shared-{visibility}-{len(shared)}/images/{frame}.png")
+
+    estimated = shard(500, {"visibility_m": 40})
+    assert estimated == shard(40, {})
+    assert estimated != shard(500, {})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.common.datasets.readers import READERS
-from tests.api.conftest import ingest, post_and_run, run_one
+from tests.api.conftest import ingest, post_and_run, run_one, run_sharded
 from tests.common.dataset_fixtures import (
     kitti_line,
     make_bdd2018,
@@ -267,7 +267,7 @@ def test_translation_names_an_undecodable_depth_map_and_strict_fails(
     src = ingest(api, run_queued, settings, "vkitti2", f"file://{data_root}/vk")
     body = {"method": "physics", "weather": "fog", "filter": "variation=clone;camera=Camera_0;frame<=1"}
     r = api.post(f"/v1/datasets/{src['id']}/translations", json=body)
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     assert job.result["images"] == 1
     (warning,) = job.result["warnings"]
@@ -277,7 +277,7 @@ def test_translation_names_an_undecodable_depth_map_and_strict_fails(
     )
     assert api.get(f"/v1/datasets/{job.id}").json()["stats"]["warnings"] == [warning]
     r = api.post(f"/v1/datasets/{src['id']}/translations", json={**body, "strict": True})
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
     assert job.status == "failed" and job.error.startswith(warning.split(" (")[0])
     assert api.get(f"/v1/datasets/{job.id}").status_code == 404
 
@@ -294,7 +294,7 @@ def test_composition_warns_on_missing_slots_and_strict_fails(api, run_queued, se
         "vkitti_dataset_id": vk["id"],
     }
     r = api.post("/v1/datasets/compositions", json=body)
-    job = run_one(run_queued, settings, "compose_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"])
     assert job.status == "succeeded", job.error
     warnings = job.result["warnings"]
     assert warnings[0] == (
@@ -304,6 +304,6 @@ def test_composition_warns_on_missing_slots_and_strict_fails(api, run_queued, se
     assert "split 'val' has no images with pixels" in warnings  # one scene: it cannot be split
     assert api.get(f"/v1/datasets/{job.id}").json()["stats"]["warnings"] == warnings
     r = api.post("/v1/datasets/compositions", json={**body, "strict": True})
-    job = run_one(run_queued, settings, "compose_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"])
     assert job.status == "failed" and job.error.startswith("2 composition slots are empty")
     assert api.get(f"/v1/datasets/{job.id}").status_code == 404

@@ -8,7 +8,7 @@ import io
 import torch
 
 from services.translator.cyclegan.networks import GeneratorConfig, build_generator
-from tests.api.conftest import ingest, run_one
+from tests.api.conftest import ingest, run_one, run_sharded
 from tests.api.test_translator_models import upload_set
 from tests.common.dataset_fixtures import make_kitti_tracking, make_vkitti2
 from tests.scenes import png_bytes, road_scene
@@ -31,7 +31,7 @@ def test_a_dataset_is_deleted_only_when_nothing_uses_it(api, run_queued, setting
     assert (
         refused.status_code == 409 and f"translate_dataset job {r.json()['id']}" in refused.json()["detail"]
     )
-    job = run_one(run_queued, settings, "translate_dataset", r.json()["id"])
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
     style = api.post(
         "/v1/styles/from-dataset", json={"name": "s", "weather": "fog", "dataset_id": src["id"], "n": 1}
     ).json()
@@ -64,7 +64,7 @@ def test_a_dataset_whose_depth_maps_a_composition_reuses_is_kept(
             "vkitti_dataset_id": vk["id"],
         },
     )
-    made = run_one(run_queued, settings, "compose_dataset", r.json()["id"]).result["dataset_id"]
+    made = run_sharded(run_queued, settings, "compose_dataset", r.json()["id"]).result["dataset_id"]
     refused = api.delete(f"/v1/datasets/{vk['id']}")
     assert refused.status_code == 409 and f"dataset {made}" in refused.json()["detail"]
     assert api.delete(f"/v1/datasets/{made}").status_code == 204

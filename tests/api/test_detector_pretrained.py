@@ -53,9 +53,9 @@ def _messages(monkeypatch) -> list[str]:  # noqa: ANN001
     seen: list[str] = []
     real = JobContext.progress
 
-    def record(self, fraction, message, extra=None):  # noqa: ANN001, ANN202
+    def record(self, fraction, message, extra=None, **counts):  # noqa: ANN001, ANN003, ANN202
         seen.append(message)
-        return real(self, fraction, message, extra)
+        return real(self, fraction, message, extra, **counts)
 
     monkeypatch.setattr(JobContext, "progress", record)
     return seen

@@ -76,10 +76,10 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
             "n_boot": 20,
         },
     )
-    # The evaluation waits for its detections, which run on the detector (GPU) queue.
+    # The evaluation waits for its detections, which run as shards on the detector (GPU) batch queue.
     ev = run_one(run_queued, settings, "evaluate", r.json()["id"])
-    assert ev.status == "queued" and "waiting for detections" in ev.message
-    (det,) = [j for j in run_queued(settings, "detect") if j.parent_id == ev.id]
+    assert ev.status == "queued" and "shards: 0/1 done" in ev.message
+    (det,) = [j for j in run_queued(settings, "detect_shard") if j.parent_id == ev.id]
     assert det.status == "succeeded" and det.result["images"] == 5, det.error
     ev = run_one(run_queued, settings, "evaluate", ev.id)
     assert ev.status == "succeeded", ev.error
@@ -88,6 +88,26 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
     assert slices == {"occluded<=5", "occluded<=10", "all"}
     assert {row["class"] for row in rows} <= {"all", "car", "truck"}
     assert all(0 <= row["ap50"] <= 1 for row in rows)
+
+    # The same evaluation with its detection split into shards of 2 images (3 shards, run by the batch
+    # queue's workers): the same rows.
+    sharded = settings.model_copy(update={"shard_images": 2})
+    r = api.post(
+        "/v1/evaluations",
+        json={
+            "dataset_id": datasets["eval"],
+            "detector_model_id": job.id,
+            "classes": ["car", "truck"],
+            "n_boot": 20,
+        },
+    )
+    ev2 = run_one(run_queued, sharded, "evaluate", r.json()["id"])
+    assert ev2.status == "queued" and "shards: 0/3 done" in ev2.message
+    parts = [j for j in run_queued(sharded, "detect_shard") if j.parent_id == ev2.id]
+    assert [j.result["images"] for j in parts] == [2, 2, 1] and all(j.result["worker"] for j in parts)
+    ev2 = run_one(run_queued, sharded, "evaluate", ev2.id)
+    assert ev2.status == "succeeded", ev2.error
+    assert api.get(f"/v1/evaluations/{ev2.id}").json()["rows"] == rows
 
     # Deleting the model: refused while a detection waits for it; afterwards the evaluation keeps its rows.
     r = api.post("/v1/detections", data={"model_id": job.id}, files={"image": ("f.png", png_bytes(rgb))})
@@ -148,7 +168,7 @@ def test_two_arm_two_seed_experiment(api, run_queued, settings, datasets) -> Non
         "train_detector",
         "experiment",
         "evaluate",
-        "detect",
+        "detect_shard",
         "evaluate",
         "experiment",
     ):
@@ -188,8 +208,8 @@ def test_training_whose_worker_died_resumes_from_last(
     job_id = r.json()["id"]
     real_progress = JobContext.progress
 
-    def die_after_first_epoch(self, fraction, message, extra=None):  # noqa: ANN001, ANN202
-        real_progress(self, fraction, message, extra)
+    def die_after_first_epoch(self, fraction, message, extra=None, **counts):  # noqa: ANN001, ANN202
+        real_progress(self, fraction, message, extra, **counts)
         if message.startswith("epoch 1/2"):
             raise SystemExit("worker killed")  # not an Exception: nothing in the job runner catches it
 
@@ -314,3 +334,32 @@ def test_experiments_over_the_run_limit_are_refused(client_for, settings, datase
     assert _job_count(api) == before
     r = api.post("/v1/experiments", json={**body, "seeds": [0]})
     assert r.status_code == 202, r.text
+
+
+def test_gpu_device_lists_are_checked_at_submit_and_on_the_worker(
+    api, run_queued, settings, datasets
+) -> None:
+    before = _job_count(api)
+    experiment = {
+        "name": "e",
+        "arms": [{"name": "a", "train_dataset_id": datasets["a"]}],
+        "eval_dataset_id": datasets["eval"],
+    }
+    for path, body, loc, words in [
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "devices": [0, 0]}, ["body", "devices"], "each GPU once"),
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "devices": [-1]}, ["body", "devices"], "0 or more"),
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "devices": []}, ["body", "devices"], "at least 1"),
+        ("/v1/detector-trainings", {"dataset_id": datasets["a"], "batch": 6, "devices": [0, 1, 2, 3]}, ["body"], "batch (6)"),
+        ("/v1/experiments", {**experiment, "model": {"batch": 6, "devices": [0, 1, 2, 3]}}, ["body", "model"], "batch (6)"),
+    ]:  # fmt: skip
+        r = api.post(path, json=body)
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        assert error["loc"] == loc and words in error["msg"], error
+    assert _job_count(api) == before
+    # This worker has no GPU: the job fails at once, saying so, instead of hanging in a DDP launch.
+    r = api.post("/v1/detector-trainings", json={"dataset_id": datasets["a"], **TINY, "devices": [0, 1]})
+    assert r.status_code == 202, r.text
+    job = run_one(run_queued, settings, "train_detector", r.json()["id"])
+    assert job.status == "failed" and "devices [0, 1] names GPU 0, 1 but this worker sees 0 GPUs" in job.error
+    assert job.attempts == 1

@@ -269,7 +269,15 @@ def test_experiment_with_an_oracle_and_robustness_curves_runs_through_the_queue(
     assert r.status_code == 202, r.text
     exp_id = r.json()["id"]
     for _ in range(15):
-        for kind in ("experiment", "train_detector", "robustness", "translate_dataset", "evaluate", "detect"):
+        for kind in (
+            "experiment",
+            "train_detector",
+            "robustness",
+            "translate_dataset",
+            "translate_shard",
+            "evaluate",
+            "detect_shard",
+        ):
             for job in run_queued(settings, kind):
                 assert job.status in ("succeeded", "queued"), (kind, job.error)
         exp = api.get(f"/v1/experiments/{exp_id}").json()

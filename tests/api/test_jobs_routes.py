@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from services.common.core.db.session import session_scope
 from services.common.runtime import lifecycle as jobs
 from tests.scenes import png_bytes, road_scene
@@ -52,7 +54,9 @@ def test_events_stream_progress_changes(client, server_settings) -> None:
         for p in (0.25, 0.75):
             time.sleep(1.2)
             with session_scope(url) as s:
-                jobs.set_progress(s, job["id"], "w:1", p, f"at {p}")
+                jobs.set_progress(s, job["id"], "w:1", p, f"at {p}", eta_s=round(40 * (1 - p), 1))
+            if p == 0.75:
+                assert client.get(f"/v1/jobs/{job['id']}").json()["eta_s"] == 10.0
         time.sleep(1.2)
         with session_scope(url) as s:
             jobs.finish(s, job["id"], "w:1", {"image_key": "x"})
@@ -63,6 +67,9 @@ def test_events_stream_progress_changes(client, server_settings) -> None:
         body = "".join(resp.iter_text())
     t.join()
     assert '"at 0.25"' in body and '"at 0.75"' in body and '"succeeded"' in body
+    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    assert [e["eta_s"] for e in events if e["message"].startswith("at ")] == [30.0, 10.0]
+    assert events[-1]["status"] == "succeeded" and events[-1]["eta_s"] is None
 
 
 def test_unknown_job_is_404(client) -> None:

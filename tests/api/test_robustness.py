@@ -10,7 +10,7 @@ from PIL import Image
 from tests.api.conftest import ingest
 from tests.api.robustness_fixtures import ChromaDetector, write_vkitti2_scene
 
-KINDS = ("robustness", "translate_dataset", "evaluate", "detect")
+KINDS = ("robustness", "translate_dataset", "translate_shard", "evaluate", "detect_shard")
 
 
 @pytest.fixture
@@ -31,9 +31,10 @@ def scene(api, run_queued, settings, data_root, monkeypatch) -> dict[str, str]:
         s.add(model)
         s.commit()
         model_id = model.id
-    monkeypatch.setattr(
-        "services.detector.jobs.detect.load_detector", lambda store, settings, key: ChromaDetector(names)
-    )
+    for job in ("detect", "detect_shard"):  # one image, and an evaluation's shards
+        monkeypatch.setattr(
+            f"services.detector.jobs.{job}.load_detector", lambda store, settings, key: ChromaDetector(names)
+        )
     return {"dataset": dataset["id"], "model": model_id}
 
 

@@ -5,8 +5,11 @@ Each writer returns nothing; the expected counts live in the tests next to the a
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+
+from PIL import Image
 
 # The layouts' file names and line formats are defined once, with the demo data.
 from sim2real.demo.data import BBOX_HEADER, DONTCARE, kitti_line, vkitti2_depth, vkitti2_rgb, write_image
@@ -124,6 +127,37 @@ def make_vkitti2(root: Path) -> None:
         )
         + "\n",
     )
+
+
+def make_vkitti2_sequence(
+    root: Path, frames: int, width: int = 1242, height: int = 375, distinct: int = 4
+) -> None:
+    """One Virtual KITTI 2 sequence (Scene01/clone, Camera_0) of `frames` rendered road scenes with depth
+    maps and one car per frame: what a dataset translation reads. `distinct` scenes repeat, so a long
+    sequence costs little to make."""
+    from tests.scenes import png_bytes, road_scene
+
+    rgb = root / "vkitti_2.0.3_rgb" / "Scene01" / "clone" / "frames" / "rgb" / "Camera_0"
+    depth = root / "vkitti_2.0.3_depth" / "Scene01" / "clone" / "frames" / "depth" / "Camera_0"
+    rgb.mkdir(parents=True, exist_ok=True)
+    depth.mkdir(parents=True, exist_ok=True)
+    scenes = [road_scene(width, height, seed=s) for s in range(min(distinct, frames))]
+    encoded = []
+    for image, depth_cm in scenes:
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, "JPEG", quality=95)
+        encoded.append((buf.getvalue(), png_bytes(depth_cm)))
+    for f in range(frames):
+        jpeg, depth_png = encoded[f % len(encoded)]
+        (rgb / f"rgb_{f:05d}.jpg").write_bytes(jpeg)
+        (depth / f"depth_{f:05d}.png").write_bytes(depth_png)
+    text = root / "vkitti_2.0.3_textgt" / "Scene01" / "clone"
+    _write(text / "info.txt", "trackID label model color\n0 Car Sedan4Door Black\n")
+    lines = [
+        f"{f} 0 0 {width // 3} {width // 3 + 99} {height // 2} {height // 2 + 49} 4000 0.0 0.9 True"
+        for f in range(frames)
+    ]
+    _write(text / "bbox.txt", "\n".join([BBOX_HEADER, *lines]) + "\n")
 
 
 def make_bdd2018(root: Path) -> None:

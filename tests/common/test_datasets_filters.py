@@ -71,3 +71,17 @@ def test_numbers_past_the_index_columns_are_refused() -> None:
     for spec in ("frame<=2147483648", "width=1,99999999999999999999", "height>-2147483649"):
         with pytest.raises(ValueError, match="out of range; use an integer from -2147483648 to 2147483647"):
             parse_filter(spec)
+
+
+def test_min_box_fidelity_takes_a_fraction_and_records_do_not_carry_it() -> None:
+    (term,) = parse_filter("min_box_fidelity>=0.5").terms
+    assert term == Term("min_box_fidelity", ">=", 0.5) and str(term) == "min_box_fidelity>=0.5"
+    assert parse_filter("min_box_fidelity<1").terms[0].value == 1.0
+    for bad, words in (("min_box_fidelity>=1.5", "0 to 1"), ("min_box_fidelity>=half", "not a number")):
+        with pytest.raises(ValueError, match=words):
+            parse_filter(bad)
+    with pytest.raises(ValueError, match="0 to 1"):
+        parse_filter("min_box_fidelity>=nan")
+    # The audit's value lives in the index only: a bare record never matches an ordering on it.
+    record = ImageRecord("a", "kitti", None, 10, 10)
+    assert not parse_filter("min_box_fidelity>=0").matches(record)

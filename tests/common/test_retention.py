@@ -118,3 +118,31 @@ def test_the_sweeper_runs_retention_at_most_once_an_hour(runtime: WorkerRuntime,
     for _ in range(3):
         runtime.sweep()
     assert passes == [1]
+
+
+def test_the_unrecorded_dataset_of_an_old_cancelled_dataset_translation_is_removed(
+    runtime: WorkerRuntime, client
+) -> None:
+    """Cancelled while parked, after some shards had written images: nothing records that dataset, and
+    retention removes what the shards wrote; a succeeded one keeps its own."""
+    url = runtime.settings.resolved_database_url
+    ids = {}
+    for status in ("cancelled", "succeeded"):
+        with session_scope(url) as s:
+            job = jobs.create_job(
+                s,
+                "translate_dataset",
+                {
+                    "source_dataset_id": "s" * 32,
+                    "translation": {"method": "physics", "weather": "fog"},
+                    "name": "t",
+                    "images": 2,
+                },
+            )
+            job.status, job.finished_at = status, jobs.utcnow() - 2 * DAY
+            ids[status] = job.id
+        runtime.store.put_bytes(keys.dataset_image(ids[status], "a/0", ".png"), b"png")
+    removed = runtime.expire()
+    assert removed.job_inputs == [ids["cancelled"]] and removed.objects == 1
+    assert list(runtime.store.list(keys.dataset_prefix(ids["cancelled"]))) == []
+    assert list(runtime.store.list(keys.dataset_prefix(ids["succeeded"])))

@@ -16,13 +16,16 @@ from typing import Any
 import pytest
 import yaml
 
+from services.common import contracts
 from services.common.core.settings import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-APP = ("api", "translator", "detector", "evaluator")
-WORKERS = ("translator", "detector", "evaluator")
-GPU_WORKERS = ("translator", "detector")
+# One worker service per queue, named after it (translator.batch -> translator-batch), on its image.
+QUEUES = {q.replace(".", "-"): (service, q) for service, qs in contracts.services().items() for q in qs}
+WORKERS = tuple(QUEUES)
+GPU_WORKERS = tuple(n for n, (service, _) in QUEUES.items() if service in ("translator", "detector"))
+APP = ("api", *WORKERS)
 BACKING = ("redis", "postgres", "minio")
 SECRETS = ("SIM2REAL_API_KEY", "POSTGRES_PASSWORD", "SIM2REAL_STORE_ACCESS_KEY", "SIM2REAL_STORE_SECRET_KEY")
 
@@ -55,7 +58,8 @@ def test_every_service_has_an_image_or_a_build_that_exists(services: dict[str, A
             context = ROOT / svc["build"]["context"]
             assert context.is_dir(), f"{name}: build context {context} missing"
             assert (context / svc["build"]["dockerfile"]).is_file(), f"{name}: Dockerfile missing"
-            assert svc["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+            image = QUEUES[name][0] if name in QUEUES else name
+            assert svc["build"]["dockerfile"] == f"services/{image}/Dockerfile"
 
 
 def test_backing_services_have_healthchecks(services: dict[str, Any]) -> None:
@@ -150,13 +154,14 @@ def test_api_key_and_secrets_are_required_not_written_down(services: dict[str, A
 
 
 def test_worker_commands_name_their_queue_and_module(services: dict[str, Any]) -> None:
-    for name in WORKERS:
+    for name, (service, queue) in QUEUES.items():
         cmd = services[name]["command"]
-        assert cmd[:4] == ["celery", "-A", f"services.{name}.worker", "worker"]
-        assert cmd[cmd.index("-Q") + 1] == name
+        assert cmd[:4] == ["celery", "-A", f"services.{service}.worker", "worker"]
+        assert cmd[cmd.index("-Q") + 1] == queue  # each service consumes its own queue only
         assert cmd[cmd.index("-n") + 1] == f"{name}@%h"
         assert {"--pool=solo", "--concurrency=1", "--without-mingle", "--without-gossip"} <= set(cmd)
-        assert (ROOT / "services" / name / "worker.py").is_file(), f"services/{name}/worker.py missing"
+        assert (ROOT / "services" / service / "worker.py").is_file(), f"services/{service}/worker.py missing"
+        assert services[name]["image"] == f"sim2real/{service}:0.1.0"
 
 
 def minutes(duration: str) -> float:

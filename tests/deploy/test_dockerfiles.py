@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common import contracts
 from services.common.core.settings import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,11 +138,16 @@ def test_api_healthcheck_and_command() -> None:
     assert (ROOT / "services/api/main.py").exists()
 
 
+def _by_class(queue: str) -> int:
+    return ("interactive", "batch", "training", queue).index(contracts.latency_class(queue))
+
+
 @pytest.mark.parametrize("name", WORKERS)
 def test_worker_command_names_its_queue_and_module(name: str) -> None:
     cmd = exec_form(dict(final_stage(name))["CMD"])
     assert cmd[:4] == ["celery", "-A", f"services.{name}.worker", "worker"]
-    assert cmd[cmd.index("-Q") + 1] == name
+    # A container started without a command consumes every queue of its service.
+    assert cmd[cmd.index("-Q") + 1].split(",") == sorted(contracts.services()[name], key=_by_class)
     assert cmd[cmd.index("-n") + 1] == f"{name}@%h"
     assert "--pool=solo" in cmd and "--concurrency=1" in cmd
     assert (ROOT / "services" / name / "worker.py").exists()

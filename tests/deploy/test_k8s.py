@@ -18,13 +18,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from services.common import contracts
 from services.common.core.settings import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 NAMESPACE = "sim2real"
-WORKERS = ("translator", "detector", "evaluator")
-GPU_WORKERS = ("translator", "detector")
+# One worker Deployment per queue, named after it (translator.batch -> translator-batch), on its image.
+QUEUES = {q.replace(".", "-"): (service, q) for service, qs in contracts.services().items() for q in qs}
+WORKERS = tuple(QUEUES)
+GPU_WORKERS = tuple(n for n, (service, _) in QUEUES.items() if service in ("translator", "detector"))
+IMAGES = tuple(contracts.services())
 CLUSTER_SCOPED = {"Namespace"}
 
 
@@ -101,7 +105,7 @@ def test_kustomization_lists_every_manifest() -> None:
         "SIM2REAL_STORE_SECRET_KEY",
     }
     images = {i["name"] for i in kustomization["images"]}
-    assert images == {f"sim2real/{n}" for n in ("api", *WORKERS)}
+    assert images == {f"sim2real/{n}" for n in ("api", *IMAGES)}
 
 
 def test_kustomize_builds_with_a_secrets_file(tmp_path: Path) -> None:
@@ -201,12 +205,16 @@ def worker_command(deployment: dict[str, Any]) -> list[str]:
 
 def test_worker_deployments(docs: list[dict[str, Any]]) -> None:
     deployments = of_kind(docs, "Deployment")
-    for name in WORKERS:
+    workers = {n for n, d in deployments.items() if worker_command(d)[:1] == ["celery"]}
+    assert workers == set(WORKERS), "one worker Deployment per queue, none other"
+    for name, (service, queue) in QUEUES.items():
         spec = deployments[name]["spec"]
         cmd = worker_command(deployments[name])
-        assert cmd[:4] == ["celery", "-A", f"services.{name}.worker", "worker"]
-        assert cmd[cmd.index("-Q") + 1] == name and "--pool=solo" in cmd
-        assert (ROOT / "services" / name / "worker.py").is_file()
+        assert cmd[:4] == ["celery", "-A", f"services.{service}.worker", "worker"]
+        assert cmd[cmd.index("-Q") + 1] == queue and "--pool=solo" in cmd
+        assert cmd[cmd.index("-n") + 1] == f"{name}@%h"
+        assert spec["template"]["spec"]["containers"][0]["image"] == f"sim2real/{service}:0.1.0"
+        assert (ROOT / "services" / service / "worker.py").is_file()
         assert "replicas" not in spec, f"{name}: KEDA owns the replica count"
         (c,) = spec["template"]["spec"]["containers"]
         probes = json.dumps([c["readinessProbe"], c["livenessProbe"]])
@@ -300,8 +308,10 @@ def test_keda_scaled_objects(docs: list[dict[str, Any]]) -> None:
         assert "'queued', 'running'" in pg["metadata"]["query"]
         assert pg["metadata"]["host"] == f"postgres.{NAMESPACE}.svc.cluster.local"
     for name in GPU_WORKERS:
-        # Scale-to-zero is safe only because running jobs keep the postgresql trigger active.
-        assert scaled[name]["spec"]["minReplicaCount"] == 0
+        # Scale-to-zero is safe only because running jobs keep the postgresql trigger active; an
+        # interactive queue keeps a pod, so a click never waits for a GPU node to start.
+        interactive = contracts.latency_class(QUEUES[name][1]) == "interactive"
+        assert scaled[name]["spec"]["minReplicaCount"] == (1 if interactive else 0), name
 
 
 def uvicorn_port(cmd: list[str]) -> int:

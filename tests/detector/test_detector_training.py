@@ -207,3 +207,111 @@ def test_files_that_are_not_ultralytics_checkpoints_are_refused(data_yaml: Path,
         inspect_weights(tmp_path / "weights.onnx")
     with pytest.raises(WeightsError, match="missing or empty"):
         inspect_weights(tmp_path / "absent.pt")
+
+
+def _fake_gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+
+
+def test_a_device_list_resolves_to_ultralytics_form_or_names_the_missing_gpus(monkeypatch) -> None:
+    from services.detector.training import resolve_device
+
+    _fake_gpus(monkeypatch, 2)
+    assert resolve_device("auto", [0, 1]) == "0,1"
+    assert resolve_device("cpu", [1]) == "1"  # the job's list wins over the worker's default
+    with pytest.raises(ValueError, match=r"names GPU 2 but this worker sees 2 GPUs \(0-1\)"):
+        resolve_device("auto", [0, 1, 2])
+    _fake_gpus(monkeypatch, 0)
+    with pytest.raises(ValueError, match="sees 0 GPUs"):
+        resolve_device("auto", [0])
+    with pytest.raises(ValueError, match="batch .6. must be a multiple of the 4 devices"):
+        _fake_gpus(monkeypatch, 4)
+        _cfg(batch=6, devices=[0, 1, 2, 3]).validate()
+
+
+def test_several_gpus_reach_ultralytics_as_ddp_and_its_children_report_through_the_relay(
+    trained, data_yaml: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Without CUDA: what reaches ultralytics' train for devices [0, 1], and the DDP children's callbacks
+    (pickled with cloudpickle, as ultralytics ships them) delivering epochs and checkpoints to the job."""
+    import os
+    import subprocess
+    import types
+
+    import cloudpickle
+    from ultralytics.engine.model import Model
+
+    from services.detector import ddp_relay
+    from services.detector.training import TrainingStopped, train_detector
+
+    result, _, _ = trained
+    _fake_gpus(monkeypatch, 2)
+    monkeypatch.setenv("RANK", "0")
+    captured: dict = {}
+
+    def fake_train(self, **kwargs):  # noqa: ANN001, ANN202 - what the DDP children would do
+        captured.update(kwargs)
+        wdir = Path(kwargs["save_dir"]) / "weights"
+        wdir.mkdir(parents=True, exist_ok=True)
+        ours = {
+            event: [cloudpickle.loads(cloudpickle.dumps(cb)) for cb in cbs if getattr(cb, "func", None)]
+            for event, cbs in self.callbacks.items()
+        }
+        metrics = {"metrics/precision(B)": 0.5, "metrics/mAP50(B)": 0.25, "val/box_loss": 1.5}
+        trainer = types.SimpleNamespace(
+            epochs=2, tloss={"box_loss": 2.0}, metrics=metrics, fitness=0.3, best_fitness=0.3,
+            best=wdir / "best.pt", last=wdir / "last.pt", lr={"lr/pg0": 0.01}, epoch_time=1.0,
+        )  # fmt: skip
+        try:
+            for epoch in range(2):
+                trainer.epoch = epoch
+                for event in ("on_train_batch_end", "on_train_epoch_end"):
+                    for cb in ours[event]:
+                        cb(trainer)
+                shutil.copyfile(result.best, trainer.best)
+                shutil.copyfile(result.last, trainer.last)
+                for event in ("on_model_save", "on_fit_epoch_end"):
+                    for cb in ours[event]:
+                        cb(trainer)
+                if captured.get("pause"):
+                    import time
+
+                    time.sleep(1.5)  # the relay polls each second
+        except ddp_relay.StopRequested as exc:
+            raise subprocess.CalledProcessError(1, ["torch.distributed.run"]) from exc
+        for cb in ours["on_fit_epoch_end"]:
+            cb(trainer)  # the final validation of best.pt
+        return None
+
+    monkeypatch.setattr(Model, "train", fake_train)
+    seen, checkpoints = [], []
+    out = train_detector(
+        _cfg(2, devices=[0, 1], batch=8),
+        data_yaml,
+        tmp_path / "run",
+        on_epoch_end=seen.append,
+        on_checkpoint=checkpoints.append,
+    )
+    assert captured["device"] == "0,1" and captured["batch"] == 8 and captured["amp"] == "bf16"
+    assert captured["workers"] == min(8, os.cpu_count() or 1)
+    assert [r.epoch for r in seen] == [1, 2] == [r.epoch for r in out.epochs]
+    assert seen[0].precision == 0.5 and seen[0].map50 == 0.25 and seen[0].val_losses == {"box_loss": 1.5}
+    assert [p.name for p in checkpoints] == ["best.pt", "last.pt"] * 2
+    assert out.class_names == CLASSES and out.final_metrics["map50"] == 0.25
+
+    # A cancel reaches the children through the stop file; the job sees TrainingStopped, not a crash.
+    monkeypatch.setattr(Model, "train", lambda self, **kw: fake_train(self, **{**kw, "pause": True}))
+    seen.clear()
+    with pytest.raises(TrainingStopped):
+        train_detector(
+            _cfg(2, devices=[0, 1], batch=8),
+            data_yaml,
+            tmp_path / "run2",
+            on_epoch_end=seen.append,
+            should_stop=lambda: len(seen) >= 1,
+        )
+    assert [r.epoch for r in seen] == [1]

@@ -188,3 +188,24 @@ def test_translator_accepts_a_training_checkpoint_and_refuses_other_states(featu
         AdaINTranslator(features, decoder_state).translate(contents[0][:5], styles)
     with pytest.raises(ValueError, match="multiple of 8"):
         AdaINTrainConfig(crop_size=30)
+
+
+def test_batched_translation_matches_one_image_at_a_time(features: nn.Sequential) -> None:
+    """Dataset translation batches same-size frames: every image gets what it alone would get, in order,
+    whatever the mix of sizes."""
+    torch.manual_seed(3)
+    translator = AdaINTranslator(features, build_decoder().state_dict())
+    # A random full decoder gives nearly constant frames; this one shows every input's features.
+    translator.model.decoder = nn.Sequential(nn.Conv2d(512, 3, 1), nn.Upsample(scale_factor=8), nn.Sigmoid())
+    rng = np.random.default_rng(5)
+    sizes = [(24, 40), (17, 33), (24, 40), (24, 40), (17, 33)]
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+    stats = translator.style_statistics([rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)])
+    one_by_one = [translator.translate(image, stats, 0.7) for image in images]
+    batched = translator.translate_batch(images, stats, 0.7, batch_size=2)
+    assert [b.shape for b in batched] == [o.shape for o in one_by_one]
+    for b, o in zip(batched, one_by_one, strict=True):
+        assert np.abs(b.astype(int) - o.astype(int)).max() <= 1  # float summation order only
+    assert not np.array_equal(batched[0], batched[2])  # distinct inputs stay distinct: nothing is shared
+    with pytest.raises(ValueError, match="batch_size"):
+        translator.translate_batch(images, stats, batch_size=0)

@@ -18,6 +18,7 @@ from services.api.data_locations import data_location
 from services.api.deletions import dataset_users, delete_row_then_objects, refuse_if_used
 from services.api.deps import CeleryDep, SessionDep, SettingsDep, StoreDep
 from services.api.lookups import get_or_404
+from services.api.quality_requests import QualityTargetIn, quality_request
 from services.api.schemas import DatasetOut, ImageOut, ImagePage, JobOut, Offset
 from services.api.submit import submit
 from services.api.translation_requests import method_spec, resolve_translation
@@ -31,6 +32,7 @@ from services.common.core.fields import Seed
 from services.common.datasets import store as ds
 from services.common.datasets.compositions import TRANSLATED
 from services.common.datasets.filters import parse_filter
+from services.common.datasets.image_format import DEFAULT_JPEG_QUALITY, ImageFormat, source_format
 from services.common.datasets.reader_options import validate_reader_options, validate_split_options
 from services.common.datasets.taxonomy import make_taxonomy
 from services.common.methods.translation import Translation
@@ -76,6 +78,19 @@ class DatasetTranslationCreate(BaseModel):
         False,
         description="fail on an image or depth map that cannot be decoded instead of skipping it with a "
         "warning",
+    )
+    quality: QualityTargetIn | None = Field(
+        None,
+        description="also measure KID/FID of the translated and the source images against this target set "
+        "(needs the operator's `inception` weights); the job's result and the dataset's lineage hold it",
+    )
+    image_format: ImageFormat | None = Field(
+        None,
+        description="how translated images are stored: png (lossless) or jpeg; default: the source's "
+        "format (jpeg when every selected source image is a JPEG, as in Virtual KITTI 2 and BDD100K)",
+    )
+    jpeg_quality: int | None = Field(
+        None, ge=1, le=100, description=f"JPEG quality 1-100 (default {DEFAULT_JPEG_QUALITY}); jpeg only"
     )
 
 
@@ -190,7 +205,8 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
         session.execute(
             select(DatasetImage.image_id, DatasetImage.split, DatasetImage.image_key, DatasetImage.label_key)
             .where(DatasetImage.dataset_id == dataset_id, DatasetImage.image_key.is_not(None))
-            .order_by(DatasetImage.image_id)
+            # Images sharing a label chunk come together, so each chunk is read once.
+            .order_by(DatasetImage.label_key, DatasetImage.image_id)
         )
     )
     label_only = (
@@ -210,7 +226,7 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
     data_yaml = export_yaml(dataset.class_names, {r.split for r in rows}, label_only)
 
     def stream() -> Iterator[bytes]:
-        pipe = _Pipe()
+        pipe, labels = _Pipe(), ds.LabelReader(store)
         with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr("data.yaml", data_yaml)
             yield pipe.drain()
@@ -223,7 +239,7 @@ def export_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> Str
                         yield pipe.drain()
                 zf.writestr(
                     f"labels/{row.split}/{stem}.txt",
-                    store.get_bytes(row.label_key),
+                    labels.text(row.label_key, row.image_id),
                     compress_type=zipfile.ZIP_DEFLATED,
                 )
                 yield pipe.drain()
@@ -288,11 +304,8 @@ def translate_dataset(
         body.style_id,
         body.params,
     )
-    count = session.scalar(
-        select(func.count()).select_from(
-            ds.select_images(dataset_id, flt).where(DatasetImage.image_key.is_not(None)).subquery()
-        )
-    )
+    selected = ds.select_images(dataset_id, flt).where(DatasetImage.image_key.is_not(None)).subquery()
+    count = session.scalar(select(func.count()).select_from(selected))
     if not count:
         raise HTTPException(
             422, f"filter: {body.filter!r} selects no images with pixels in dataset {dataset_id}"
@@ -313,6 +326,25 @@ def translate_dataset(
                 "image then uses its depth map when it has one), use 'geometric' or 'model', or filter to "
                 "images with depth",
             )
+    quality = (
+        quality_request(
+            session, body.quality.target, body.quality.max_images, body.quality.seed, "quality.target"
+        )
+        if body.quality is not None
+        else None
+    )
+    image_format = body.image_format or source_format(session.scalars(select(selected.c.image_key)))
+    if body.jpeg_quality is not None and image_format != "jpeg":
+        why = (
+            "image_format is png"
+            if body.image_format
+            else "the default here is png, as the selected source images are not all JPEG"
+        )
+        raise HTTPException(
+            422,
+            f"jpeg_quality: applies only to image_format jpeg, and {why}; set image_format to jpeg or "
+            "leave jpeg_quality out",
+        )
     payload = TranslateDatasetPayload(
         source_dataset_id=dataset_id,
         filter=[str(t) for t in flt.terms],
@@ -320,6 +352,9 @@ def translate_dataset(
         name=(body.name or f"{dataset.name} -> {translation.method}:{translation.weather}")[:255],
         images=count,
         strict=body.strict,
+        quality=quality,
+        image_format=image_format,
+        jpeg_quality=body.jpeg_quality or DEFAULT_JPEG_QUALITY,
     )
     return submit(session, celery, settings, "translate_dataset", payload)
 

@@ -27,7 +27,10 @@ def list_jobs(
     session: SessionDep,
     kind: Annotated[str | None, Query(description=f"one of {', '.join(contracts.kinds())}")] = None,
     status_: Annotated[str | None, Query(alias="status", description=", ".join(jobs.STATES))] = None,
-    parent_id: Annotated[str | None, Query(description="children of an experiment or evaluation")] = None,
+    parent_id: Annotated[
+        str | None,
+        Query(description="children of an experiment, an evaluation or a dataset translation (its shards)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> JobPage:
@@ -73,6 +76,7 @@ def _snapshot(url: str, job_id: str) -> dict | None:
             "id": job.id,
             "status": job.status,
             "progress": job.progress,
+            "eta_s": job.eta_s,
             "message": job.message,
             "error": job.error,
             "warnings": job.warnings or [],

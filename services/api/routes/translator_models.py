@@ -95,7 +95,8 @@ def train_model(
         options = spec.parse_training_options(body.options)
     except methods.MethodError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    missing = missing_weights(session, spec.weights)
+    needed = spec.weights + methods.weights_needed(options)
+    missing = missing_weights(session, needed)
     if missing:
         raise HTTPException(409, missing)
     _check_domain(session, store, body.domain_a, "domain_a")
@@ -104,7 +105,7 @@ def train_model(
         **body.model_dump(exclude={"method", "options"}),
         method=spec.name,
         options=options.model_dump(mode="json"),
-        weights=current_versions(session, spec.weights),
+        weights=current_versions(session, needed),
     )
     return submit(session, celery, settings, "train_translator", payload)
 

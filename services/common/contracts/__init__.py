@@ -14,7 +14,18 @@ from pydantic import BaseModel, ConfigDict
 
 from services.common.core.plugins import once_importing_submodules
 
-__all__ = ["JobKind", "Payload", "Result", "get", "kinds", "queues", "register", "services", "unregister"]
+__all__ = [
+    "JobKind",
+    "Payload",
+    "Result",
+    "get",
+    "kinds",
+    "latency_class",
+    "queues",
+    "register",
+    "services",
+    "unregister",
+]
 
 
 class Payload(BaseModel):
@@ -34,11 +45,17 @@ class Result(BaseModel):
 class JobKind:
     name: str
     service: str  # the worker package whose `jobs/<name>.py` runs it
+    # `<service>.<latency class>` (interactive, batch, training) or one queue for the whole service
+    # (`evaluator`): each queue has worker processes of its own, so a click never waits behind a training.
     queue: str
     payload: type[Payload]
     result: type[BaseModel]
     # Parks while child jobs run (the sweeper wakes it if a wake-up was lost).
     orchestrator: bool = False
+    # One slice of a parent's list of independent items: its progress rolls up into the parked parent's.
+    shard: bool = False
+    # The part of this (parent) kind's progress its shards make, e.g. an evaluation's detections.
+    children_share: float = 1.0
 
     @property
     def task_name(self) -> str:
@@ -90,6 +107,11 @@ def services() -> dict[str, tuple[str, ...]]:
     for k in kinds().values():
         out.setdefault(k.service, set()).add(k.queue)
     return {s: tuple(sorted(q)) for s, q in sorted(out.items())}
+
+
+def latency_class(queue: str) -> str:
+    """`batch` for `translator.batch`; a queue without a class (`evaluator`) is its own class."""
+    return queue.rsplit(".", 1)[-1]
 
 
 def queues() -> tuple[str, ...]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.common.core.fields import GpuIndices
 from services.common.detectors import ARCHITECTURES
 from services.common.evaluation import SliceKind
 
@@ -60,3 +61,19 @@ class DetectorTrainingSettings(BaseModel):
         "newest, recorded here at submit so the job always loads the same file",
     )
     hyperparameters: dict[str, Any] = Field(default_factory=dict, description="ultralytics train arguments")
+    devices: GpuIndices | None = Field(
+        None,
+        description="GPU indices to train on, e.g. [0, 1]: two or more train with DistributedDataParallel "
+        "(batch is split across them and must be a multiple of their number); default: the worker's "
+        "device (SIM2REAL_DEVICE: the first GPU when there is one, else the CPU). A list naming GPUs the "
+        "worker does not have fails the job with the worker's GPU count",
+    )
+
+    @model_validator(mode="after")
+    def _batch_splits_across_devices(self) -> DetectorTrainingSettings:
+        if self.devices and self.batch % len(self.devices):
+            raise ValueError(
+                f"batch ({self.batch}) must be a multiple of the {len(self.devices)} GPUs in devices, "
+                "as DDP splits it evenly; change batch or devices"
+            )
+        return self

@@ -1,8 +1,11 @@
-"""`compose_dataset`: the reference study's training sets (baseline, translated) composed frame by frame."""
+"""`compose_dataset`: the reference study's training sets (baseline, translated) composed frame by frame.
+
+A parent (it parks while its shards run): `compose_shard` children copy or translate SIM2REAL_SHARD_IMAGES
+frames each; the parent records the dataset once."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -30,6 +33,41 @@ class ComposeDatasetResult(Result):
     origins: dict[str, int]
 
 
+class ComposeShardPayload(Payload):
+    """Frames `start` to `stop` (exclusive) of the composition the parent's request makes (it is
+    deterministic, so every shard computes the same one), written into the parent's dataset."""
+
+    request: ComposeDatasetPayload
+    dataset_id: str
+    start: int = Field(ge=0)
+    stop: int = Field(ge=1)
+    shard: int = Field(ge=0)
+    shards: int = Field(ge=1)
+    strict: bool = False
+    # weather -> sequence key -> params the parent fixed once (fog's airlight), so every shard renders a
+    # clone scene's frames alike.
+    sequence_params: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+
+
+class ComposeShardResult(Result):
+    images: int
+    skipped: list[str] = []  # image ids without pixels or that could not be read (each one a warning)
+    worker: str  # the worker process that finished the shard
+    depth_sources: dict[str, dict[str, int]] = {}  # weather -> depth source -> translated frames
+
+
 KIND = register(
-    JobKind("compose_dataset", "translator", "translator", ComposeDatasetPayload, ComposeDatasetResult)
+    JobKind(
+        "compose_dataset",
+        "translator",
+        "translator.batch",
+        ComposeDatasetPayload,
+        ComposeDatasetResult,
+        orchestrator=True,
+    )
+)
+SHARD = register(
+    JobKind(
+        "compose_shard", "translator", "translator.batch", ComposeShardPayload, ComposeShardResult, shard=True
+    )
 )

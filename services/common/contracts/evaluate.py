@@ -42,5 +42,13 @@ class EvaluateResult(Result):
 
 
 KIND = register(
-    JobKind("evaluate", "evaluator", "evaluator", EvaluatePayload, EvaluateResult, orchestrator=True)
+    JobKind(
+        "evaluate",
+        "evaluator",
+        "evaluator",
+        EvaluatePayload,
+        EvaluateResult,
+        orchestrator=True,
+        children_share=0.8,  # its detections; matching and bootstrap make the rest
+    )
 )

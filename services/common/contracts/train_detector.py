@@ -37,4 +37,6 @@ class TrainDetectorResult(Result):
     initial_weights: str = ""
 
 
-KIND = register(JobKind("train_detector", "detector", "detector", TrainDetectorPayload, TrainDetectorResult))
+KIND = register(
+    JobKind("train_detector", "detector", "detector.training", TrainDetectorPayload, TrainDetectorResult)
+)

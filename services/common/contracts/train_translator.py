@@ -53,5 +53,7 @@ class TrainTranslatorResult(BaseModel):
 
 
 KIND = register(
-    JobKind("train_translator", "translator", "translator", TrainTranslatorPayload, TrainTranslatorResult)
+    JobKind(
+        "train_translator", "translator", "translator.training", TrainTranslatorPayload, TrainTranslatorResult
+    )
 )

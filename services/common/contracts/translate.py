@@ -23,4 +23,6 @@ class TranslateResult(Result):
     weights: dict[str, int] = {}  # the operator weights' versions the translation used
 
 
-KIND = register(JobKind("translate", "translator", "translator", TranslatePayload, TranslateResult))
+KIND = register(
+    JobKind("translate", "translator", "translator.interactive", TranslatePayload, TranslateResult)
+)

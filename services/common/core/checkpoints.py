@@ -297,6 +297,99 @@ def check_depth_anything(shapes: dict[str, Any]) -> None:
             )
 
 
+# --- Inception-v3 for FID/KID (torch-fidelity's FeatureExtractorInceptionV3 layout) ---------------------
+
+
+def _inception_blocks() -> list[tuple[str, int, int, int, int]]:
+    """(layer, out, in, kh, kw) of every BasicConv2d, in the order of the 2015-12-05 FID network."""
+    convs = [
+        ("Conv2d_1a_3x3", 32, 3, 3, 3),
+        ("Conv2d_2a_3x3", 32, 32, 3, 3),
+        ("Conv2d_2b_3x3", 64, 32, 3, 3),
+        ("Conv2d_3b_1x1", 80, 64, 1, 1),
+        ("Conv2d_4a_3x3", 192, 80, 3, 3),
+    ]
+    for name, cin, pool in (("Mixed_5b", 192, 32), ("Mixed_5c", 256, 64), ("Mixed_5d", 288, 64)):
+        convs += [
+            (f"{name}.branch1x1", 64, cin, 1, 1),
+            (f"{name}.branch5x5_1", 48, cin, 1, 1),
+            (f"{name}.branch5x5_2", 64, 48, 5, 5),
+            (f"{name}.branch3x3dbl_1", 64, cin, 1, 1),
+            (f"{name}.branch3x3dbl_2", 96, 64, 3, 3),
+            (f"{name}.branch3x3dbl_3", 96, 96, 3, 3),
+            (f"{name}.branch_pool", pool, cin, 1, 1),
+        ]
+    convs += [
+        ("Mixed_6a.branch3x3", 384, 288, 3, 3),
+        ("Mixed_6a.branch3x3dbl_1", 64, 288, 1, 1),
+        ("Mixed_6a.branch3x3dbl_2", 96, 64, 3, 3),
+        ("Mixed_6a.branch3x3dbl_3", 96, 96, 3, 3),
+    ]
+    for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+        convs += [
+            (f"{name}.branch1x1", 192, 768, 1, 1),
+            (f"{name}.branch7x7_1", c7, 768, 1, 1),
+            (f"{name}.branch7x7_2", c7, c7, 1, 7),
+            (f"{name}.branch7x7_3", 192, c7, 7, 1),
+            (f"{name}.branch7x7dbl_1", c7, 768, 1, 1),
+            (f"{name}.branch7x7dbl_2", c7, c7, 7, 1),
+            (f"{name}.branch7x7dbl_3", c7, c7, 1, 7),
+            (f"{name}.branch7x7dbl_4", c7, c7, 7, 1),
+            (f"{name}.branch7x7dbl_5", 192, c7, 1, 7),
+            (f"{name}.branch_pool", 192, 768, 1, 1),
+        ]
+    convs += [
+        ("Mixed_7a.branch3x3_1", 192, 768, 1, 1),
+        ("Mixed_7a.branch3x3_2", 320, 192, 3, 3),
+        ("Mixed_7a.branch7x7x3_1", 192, 768, 1, 1),
+        ("Mixed_7a.branch7x7x3_2", 192, 192, 1, 7),
+        ("Mixed_7a.branch7x7x3_3", 192, 192, 7, 1),
+        ("Mixed_7a.branch7x7x3_4", 192, 192, 3, 3),
+    ]
+    for name, cin in (("Mixed_7b", 1280), ("Mixed_7c", 2048)):
+        convs += [
+            (f"{name}.branch1x1", 320, cin, 1, 1),
+            (f"{name}.branch3x3_1", 384, cin, 1, 1),
+            (f"{name}.branch3x3_2a", 384, 384, 1, 3),
+            (f"{name}.branch3x3_2b", 384, 384, 3, 1),
+            (f"{name}.branch3x3dbl_1", 448, cin, 1, 1),
+            (f"{name}.branch3x3dbl_2", 384, 448, 3, 3),
+            (f"{name}.branch3x3dbl_3a", 384, 384, 1, 3),
+            (f"{name}.branch3x3dbl_3b", 384, 384, 3, 1),
+            (f"{name}.branch_pool", 192, cin, 1, 1),
+        ]
+    return convs
+
+
+def inception_fid_shapes() -> dict[str, tuple[int, ...]]:
+    """Every float tensor of the FID Inception-v3 state_dict (batch-norm step counters aside)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, out, cin, kh, kw in _inception_blocks():
+        shapes[f"{name}.conv.weight"] = (out, cin, kh, kw)
+        for part in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{name}.bn.{part}"] = (out,)
+    shapes["fc.weight"] = (1008, 2048)
+    shapes["fc.bias"] = (1008,)
+    return shapes
+
+
+def check_inception(shapes: dict[str, Any]) -> None:
+    what = "not the FID Inception-v3 state_dict (torch-fidelity's weights-inception-2015-12-05)"
+    for key, shape in inception_fid_shapes().items():
+        got = shapes.get(key)
+        if got is None:
+            raise CheckpointError(f"{what}: {key} is missing (expected {'×'.join(map(str, shape))})")
+        if tuple(got) != shape:
+            raise CheckpointError(
+                f"{what}: {key} is {'×'.join(map(str, got))}, expected {'×'.join(map(str, shape))}"
+            )
+    extra = sorted(
+        k for k in shapes if k not in inception_fid_shapes() and not k.endswith("num_batches_tracked")
+    )
+    if extra:
+        raise CheckpointError(f"{what}: unexpected tensors {', '.join(extra[:5])}")
+
+
 # --- ultralytics detector checkpoints -----------------------------------------------------------------
 
 # The globals an ultralytics detection checkpoint may name (the classes ultralytics' own restricted loader

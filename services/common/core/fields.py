@@ -19,3 +19,19 @@ def no_nul(value: str) -> str:
 
 # Free text a request stores (names, labels) outside a JSON body (JSON bodies are checked whole).
 Text = Annotated[str, AfterValidator(no_nul)]
+
+
+MAX_GPUS = 16  # GPUs one node can hold
+
+
+def distinct_gpus(devices: list[int]) -> list[int]:
+    if any(d < 0 for d in devices):
+        raise ValueError(f"GPU indices are 0 or more, got {devices}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"each GPU once, got {devices}")
+    return devices
+
+
+# GPU indices a job trains on (two or more: data parallel, one process per GPU); checked against the
+# GPUs the worker has when the job starts.
+GpuIndices = Annotated[list[int], Field(min_length=1, max_length=MAX_GPUS), AfterValidator(distinct_gpus)]

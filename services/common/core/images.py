@@ -161,6 +161,22 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """JPEG of an HxWx3 uint8 RGB image at `quality` (1-100), 4:2:0 as the cameras of JPEG datasets write."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(
+            f"encode_jpeg takes an HxWx3 uint8 RGB image, got shape {array.shape} dtype {array.dtype}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"cannot encode an empty image of shape {array.shape}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be 1-100, got {quality}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def thumbnail_jpeg(data: bytes, size: int, max_pixels: int) -> bytes:
     """A JPEG whose longest side is at most `size`, in stored-pixel orientation (labels' coordinates)."""
     pixels = decode_image(data, max_pixels, orient=False)

@@ -4,8 +4,9 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     uploads/{job_id}/{name}                   a request's inputs (image sets: uploads/{set_id}/images/)
     translations/{job_id}/result.png          a single-image translation
     detections/{job_id}/annotated.png         a single-image detection drawn
-    datasets/{dataset_id}/...                 images/, labels/, depth/, the records file, and
-                                              thumbnails/{size}/{image_id}.jpg (made on first request)
+    datasets/{dataset_id}/...                 images/, labels/, depth/, the records file,
+                                              thumbnails/{size}/{image_id}.jpg (made on first request) and
+                                              quality/grid-{set}.png (a translation that measured itself)
     styles/{style_id}/{n:03d}.png             a style's reference images
     models/translator/{model_id}/...          generator/decoder weights, checkpoints, samples
     models/detector/{model_id}/...            best.pt, last.pt, history.json (trained), weights.pt (uploaded)
@@ -13,6 +14,8 @@ Layout (one prefix per thing, so deleting a thing is deleting its prefix):
     evaluations/{evaluation_id}/...           detections, predictions, plot
     experiments/{experiment_id}/plot.png
     robustness/{robustness_id}/plot.png       a robustness curve's chart
+    quality/{job_id}/grid-{set}.png           a translation-quality job's sample grids (translated, target,
+                                              source)
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ def dataset_label(dataset_id: str, image_id: str) -> str:
     return _join(dataset_prefix(dataset_id), "labels", f"{image_id}.txt")
 
 
+def dataset_label_chunk(dataset_id: str, number: int) -> str:
+    """Labels of many images in one object (ingest writes them in bulk): {image_id: YOLO text}."""
+    return _join(dataset_prefix(dataset_id), "labels", "chunks", f"{number:06d}.json")
+
+
 def dataset_depth(dataset_id: str, image_id: str) -> str:
     return _join(dataset_prefix(dataset_id), "depth", f"{image_id}.png")
 
@@ -77,6 +85,11 @@ def dataset_depth(dataset_id: str, image_id: str) -> str:
 def dataset_thumbnail(dataset_id: str, image_id: str, size: int) -> str:
     """A cached JPEG thumbnail (longest side `size`); under the dataset's prefix, so it goes with it."""
     return _join(dataset_prefix(dataset_id), "thumbnails", str(size), f"{image_id}.jpg")
+
+
+def dataset_quality_grid(dataset_id: str, which: str) -> str:
+    """A sample grid of a dataset translation that measured its own quality; goes with the dataset."""
+    return _join(dataset_prefix(dataset_id), "quality", f"grid-{which}.png")
 
 
 def style_prefix(style_id: str) -> str:
@@ -116,6 +129,16 @@ def operator_weights(name: str, version: int | None = None, suffix: str = ".pth"
     return f"models/{name}/v{version}/{name}{suffix}"
 
 
+def quality_prefix(job_id: str) -> str:
+    return f"quality/{job_id}/"
+
+
+def quality_grid(job_id: str, which: str) -> str:
+    """A sample grid of one set (translated, target, source) measured by a translation-quality job (or by
+    a dataset translation that asked for the metric)."""
+    return quality_prefix(job_id) + f"grid-{which}.png"
+
+
 def evaluation_prefix(evaluation_id: str) -> str:
     return f"evaluations/{evaluation_id}/"
 
@@ -142,9 +165,10 @@ def evaluation_detections(evaluation_id: str) -> str:
     return evaluation_file(evaluation_id, "detections.npz")
 
 
-def evaluation_predictions(evaluation_id: str) -> str:
-    """A detector's raw predictions over the evaluation's images, written by its child detect job."""
-    return evaluation_file(evaluation_id, "predictions.npz")
+def evaluation_predictions(evaluation_id: str, shard: int) -> str:
+    """A detector's raw predictions over one shard of the evaluation's images, written by its child
+    detect_shard job."""
+    return evaluation_file(evaluation_id, f"predictions/{shard:05d}.npz")
 
 
 def experiment_plot(experiment_id: str) -> str:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # and send, the broker lost its data): the sweeper sends it again, at most once per period. Longer than
     # an orchestrator's park delay (60 s); duplicates are harmless, the claim is conditional.
     requeue_after_s: float = Field(300.0, gt=0)
+    # A dataset translation, and an evaluation's detection, runs as shards of this many images each:
+    # every worker of the batch queue takes shards, and a dead worker costs at most one shard's work.
+    shard_images: int = Field(500, ge=1)
+    # Worker processes `make up` starts per queue: "2" (every queue), "batch=2" (each batch queue), or
+    # several, e.g. "batch=2,translator.training=0"; a queue not named gets one.
+    workers: str = ""
     # Inputs of failed and cancelled jobs, and image sets nothing names, are removed after this many days.
     retention_days: float = Field(7.0, gt=0)
 
@@ -85,8 +91,12 @@ class Settings(BaseSettings):
     # The depth source of a physics request that names none and has no depth map: "geometric" (fast) or
     # "model" (the monocular model; slower, and needs its weights).
     default_depth_source: Literal["geometric", "model"] = "geometric"
+    # Operator-supplied FID Inception-v3 weights (torch-fidelity's file) for KID/FID translation quality.
+    inception_weights: Path | None = None
     # "auto" picks CUDA when present.
     device: str = "auto"
+    # Threads one worker process uses (its I/O pool, torch, OpenCV, OpenMP); unset: every CPU it may use.
+    threads: int | None = Field(None, ge=1, le=1024)
     log_level: str = "INFO"
 
     @field_validator(
@@ -105,9 +115,11 @@ class Settings(BaseSettings):
         "yolov5l6_weights",
         "yolov5x6_weights",
         "depth_anything_weights",
+        "inception_weights",
         "store_path",
         "api_key",
         "admin_api_key",
+        "threads",
         mode="before",
     )
     @classmethod

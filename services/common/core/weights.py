@@ -23,6 +23,7 @@ from services.common.core import keys
 from services.common.core.checkpoints import (
     CheckpointError,
     check_depth_anything,
+    check_inception,
     check_trained_values,
     check_vgg19,
     read_detector_checkpoint,
@@ -108,6 +109,12 @@ def _check_depth_anything(data: bytes) -> None:
     check_trained_values(values, "depth_anything")
 
 
+def _check_inception(data: bytes) -> None:
+    shapes = read_tensor_shapes(data)
+    check_inception(shapes)
+    check_trained_values(read_tensor_values(data, shapes), "inception")
+
+
 OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
     "vgg19": WeightsSpec(
         "vgg19",
@@ -125,6 +132,14 @@ OPERATOR_WEIGHTS: dict[str, WeightsSpec] = {
         "depth_anything_weights",
         _check_depth_anything,
         200 * 1024 * 1024,  # ~99 MB in float32
+    ),
+    "inception": WeightsSpec(
+        "inception",
+        "FID Inception-v3 weights (torch-fidelity's weights-inception-2015-12-05-6726825d.pth, the network "
+        "FID and KID are defined with; for translation quality)",
+        "inception_weights",
+        _check_inception,
+        200 * 1024 * 1024,  # the file is ~95 MB
     ),
 }
 

@@ -7,6 +7,10 @@ Semantics (the SQL side must match): ``=`` with a comma list means "any of" (SQL
 with a list means "none of" (``NOT IN``); ordering operators need a numeric field. A record whose
 field is None (e.g. KITTI has no weather) never matches ``=`` or an ordering operator and always
 matches ``!=`` (in SQL: ``col IS NULL OR col NOT IN (…)``).
+
+``min_box_fidelity`` (a number from 0 to 1) is the label-safety audit's lowest box fidelity of an image
+(1.0 for an image without boxes): ``min_box_fidelity>=0.5`` keeps the images whose every object survived
+translation. It lives only in the index (an image never audited has none, so it never matches ``>=``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Any
 from services.common.datasets.canonical import ImageRecord
 
 STRING_FIELDS = ("source", "scene", "variation", "camera", "weather", "timeofday", "image_id")
-NUMERIC_FIELDS = ("frame", "width", "height", "occluded_vehicles", "num_boxes")
+INTEGER_FIELDS = ("frame", "width", "height", "occluded_vehicles", "num_boxes")
+FRACTION_FIELDS = ("min_box_fidelity",)  # numbers from 0 to 1
+NUMERIC_FIELDS = INTEGER_FIELDS + FRACTION_FIELDS
 KNOWN_FIELDS = STRING_FIELDS + NUMERIC_FIELDS
 # Names an earlier version accepted or showed, with the one to use now.
 RENAMED = {"boxes": "num_boxes"}
@@ -57,14 +63,23 @@ class Term:
 
 
 def field_value(record: ImageRecord, field: str) -> Any:
-    return len(record.boxes) if field == "num_boxes" else getattr(record, field)
+    """A record's value of `field`; None for index-only fields (the audit's), which records do not carry."""
+    return len(record.boxes) if field == "num_boxes" else getattr(record, field, None)
 
 
 # The index stores numeric fields as 32-bit integers; a bound past them cannot be compared in SQL.
 INT_RANGE = (-(2**31), 2**31 - 1)
 
 
-def _parse_number(field: str, text: str) -> int:
+def _parse_number(field: str, text: str) -> int | float:
+    if field in FRACTION_FIELDS:
+        try:
+            fraction = float(text)
+        except ValueError as e:
+            raise ValueError(f"filter {field}: {text[:40]!r} is not a number; use one from 0 to 1") from e
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"filter {field}: {text[:40]} is outside 0 to 1; use a number from 0 to 1")
+        return fraction
     try:
         value = int(text)
     except ValueError as e:

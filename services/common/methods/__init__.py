@@ -243,3 +243,10 @@ def intensity_weathers() -> list[str]:
 
 def needing_weights(weights: str) -> list[str]:
     return [m.name for m in registry().values() if weights in m.weights]
+
+
+def weights_needed(training_options: BaseModel) -> tuple[str, ...]:
+    """Operator weights a training needs because of its options (a training-options model may define
+    `weights_needed()`, e.g. cyclegan's KID probe needs `inception`), beyond its method's `weights`."""
+    needs = getattr(training_options, "weights_needed", None)
+    return tuple(needs()) if callable(needs) else ()

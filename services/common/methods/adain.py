@@ -17,6 +17,9 @@ class _Model(BaseModel):
 class AdaINParams(_Model):
     alpha: float = Field(1.0, ge=0.0, le=1.0, description="style strength: 0 = content, 1 = full style")
     max_style_images: int = Field(16, ge=1, le=256)
+    batch_size: int = Field(
+        4, ge=1, le=64, description="same-size images per forward pass in dataset translation"
+    )
 
 
 class AdaINTrainOptions(_Model):

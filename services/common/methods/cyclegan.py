@@ -15,7 +15,7 @@ from services.common.core.checkpoints import (
     read_tensor_shapes,
     read_tensor_values,
 )
-from services.common.core.fields import Seed
+from services.common.core.fields import GpuIndices, Seed
 from services.common.methods import MethodSpec, register
 
 
@@ -74,6 +74,26 @@ class CycleGANTrainOptions(_Model):
     )
     sample_count: int = Field(4, ge=0, le=32, description="sample translations kept at the end of each epoch")
     max_images: int | None = Field(None, ge=1, description="cap per domain (sampled with the seed)")
+    devices: GpuIndices | None = Field(
+        None,
+        description="GPU indices to train on, e.g. [0, 1]: two or more train data-parallel, one process "
+        "per GPU, each on its own batch_size images per step (averaged gradients); default: the worker's "
+        "device. A list naming GPUs the worker does not have fails the job with the worker's GPU count",
+    )
+    kid_every_epochs: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="record KID of translated A images against domain B every this many epochs and after the "
+        "last (0: never; the default, because it needs the operator's `inception` weights, 409 without them)",
+    )
+    kid_images: int = Field(
+        50, ge=2, le=1000, description="images per domain the KID is measured on (the first of each domain)"
+    )
+
+    def weights_needed(self) -> tuple[str, ...]:
+        """Operator weights these options need beyond the method's own."""
+        return ("inception",) if self.kid_every_epochs else ()
 
     @model_validator(mode="after")
     def _consistent(self) -> CycleGANTrainOptions:

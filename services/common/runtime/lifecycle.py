@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from services.common import contracts
 from services.common.core.db.models import Job, utcnow
+from services.common.runtime.progress import eta_seconds
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 STATES = ("queued", "running", *TERMINAL)
@@ -25,6 +26,15 @@ class JobCancelled(Exception):
 
 class JobError(Exception):
     """A failure whose message the user can act on (bad input discovered by the worker)."""
+
+
+# How a job's error begins when its code crashed (rather than failing on the user's input): such a
+# failure may not happen again (a store outage, a lost GPU), so a parent retries a shard that failed so.
+INTERNAL_ERROR = "internal error: "
+
+
+def retryable(error: str | None) -> bool:
+    return (error or "").startswith(INTERNAL_ERROR)
 
 
 def create_job(
@@ -135,10 +145,12 @@ def set_progress(
     progress: float,
     message: str,
     extra: dict[str, Any] | None = None,
+    eta_s: float | None = None,
 ) -> bool:
     now = utcnow()
     values: dict[str, Any] = {
         "progress": max(0.0, min(1.0, float(progress))),
+        "eta_s": eta_s,
         "message": message[:2000],
         "heartbeat_at": now,
         "updated_at": now,
@@ -174,7 +186,13 @@ def finish(session: Session, job_id: str, worker_id: str, result: dict[str, Any]
         update(Job)
         .where(_running_by(job_id, worker_id))
         .values(
-            status="succeeded", progress=1.0, result=result, finished_at=now, updated_at=now, message="done"
+            status="succeeded",
+            progress=1.0,
+            eta_s=None,
+            result=result,
+            finished_at=now,
+            updated_at=now,
+            message="done",
         )
         .execution_options(synchronize_session=False)
     )
@@ -186,7 +204,7 @@ def fail(session: Session, job_id: str, worker_id: str, error: str) -> bool:
     res = session.execute(
         update(Job)
         .where(_running_by(job_id, worker_id))
-        .values(status="failed", error=error[:4000], finished_at=now, updated_at=now)
+        .values(status="failed", error=error[:4000], eta_s=None, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -199,7 +217,7 @@ def abandon(session: Session, job_id: str, error: str) -> bool:
     res = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(("queued", "running")))
-        .values(status="failed", error=error[:4000], finished_at=now, updated_at=now)
+        .values(status="failed", error=error[:4000], eta_s=None, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -214,11 +232,14 @@ def cancel(session: Session, job_id: str) -> bool:
     res = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(("queued", "running")))
-        .values(status="cancelled", finished_at=now, updated_at=now, message="cancelled")
+        .values(status="cancelled", eta_s=None, finished_at=now, updated_at=now, message="cancelled")
         .execution_options(synchronize_session=False)
     )
     session.commit()
     return res.rowcount == 1
+
+
+_CANCELLED_WITH_PARENT = {"status": "cancelled", "eta_s": None, "message": "cancelled with its parent"}
 
 
 def cancel_children(session: Session, parent_id: str) -> int:
@@ -228,7 +249,7 @@ def cancel_children(session: Session, parent_id: str) -> int:
     res = session.execute(
         update(Job)
         .where(Job.parent_id == parent_id, Job.status.in_(("queued", "running")))
-        .values(status="cancelled", finished_at=now, updated_at=now, message="cancelled with its parent")
+        .values(**_CANCELLED_WITH_PARENT, finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -249,7 +270,7 @@ def cascade_cancels(session: Session, max_depth: int = 8) -> int:
                 Job.parent_id.is_not(None),
                 exists().where(parent.id == Job.parent_id, parent.status == "cancelled"),
             )
-            .values(status="cancelled", finished_at=now, updated_at=now, message="cancelled with its parent")
+            .values(**_CANCELLED_WITH_PARENT, finished_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         session.commit()
@@ -301,14 +322,26 @@ class JobWaiting(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised by an orchestrating job (an experiment) that waits for its child jobs: it goes back to the
     queue without spending an attempt and is woken when a child finishes or after `delay_s`."""
 
-    def __init__(self, message: str, progress: float, delay_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        message: str,
+        progress: float,
+        delay_s: float = 60.0,
+        eta_s: float | None = None,
+        waiting_on: list[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.progress = progress
         self.delay_s = delay_s
+        self.eta_s = eta_s
+        # The children it saw unfinished: if one ends before the job is parked, it is woken at once.
+        self.waiting_on = waiting_on or []
 
 
-def park(session: Session, job_id: str, worker_id: str, message: str, progress: float) -> bool:
+def park(
+    session: Session, job_id: str, worker_id: str, message: str, progress: float, eta_s: float | None = None
+) -> bool:
     res = session.execute(
         update(Job)
         .where(_running_by(job_id, worker_id))
@@ -318,12 +351,70 @@ def park(session: Session, job_id: str, worker_id: str, message: str, progress: 
             attempts=Job.attempts - 1,
             message=message[:2000],
             progress=max(0.0, min(1.0, progress)),
+            eta_s=eta_s,
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )
     session.commit()
     return res.rowcount == 1
+
+
+def retry_failed(session: Session, job: Job) -> bool:
+    """Queue a failed job again while it has attempts left (a parent retrying its failed shard); the
+    error it failed with stays in its message until it runs."""
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == "failed", Job.attempts < Job.max_attempts)
+        .values(
+            status="queued",
+            worker_id=None,
+            finished_at=None,
+            updated_at=utcnow(),
+            message=f"retrying after attempt {job.attempts} failed: {job.error or ''}"[:2000],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def roll_up(session: Session, parent_id: str, share: float = 1.0) -> bool:
+    """Progress of a parked parent from its shards (the mean of theirs, times the `share` of the parent's
+    work they do) and its ETA from the time since it was created; only while it is parked: a running
+    parent reports its own."""
+    parent = session.get(Job, parent_id)
+    if parent is None or parent.status != "queued":
+        return False
+    rows = session.execute(select(Job.status, Job.progress).where(Job.parent_id == parent_id)).all()
+    if not rows:
+        return False
+    fraction = sum(1.0 if s == "succeeded" else p for s, p in rows) / len(rows)
+    done = sum(1 for s, _ in rows if s == "succeeded")
+    running = sum(1 for s, _ in rows if s == "running")
+    elapsed = (utcnow() - parent.created_at).total_seconds()
+    res = session.execute(
+        update(Job)
+        .where(Job.id == parent_id, Job.status == "queued")
+        .values(
+            progress=max(0.0, min(1.0, share * fraction)),
+            eta_s=eta_seconds(fraction, 1.0, elapsed),
+            message=f"shards: {done}/{len(rows)} done, {running} running ({fraction:.0%})",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return res.rowcount == 1
+
+
+def any_finished(session: Session, job_ids: list[str]) -> bool:
+    """Whether any of these jobs has finished. A child that ends while its parent runs finds the parent
+    not parked and sends no wake-up; the parent, parking, asks this about the children it saw unfinished
+    and wakes itself if one has ended since."""
+    if not job_ids:
+        return False
+    found = session.scalar(select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(TERMINAL)).limit(1))
+    return found is not None
 
 
 def children(session: Session, parent_id: str) -> list[Job]:

@@ -25,6 +25,9 @@ log = logging.getLogger("sim2real.retention")
 # Job kinds whose payload can name an object-store prefix a user uploaded (a training domain's `prefix`).
 KINDS_NAMING_PREFIXES = ("train_translator",)
 UPLOADS = keys.UPLOADS
+# Job kinds that write a dataset under their own id and record it only when they succeed: a failed or
+# cancelled one (say, cancelled while parked, after some of its shards had finished) leaves that prefix.
+KINDS_WRITING_DATASETS = ("translate_dataset", "compose_dataset")
 
 
 @dataclass
@@ -42,10 +45,11 @@ class Removed:
 def expire_job_inputs(
     session: Session, store: ObjectStore, queues: Sequence[str], before: datetime, limit: int, out: Removed
 ) -> None:
-    """Remove `uploads/{job_id}/` of failed and cancelled jobs of these queues finished before `before`."""
-    ids = list(
-        session.scalars(
-            select(Job.id)
+    """Remove `uploads/{job_id}/` of failed and cancelled jobs of these queues finished before `before`, and
+    the unrecorded dataset of such a dataset-writing job (`datasets/{job_id}/`)."""
+    rows = list(
+        session.execute(
+            select(Job.id, Job.kind)
             .where(
                 Job.queue.in_(list(queues)),
                 Job.status.in_(("failed", "cancelled")),
@@ -58,8 +62,10 @@ def expire_job_inputs(
     )
     done: list[str] = []
     try:
-        for job_id in ids:
+        for job_id, kind in rows:
             out.objects += store.delete_prefix(keys.upload_prefix(job_id))
+            if kind in KINDS_WRITING_DATASETS:
+                out.objects += store.delete_prefix(keys.dataset_prefix(job_id))
             done.append(job_id)
     finally:  # what was removed is recorded even when the store fails half way
         if done:

@@ -32,8 +32,10 @@ from services.common.core.db.session import session_scope
 from services.common.core.queue import make_celery, send_job
 from services.common.core.settings import Settings, get_settings
 from services.common.core.storage import ObjectStore, make_store
+from services.common.core.threads import apply_thread_cap
 from services.common.runtime import lifecycle as jobs
 from services.common.runtime import retention
+from services.common.runtime.progress import RateTracker
 
 log = logging.getLogger("sim2real.worker")
 # Retention runs at most this often per worker, removing at most this many things of each sort per pass.
@@ -67,10 +69,19 @@ class JobContext:
         self.cancelled = threading.Event()
         # Object-store prefixes this run writes; removed when the run does not succeed.
         self.output_prefixes: list[str] = []
+        # Single objects this run owns among others' (a shard's images in its parent's dataset).
+        self.output_objects: list[str] = []
         self.celery = celery
         # Data problems met so far; `strict` payloads turn the first one into a failure.
         self.warnings: list[str] = list(job.warnings or [])  # an earlier attempt's stay
         self.strict = bool(getattr(self.payload, "strict", False))
+        # The rate of this run's countable work, for `eta_s`.
+        self.rate = RateTracker(resumed=job.attempts > 1)
+        # A shard's progress rolls up into its parked parent's, at most once per ROLL_UP_EVERY_S.
+        self.roll_up_share = (
+            contracts.get(job.kind).shard and job.parent_id is not None and _share_of(job.parent_id, self)
+        )
+        self._rolled_up_at = 0.0
 
     def submit_child(self, kind: str, params: contracts.Payload | dict[str, Any], job_id: str) -> Job:
         """Create (once: the id is derived by the caller) and queue a child job of this one."""
@@ -107,14 +118,38 @@ class JobContext:
         self.output_prefixes.append(prefix)
         return prefix
 
-    def progress(self, fraction: float, message: str, extra: dict[str, Any] | None = None) -> None:
-        """Record progress; raises JobCancelled when the job was cancelled meanwhile."""
+    def output_object(self, key: str) -> str:
+        """An object this run writes into a prefix it does not own: removed alone on failure."""
+        self.output_objects.append(key)
+        return key
+
+    def progress(
+        self,
+        fraction: float | None,
+        message: str,
+        extra: dict[str, Any] | None = None,
+        *,
+        done: float | None = None,
+        total: float | None = None,
+    ) -> None:
+        """Record progress; raises JobCancelled when the job was cancelled meanwhile. Countable work
+        passes `done` of `total` (images, epochs, iterations): the fraction follows from them when not
+        given, and the job's `eta_s` from the rate so far."""
         if self.cancelled.is_set():
             raise jobs.JobCancelled(self.job_id)
+        eta = None
+        if done is not None and total:
+            eta = self.rate.eta(done, total)
+            if fraction is None:
+                fraction = done / total
         with session_scope(self.db_url) as s:
-            if not jobs.set_progress(s, self.job_id, self.worker_id, fraction, message, extra):
+            if not jobs.set_progress(s, self.job_id, self.worker_id, fraction or 0.0, message, extra, eta):
                 self.cancelled.set()
                 raise jobs.JobCancelled(self.job_id)
+            if self.roll_up_share and time.monotonic() - self._rolled_up_at >= ROLL_UP_EVERY_S:
+                self._rolled_up_at = time.monotonic()
+                assert self.parent_id is not None
+                jobs.roll_up(s, self.parent_id, self.roll_up_share)
 
     def warn(self, message: str) -> None:
         """A data problem the job goes on past (it shows in the job, its events and its result); under
@@ -136,6 +171,19 @@ class JobContext:
 
 Handler = Callable[[JobContext, Any], "JobOutcome | BaseModel | dict[str, Any]"]
 
+# How often a shard refreshes its parked parent's progress and ETA.
+ROLL_UP_EVERY_S = 1.0
+
+
+def _share_of(parent_id: str, ctx: JobContext) -> float:
+    """The part of its parent's progress a shard's kind makes (the parent kind's `children_share`)."""
+    with session_scope(ctx.db_url) as s:
+        parent = s.get(Job, parent_id)
+        kinds = contracts.kinds()
+        if parent is None or parent.kind not in kinds:
+            return 0.0
+        return kinds[parent.kind].children_share
+
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -149,6 +197,7 @@ class WorkerRuntime:
         self.service = service
         self.queues = contracts.services().get(service, ())
         self.settings = settings or get_settings()
+        apply_thread_cap(self.settings)  # before the job bodies load torch / cv2
         self.celery: Celery = make_celery(self.settings, name=f"sim2real-{service}")
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -311,8 +360,10 @@ class WorkerRuntime:
             return "cancelled"
         except jobs.JobWaiting as wait:
             with session_scope(url) as s:
-                if jobs.park(s, job_id, wid, wait.message, wait.progress):
-                    send_job(self.celery, ctx.kind, job_id, countdown=wait.delay_s)
+                if jobs.park(s, job_id, wid, wait.message, wait.progress, wait.eta_s):
+                    # A child that ended during this run sent no wake-up (this job was running): now.
+                    missed = jobs.any_finished(s, wait.waiting_on)
+                    send_job(self.celery, ctx.kind, job_id, countdown=None if missed else wait.delay_s)
                     return "waiting"
             return "cancelled"
         except jobs.JobCancelled:
@@ -334,7 +385,7 @@ class WorkerRuntime:
                     s,
                     job_id,
                     wid,
-                    f"internal error: {type(exc).__name__}: {exc} "
+                    f"{jobs.INTERNAL_ERROR}{type(exc).__name__}: {exc} "
                     f"(at {os.path.basename(last.filename)}:{last.lineno})",
                 )
             return "failed"
@@ -343,11 +394,14 @@ class WorkerRuntime:
             self._wake_parent(ctx)
 
     def _wake_parent(self, ctx: JobContext) -> None:
-        """A finished child wakes its orchestrating parent instead of letting it poll."""
+        """A finished child wakes its orchestrating parent instead of letting it poll (a shard first rolls
+        its end up into the parent's progress)."""
         if not ctx.parent_id:
             return
         try:
             with session_scope(ctx.db_url) as s:
+                if ctx.roll_up_share:
+                    jobs.roll_up(s, ctx.parent_id, ctx.roll_up_share)
                 parent = s.get(Job, ctx.parent_id)
                 if parent is not None and parent.status == "queued":
                     send_job(self.celery, parent.kind, parent.id)
@@ -375,6 +429,11 @@ class WorkerRuntime:
                 ctx.store.delete_prefix(prefix)
             except Exception:
                 log.exception("could not remove %s", prefix)
+        for key in ctx.output_objects:
+            try:
+                ctx.store.delete(key)
+            except Exception:
+                log.exception("could not remove %s", key)
 
 
 def celery_entry(module_globals: dict[str, Any], make_runtime: Callable[[], WorkerRuntime]):  # noqa: ANN201

@@ -76,9 +76,14 @@ def prepare_training_data(
 
 
 def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
-    from services.detector.training import DetectorTrainConfig, TrainingStopped
+    from services.detector.training import DetectorTrainConfig, TrainingStopped, resolve_device
     from services.detector.training import train_detector as run_training
 
+    if p.devices:  # before any download: a device list this worker cannot serve fails at once
+        try:
+            resolve_device(ctx.settings.device, p.devices)
+        except ValueError as exc:
+            raise JobError(str(exc)) from exc
     model_id = ctx.job_id
     ctx.outputs(keys.detector_prefix(model_id))
     store = ctx.store
@@ -96,6 +101,7 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
             seed=p.seed,
             hyperparameters=dict(p.hyperparameters),
             device=ctx.settings.device,
+            devices=p.devices,
         )
         resume_from = None
         history: list[dict[str, Any]] = []
@@ -130,6 +136,8 @@ def run(ctx: JobContext, p: TrainDetectorPayload) -> JobOutcome:
                 record.epoch / record.epochs,
                 f"epoch {record.epoch}/{record.epochs} (from {start}) {losses} mAP50 {record.map50:.3f}",
                 extra={"epochs": history},
+                done=record.epoch,
+                total=record.epochs,
             )
 
         def on_checkpoint(path: Path) -> None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import io
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
 
-from services.common.contracts.detect import DetectPayload
-from services.common.contracts.evaluate import EvaluatePayload, EvaluateResult
+from services.common.contracts.detect_shard import DetectShardPayload
+from services.common.contracts.evaluate import KIND, EvaluatePayload, EvaluateResult
 from services.common.core import keys
 from services.common.core.db.models import Dataset, Evaluation, EvaluationMetric
 from services.common.core.db.session import session_scope
 from services.common.core.paths import PathNotAllowed, parse_data_uri
 from services.common.core.storage import make_source_store
 from services.common.datasets import store as ds
-from services.common.runtime.lifecycle import JobError, JobWaiting
+from services.common.runtime.lifecycle import JobError
+from services.common.runtime.shards import run_shards, split
 from services.common.runtime.worker import JobContext, JobOutcome
 from services.evaluator.evaluate import DetectionSet, evaluate
 from services.evaluator.persist import save_detection_set
@@ -43,9 +43,6 @@ def ground_truth(items: list[ds.StoredImage], keep: list[int]) -> tuple[np.ndarr
     )
 
 
-DETECT_NAMESPACE = uuid.UUID("0b7c7d9e-51c4-4f7a-8a43-2f6d1d9a7e15")
-
-
 def model_predictions(
     ctx: JobContext,
     p: EvaluatePayload,
@@ -54,46 +51,53 @@ def model_predictions(
     class_names: list[str],
     keep: list[int],
 ) -> tuple[np.ndarray, ...]:
-    """The detector runs as a child `detect` job on the detector (GPU) queue; this job waits for it."""
-    key = keys.evaluation_predictions(evaluation_id)
+    """The detector runs as child `detect_shard` jobs on the detector batch (GPU) queue, one per
+    SIM2REAL_SHARD_IMAGES images; this job waits for them and merges their predictions, ordered by image
+    (stable), so the result does not depend on how the images were split."""
     assert p.detector_model_id is not None
-    child = ctx.submit_child(
-        "detect",
-        DetectPayload(
-            model_id=p.detector_model_id,
-            dataset_id=p.dataset_id,
-            split=p.split,
-            conf=p.conf,
-            iou=p.iou,
-            imgsz=p.imgsz,
-            output_key=key,
-        ),
-        uuid.uuid5(DETECT_NAMESPACE, evaluation_id).hex,
+    model_id = p.detector_model_id
+
+    def plan() -> list[DetectShardPayload]:
+        chunks = split([i.record.image_id for i in items], ctx.settings.shard_images)
+        return [
+            DetectShardPayload(
+                model_id=model_id,
+                dataset_id=p.dataset_id,
+                image_ids=chunk,
+                conf=p.conf,
+                iou=p.iou,
+                imgsz=p.imgsz,
+                output_key=keys.evaluation_predictions(evaluation_id, n),
+                shard=n,
+                shards=len(chunks),
+            )
+            for n, chunk in enumerate(chunks)
+        ]
+
+    shards = run_shards(
+        ctx, "detect_shard", plan, f"detection on {len(items)} images", share=KIND.children_share
     )
-    if child.status in ("failed", "cancelled"):
-        raise JobError(f"detection on the evaluation images {child.status}: {child.error or ''}".rstrip(": "))
-    if child.status != "succeeded":
-        raise JobWaiting(
-            f"waiting for detections on {len(items)} images (detector job {child.id}: "
-            f"{child.status} {child.progress:.0%})",
-            0.8 * child.progress,
-            delay_s=60,
-        )
-    with np.load(io.BytesIO(ctx.store.get_bytes(key)), allow_pickle=False) as z:
-        ids, names = [str(i) for i in z["image_ids"]], [str(n) for n in z["class_names"]]
-        image, cls, conf, boxes = z["image"], z["cls"], z["conf"], z["boxes"]
-    # Images: the detector's order -> this evaluation's; classes: by name, those not evaluated dropped.
     position = {item.record.image_id: n for n, item in enumerate(items)}
-    img_map = np.asarray([position.get(i, -1) for i in ids], np.int64)
-    cls_map = np.asarray(
-        [
-            keep.index(class_names.index(n)) if n in class_names and class_names.index(n) in keep else -1
-            for n in names
-        ],
-        np.int64,
-    )
-    mask = (img_map[image] >= 0) & (cls_map[cls] >= 0) if len(image) else np.zeros(0, bool)
-    return img_map[image[mask]], cls_map[cls[mask]], conf[mask], boxes[mask]
+    parts: list[tuple[np.ndarray, ...]] = []
+    for shard in shards:
+        key = (shard.result or {})["predictions_key"]
+        with np.load(io.BytesIO(ctx.store.get_bytes(key)), allow_pickle=False) as z:
+            ids, names = [str(i) for i in z["image_ids"]], [str(n) for n in z["class_names"]]
+            image, cls, conf, boxes = z["image"], z["cls"], z["conf"], z["boxes"]
+        # Images: the detector's order -> this evaluation's; classes: by name, those not evaluated dropped.
+        img_map = np.asarray([position.get(i, -1) for i in ids], np.int64)
+        cls_map = np.asarray(
+            [
+                keep.index(class_names.index(n)) if n in class_names and class_names.index(n) in keep else -1
+                for n in names
+            ],
+            np.int64,
+        )
+        mask = (img_map[image] >= 0) & (cls_map[cls] >= 0) if len(image) else np.zeros(0, bool)
+        parts.append((img_map[image[mask]], cls_map[cls[mask]], conf[mask], boxes[mask]))
+    merged = [np.concatenate([part[k] for part in parts]) for k in range(4)]
+    order = np.argsort(merged[0], kind="stable")
+    return tuple(a[order] for a in merged)
 
 
 def file_predictions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 from services.common.contracts.ingest_dataset import IngestDatasetPayload, IngestDatasetResult
 from services.common.core.db.models import Dataset
 from services.common.core.paths import DataLocation, DataRoot, PathNotAllowed, inside, parse_data_uri
-from services.common.core.storage import make_source_store
+from services.common.core.storage import ObjectStore, make_source_store
+from services.common.core.threads import worker_threads
 from services.common.datasets import store as ds
 from services.common.datasets.canonical import DatasetFormatError, ImageRecord, ReadReport, image_size
 from services.common.datasets.checks import split_warnings
@@ -121,14 +123,7 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
             )
         except PathNotAllowed as exc:
             raise JobError(str(exc)) from exc
-        files = DataRoot(root)
-        items: list[ds.StoredImage] = []
-        for n, record in enumerate(records):
-            items.append(
-                store_record(ctx, dataset_id, files, record, splits.get(record.image_id, "train"), taxonomy)
-            )
-            if n % 100 == 0:
-                ctx.progress(0.3 + 0.6 * n / max(len(records), 1), f"stored {n}/{len(records)} images")
+        items = store_records(ctx, dataset_id, DataRoot(root), records, splits, taxonomy)
     if not items:
         raise JobError(
             f"uri: no images found in {p.uri} as format {fmt!r}; check uri, format and options.reader "
@@ -161,21 +156,58 @@ def run(ctx: JobContext, p: IngestDatasetPayload) -> JobOutcome:
     return JobOutcome(result, write=lambda s: ds.save_index(s, dataset, items))
 
 
-def store_record(
+def store_records(
     ctx: JobContext,
     dataset_id: str,
     files: DataRoot,
-    record: ImageRecord,
-    split: str,
+    records: list[ImageRecord],
+    splits: dict[str, str],
     taxonomy: Taxonomy,
-) -> ds.StoredImage:
-    """Copy the record's image (and depth map) into the store and write its labels.
+) -> list[ds.StoredImage]:
+    """Copy the records' images (and depth maps) into the store and write their labels, in bulk: files
+    are copied on the worker's thread pool and the labels of `LABEL_CHUNK` images go into one object,
+    so a 70,000-frame label file costs tens of objects, not 70,000."""
+    items: list[ds.StoredImage] = []
+    threads = worker_threads(ctx.settings)
+
+    def copy_slice(part: list[ImageRecord]) -> list[tuple[str | None, str | None, str | None]]:
+        return [copy_files(ctx.store, dataset_id, files, record) for record in part]
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest-io") as pool:
+        for number, start in enumerate(range(0, len(records), ds.LABEL_CHUNK)):
+            chunk = records[start : start + ds.LABEL_CHUNK]
+            # A few slices per thread, not a task per file: label-only records cost a stat, not a handoff.
+            step = max(1, -(-len(chunk) // (4 * threads)))
+            parts = pool.map(copy_slice, [chunk[i : i + step] for i in range(0, len(chunk), step)])
+            copied = [one for part in parts for one in part]
+            lkey = ds.label_chunk_key(dataset_id, number)
+            labels: dict[str, bytes] = {}
+            for record, (image_key, depth_key, problem) in zip(chunk, copied, strict=True):
+                if problem:
+                    ctx.warn(problem)
+                labels[record.image_id] = ds.label_text(record, taxonomy.classes)
+                split = splits.get(record.image_id, "train")
+                items.append(ds.StoredImage(record, split, image_key, lkey, depth_key))
+            ds.put_label_chunk(ctx.store, lkey, labels)
+            done = start + len(chunk)
+            ctx.progress(
+                0.3 + 0.6 * done / len(records),
+                f"stored {done}/{len(records)} images",
+                done=done,
+                total=len(records),
+            )
+    return items
+
+
+def copy_files(
+    store: ObjectStore, dataset_id: str, files: DataRoot, record: ImageRecord
+) -> tuple[str | None, str | None, str | None]:
+    """Copy one record's image (and depth map) into the store: (image key, depth key, warning or None).
 
     Every source path goes through the dataset folder (`DataRoot`); a depth map whose header cannot be
     read is left out with a warning naming it, so a translation later does not fail on it.
     """
-    store = ctx.store
-    image_key = depth_key = None
+    image_key = depth_key = problem = None
     if record.image_path:
         src = files.path(record.image_path)  # the reader confined it; a second check costs nothing
         if src.is_file():
@@ -186,10 +218,8 @@ def store_record(
             dsrc = files.path(record.depth_path)
             image_size(dsrc, record.depth_path)
         except (PathNotAllowed, DatasetFormatError) as exc:
-            ctx.warn(f"skipped the depth map of {record.image_id}: {exc}")
+            problem = f"skipped the depth map of {record.image_id}: {exc}"
         else:
             depth_key = ds.depth_key(dataset_id, record.image_id)
             store.put_file(depth_key, dsrc, "image/png")
-    lkey = ds.label_key(dataset_id, record.image_id)
-    store.put_bytes(lkey, ds.label_text(record, taxonomy.classes), "text/plain")
-    return ds.StoredImage(record, split, image_key, lkey, depth_key)
+    return image_key, depth_key, problem

@@ -31,4 +31,7 @@ def build(params: AdaINParams, context: BuildContext) -> ImageTranslator:
     if not keys:
         raise ValueError("style_id: this model keeps no style images; pass style_id")
     stats = translator.style_statistics(style_images(store, settings, keys))
-    return ImageTranslator(lambda images, _d: [translator.translate(i, stats, params.alpha) for i in images])
+    return ImageTranslator(
+        lambda images, _d: translator.translate_batch(images, stats, params.alpha, params.batch_size),
+        batch_size=params.batch_size,
+    )

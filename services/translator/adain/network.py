@@ -342,22 +342,44 @@ class AdaINTranslator:
             stds.append(std)
         return StyleStats(torch.cat(means).mean(0, keepdim=True), torch.cat(stds).mean(0, keepdim=True))
 
-    @torch.inference_mode()
     def translate(
         self, image: np.ndarray, style: Sequence[np.ndarray] | StyleStats, alpha: float | None = None
     ) -> np.ndarray:
         """Stylise an H×W×3 uint8 image; reflection-pads to a multiple of 8 and crops back."""
-        check_rgb_uint8(image, "content image")
-        height, width = image.shape[:2]
-        if min(height, width) < 8:
-            raise ValueError(f"content image is {width}×{height}; AdaIN needs at least 8×8 pixels")
+        return self.translate_batch([image], style, alpha)[0]
+
+    @torch.inference_mode()
+    def translate_batch(
+        self,
+        images: Sequence[np.ndarray],
+        style: Sequence[np.ndarray] | StyleStats,
+        alpha: float | None = None,
+        batch_size: int = 1,
+    ) -> list[np.ndarray]:
+        """Stylise H×W×3 uint8 images, running images of one size `batch_size` at a time through the
+        network (every layer works per sample, so a batch gives each image what it alone would get)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            check_rgb_uint8(image, "content image" if len(images) == 1 else f"content image {i}")
+            height, width = image.shape[:2]
+            if min(height, width) < 8:
+                raise ValueError(f"content image is {width}×{height}; AdaIN needs at least 8×8 pixels")
+            groups.setdefault((height, width), []).append(i)
         stats = style if isinstance(style, StyleStats) else self.style_statistics(style)
         alpha = self.alpha if alpha is None else alpha
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        tensor = to_tensor(image, self.device)
-        pad_h, pad_w = (-height) % 8, (-width) % 8
-        if pad_h or pad_w:
-            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode="reflect")
-        output = self.model(tensor, stats.mean, stats.std, alpha=alpha)
-        return to_uint8(output[..., :height, :width])
+        out: list[np.ndarray] = [np.empty(0, np.uint8)] * len(images)
+        for (height, width), indices in groups.items():
+            pad_h, pad_w = (-height) % 8, (-width) % 8
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
+                tensor = torch.cat([to_tensor(images[i], self.device) for i in chunk])
+                if pad_h or pad_w:
+                    tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode="reflect")
+                output = self.model(tensor, stats.mean, stats.std, alpha=alpha)
+                for i, single in zip(chunk, output[..., :height, :width], strict=True):
+                    out[i] = to_uint8(single[None])
+        return out

@@ -34,7 +34,10 @@ def train(ctx: JobContext, p: TrainTranslatorPayload, options: AdaINTrainOptions
             history.append({"iteration": iteration, **losses})
             text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
             ctx.progress(
-                0.02 + 0.96 * iteration / cfg.iterations, f"iteration {iteration}/{cfg.iterations} {text}"
+                0.02 + 0.96 * iteration / cfg.iterations,
+                f"iteration {iteration}/{cfg.iterations} {text}",
+                done=iteration,
+                total=cfg.iterations,
             )
 
     def on_checkpoint(state: dict) -> None:

@@ -142,6 +142,16 @@ class TrainResult:
     stopped: bool
     last_losses: dict[str, float]
     generator_config: GeneratorConfig
+    # Data-parallel runs: each rank's checksum of its final weights (all equal, or the run fails).
+    replicas: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in a data-parallel training."""
+
+    rank: int
+    size: int
 
 
 def _image(source: ImageSource) -> np.ndarray:
@@ -217,16 +227,33 @@ def train(
     on_checkpoint: Callable[[TrainState], None] | None = None,
     on_progress: Callable[[ProgressInfo], None] | None = None,
     on_epoch_end: Callable[[int, list[np.ndarray]], None] | None = None,
+    on_epoch_generator: Callable[[int, Callable[[list[np.ndarray]], list[np.ndarray]]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     device: str | torch.device = "cpu",
+    world: World | None = None,
 ) -> TrainResult:
-    """Train G_A (A→B), G_B (B→A), D_A (judges B), D_B (judges A); see the module docstring."""
+    """Train G_A (A→B), G_B (B→A), D_A (judges B), D_B (judges A); see the module docstring.
+
+    `world`: this process's rank in an initialised `torch.distributed` group (data-parallel training,
+    see cyclegan/distributed.py): each rank trains on its own `batch_size` images per step, gradients
+    are averaged across ranks before every optimizer step, and only rank 0 should pass callbacks.
+    """
     if len(domain_a) == 0 or len(domain_b) == 0:
         raise ValueError(f"both domains need images: got {len(domain_a)} in A and {len(domain_b)} in B")
     device = torch.device(device)
     use_amp = device.type == "cuda"
-    py_rng, np_rng = random.Random(cfg.seed), np.random.default_rng(cfg.seed)
+    rank, size = (world.rank, world.size) if world is not None else (0, 1)
+    parallel = size > 1
+    if parallel:  # the same weights everywhere (seeded init), each rank its own augmentations and B draws
+        py_rng, np_rng = random.Random(f"{cfg.seed}:{rank}"), np.random.default_rng([cfg.seed, rank])
+    else:
+        py_rng, np_rng = random.Random(cfg.seed), np.random.default_rng(cfg.seed)
     t_rng = torch.Generator().manual_seed(cfg.seed)
+
+    def epoch_order() -> list[int]:
+        # In parallel every rank must agree on the order, whatever its own data generator drew.
+        rng = np.random.default_rng([cfg.seed, 1 << 20, epoch]) if parallel else np_rng
+        return [int(i) for i in rng.permutation(n_data)]
 
     gcfg = cfg.generator_config()
     nets: dict[str, nn.Module] = {
@@ -250,7 +277,7 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     pools = {"fake_A": ImagePool(cfg.pool_size, py_rng), "fake_B": ImagePool(cfg.pool_size, py_rng)}
     n_data = max(len(domain_a), len(domain_b))
-    iters_per_epoch = math.ceil(n_data / cfg.batch_size)
+    iters_per_epoch = math.ceil(n_data / (cfg.batch_size * size))
     total_steps = iters_per_epoch * cfg.total_epochs
 
     if resume is not None:
@@ -274,9 +301,16 @@ def train(
         _set_rng_state(resume.rng, py_rng, np_rng, t_rng)
         epoch, iteration, step = resume.epoch, resume.iteration, resume.global_step
         order = list(resume.epoch_order)
+        if parallel and rank > 0:  # the state holds rank 0's generators; the others draw their own
+            py_rng.seed(f"{cfg.seed}:{rank}:{step}")
+            np_rng = np.random.default_rng([cfg.seed, rank, step])
     else:
         epoch, iteration, step = 0, 0, 0
-        order = [int(i) for i in np_rng.permutation(n_data)]
+        order = epoch_order()
+    if parallel:
+        from . import collectives
+
+        collectives.broadcast_parameters(nets.values())
 
     def snapshot() -> TrainState:
         return TrainState(
@@ -318,7 +352,11 @@ def train(
     losses: dict[str, float] = {}
     while epoch < cfg.total_epochs:
         while iteration < iters_per_epoch:
-            real_a, real_b = batch(order[iteration * cfg.batch_size : (iteration + 1) * cfg.batch_size])
+            if parallel:  # rank r takes the r-th of the step's `size` batches (wrapping at the end)
+                start = (iteration * size + rank) * cfg.batch_size
+                real_a, real_b = batch([order[(start + j) % n_data] for j in range(cfg.batch_size)])
+            else:
+                real_a, real_b = batch(order[iteration * cfg.batch_size : (iteration + 1) * cfg.batch_size])
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 fake_b = g_a(real_a)
                 rec_a = g_b(fake_b)
@@ -339,6 +377,8 @@ def train(
                 loss_cycle_b = l1(rec_b.float(), real_b) * cfg.lambda_b
                 loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b
             scaler.scale(loss_g).backward()
+            if parallel:
+                collectives.average_gradients([g_a, g_b])
             scaler.step(opt["G"])
             # Discriminators, on history-pool fakes.
             _set_requires_grad([d_a, d_b], True)
@@ -352,6 +392,8 @@ def train(
                     loss_d = (gan_loss(d_net(real), True) + gan_loss(d_net(fake.detach()), False)) * 0.5
                 scaler.scale(loss_d).backward()
                 d_losses[name] = loss_d
+            if parallel:
+                collectives.average_gradients([d_a, d_b])
             scaler.step(opt["D"])
             scaler.update()
 
@@ -383,17 +425,34 @@ def train(
                 samples = _translate_samples(cfg, g_a, domain_a, device) if on_epoch_end else []
                 finished_epoch = epoch
                 epoch, iteration = epoch + 1, 0
-                order = [int(i) for i in np_rng.permutation(n_data)]
+                order = epoch_order()
                 if on_epoch_end is not None:
                     on_epoch_end(finished_epoch, samples)
+                if on_epoch_generator is not None:  # e.g. a KID probe: G_A in eval mode, no RNG drawn
+                    on_epoch_generator(
+                        finished_epoch, lambda images: _translate_eval(cfg, g_a, images, device)
+                    )
             stop = should_stop is not None and should_stop()
+            if parallel:  # rank 0 decides for all: every rank must leave the loop at the same step
+                stop = collectives.agree(stop)
             if on_checkpoint is not None and (epoch_done or step % cfg.checkpoint_every_iters == 0 or stop):
                 on_checkpoint(snapshot())
             if stop:
-                return TrainResult(snapshot(), True, losses, gcfg)
+                return _finish(TrainResult(snapshot(), True, losses, gcfg), nets, parallel)
             if epoch_done:
                 break
-    return TrainResult(snapshot(), False, losses, gcfg)
+    return _finish(TrainResult(snapshot(), False, losses, gcfg), nets, parallel)
+
+
+def _finish(result: TrainResult, nets: dict[str, nn.Module], parallel: bool) -> TrainResult:
+    """In parallel, check that every rank ends with the same weights (averaged gradients keep them so)."""
+    if parallel:
+        from . import collectives
+
+        result.replicas = collectives.checksums(nets.values())
+        if len(set(result.replicas)) != 1:
+            raise RuntimeError(f"data-parallel ranks ended with different weights: {result.replicas}")
+    return result
 
 
 def _translate_samples(
@@ -404,6 +463,16 @@ def _translate_samples(
     g_a.eval()
     try:
         return Translator(g_a, device, batch_size=cfg.batch_size).translate(_sample_inputs(cfg, domain_a))
+    finally:
+        g_a.train()
+
+
+def _translate_eval(
+    cfg: TrainConfig, g_a: ResnetGenerator, images: list[np.ndarray], device: torch.device
+) -> list[np.ndarray]:
+    g_a.eval()
+    try:
+        return Translator(g_a, device, batch_size=cfg.batch_size).translate(images)
     finally:
         g_a.train()
 

@@ -27,6 +27,8 @@ def build(params: NSTParams, context: BuildContext) -> ImageTranslator:
                     ctx.progress(
                         0.1 + 0.85 * i / max(cfg.iterations, 1),
                         f"NST iteration {i}/{cfg.iterations} loss {loss:.4g}",
+                        done=i,
+                        total=cfg.iterations,
                     )
 
             stylised, _history = stylize(

@@ -154,6 +154,15 @@ export function progressBar(job) {
   return h("progress", { max: 1, value: job.progress ?? 0, "aria-label": `progress of job ${job.id}` });
 }
 
+// A job's `eta_s` (seconds left, from the rate of its countable work) as words; "" when it has none.
+export function etaText(etaS) {
+  if (etaS === null || etaS === undefined || !Number.isFinite(etaS)) return "";
+  if (etaS < 60) return `about ${Math.max(1, Math.round(etaS))} s left`;
+  if (etaS < 3600) return `about ${Math.round(etaS / 60)} min left`;
+  const hours = Math.floor(etaS / 3600);
+  return `about ${hours} h ${Math.round((etaS - hours * 3600) / 60)} min left`;
+}
+
 export function statusBadge(status) {
   return h("span", { class: `badge ${status}`, text: status });
 }

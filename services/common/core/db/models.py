@@ -33,6 +33,8 @@ class Job(Base):
     task_name: Mapped[str] = mapped_column(String(128))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # Seconds still needed at the rate so far, where the work is countable (runtime/progress.py).
+    eta_s: Mapped[float | None] = mapped_column(Float, default=None)
     message: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
@@ -92,6 +94,7 @@ class DatasetImage(Base):
         Index("ix_dataset_images_dataset_image", "dataset_id", "image_id", unique=True),
         Index("ix_dataset_images_weather", "dataset_id", "weather", "timeofday"),
         Index("ix_dataset_images_occluded", "dataset_id", "occluded_vehicles"),
+        Index("ix_dataset_images_box_fidelity", "dataset_id", "box_fidelity"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -113,6 +116,9 @@ class DatasetImage(Base):
     image_key: Mapped[str | None] = mapped_column(Text, default=None)
     label_key: Mapped[str | None] = mapped_column(Text, default=None)
     depth_key: Mapped[str | None] = mapped_column(Text, default=None)
+    # The label-safety audit of a translated image: its lowest box fidelity (1.0 without boxes; NULL when
+    # not audited); the per-box values are in meta["label_audit"].
+    box_fidelity: Mapped[float | None] = mapped_column(Float, default=None)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

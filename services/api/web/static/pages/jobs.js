@@ -1,9 +1,9 @@
 // Jobs: a filtered list, and one job with live progress (server-sent events), cancel, errors in full,
 // warnings, and links to its parent, its children and what it made.
 import { enc, events, get, send } from "../api.js";
-import { add, fill, errorBox, h, json, link, progressBar, statusBadge, table, when } from "../ui.js";
+import { add, fill, errorBox, etaText, h, json, link, progressBar, statusBadge, table, when } from "../ui.js";
 
-const KINDS = ["translate", "translate_dataset", "compose_dataset", "train_translator", "ingest_dataset", "train_detector", "detect", "evaluate", "experiment", "compare_evaluations", "robustness"];
+const KINDS = ["translate", "translate_dataset", "translate_shard", "compose_dataset", "compose_shard", "train_translator", "ingest_dataset", "train_detector", "detect", "detect_shard", "evaluate", "experiment", "compare_evaluations", "robustness", "translation_quality", "audit_dataset"];
 const STATES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const PAGE = 25;
 
@@ -31,7 +31,7 @@ export async function renderList(main, query) {
       { label: "Job", cell: (j) => link(`#/jobs/${j.id}`, j.id.slice(0, 8)) },
       { label: "Kind", key: "kind" },
       { label: "Status", cell: (j) => statusBadge(j.status) },
-      { label: "Progress", cell: (j) => { const b = progressBar(j); bars.set(j.id, b); return b; } },
+      { label: "Progress", cell: (j) => { const b = progressBar(j); const e = h("span", { class: "eta", text: etaText(j.eta_s) }); bars.set(j.id, [b, e]); return h("span", {}, b, " ", e); } },
       { label: "Message", cell: (j) => h("span", { class: "clip-text", title: j.error || j.message, text: j.error || j.message }) },
       { label: "Parent", cell: (j) => (j.parent_id ? link(`#/jobs/${j.parent_id}`, j.parent_id.slice(0, 8)) : "–") },
       { label: "Created", cell: (j) => when(j.created_at) },
@@ -44,7 +44,12 @@ export async function renderList(main, query) {
   // Unfinished jobs on this page follow their events.
   const controller = new AbortController();
   for (const j of rows.filter((r) => r.status === "queued" || r.status === "running")) {
-    events(`/v1/jobs/${enc(j.id)}/events`, (_n, snap) => { const b = bars.get(j.id); if (b) b.value = snap.progress; }, controller.signal).catch(() => {});
+    events(`/v1/jobs/${enc(j.id)}/events`, (_n, snap) => {
+      const shown = bars.get(j.id);
+      if (!shown) return;
+      shown[0].value = snap.progress;
+      shown[1].textContent = ["succeeded", "failed", "cancelled"].includes(snap.status) ? "" : etaText(snap.eta_s);
+    }, controller.signal).catch(() => {});
   }
   return () => controller.abort();
 }
@@ -69,6 +74,7 @@ export async function renderOne(main, id) {
   const job = await get(`/v1/jobs/${enc(id)}`);
   const bar = h("progress", { id: "job-progress", max: 1, value: job.progress, "aria-label": "job progress" });
   const pct = h("span", { id: "job-percent", text: `${Math.round(job.progress * 100)}%` });
+  const eta = h("span", { id: "job-eta", text: etaText(job.eta_s) });
   const badge = h("span", { id: "job-status" }, statusBadge(job.status));
   const message = h("p", { id: "job-message", text: job.message || "" });
   const error = h("div", { id: "job-error" }, job.error ? h("pre", { class: "error", text: job.error }) : null);
@@ -91,7 +97,7 @@ export async function renderOne(main, id) {
   fill(main, 
     h("h1", { text: `Job ${job.id}` }),
     h("dl", { class: "facts" }, h("dt", { text: "Kind" }), h("dd", { text: job.kind }), h("dt", { text: "Status" }), h("dd", {}, badge), h("dt", { text: "Attempts" }), h("dd", { text: `${job.attempts} of ${job.max_attempts}` }), h("dt", { text: "Created" }), h("dd", { text: when(job.created_at) }), h("dt", { text: "Finished" }), h("dd", { id: "job-finished", text: when(job.finished_at) })),
-    h("div", { class: "row" }, bar, pct, cancel, note),
+    h("div", { class: "row" }, bar, pct, eta, cancel, note),
     message,
     error,
     warnings,
@@ -105,6 +111,7 @@ export async function renderOne(main, id) {
     events(`/v1/jobs/${enc(id)}/events`, (_name, snap) => {
       bar.value = snap.progress;
       pct.textContent = `${Math.round(snap.progress * 100)}%`;
+      eta.textContent = ["succeeded", "failed", "cancelled"].includes(snap.status) ? "" : etaText(snap.eta_s);
       badge.replaceChildren(statusBadge(snap.status));
       message.textContent = snap.message || "";
       if (snap.error) error.replaceChildren(h("pre", { class: "error", text: snap.error }));
