@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sim2real-installed
 
-.PHONY: up install test test-all lint format bench clean
+.PHONY: up demo install test test-all lint format bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 up: install
 	$(PY) -m services.embedded
+
+# The offline study (about 30 min on a 2-core CPU): DEMO_ARGS passes options, e.g. DEMO_ARGS="--budget 10".
+demo: install
+	$(PY) -m sim2real demo study $(DEMO_ARGS)
 
 lint: install
 	$(PY) -m ruff check services sim2real tests bench

@@ -152,7 +152,10 @@ def labels(store: ObjectStore, dataset: Dataset, row: DatasetImage) -> dict[str,
         "image_id": row.image_id,
         "has_pixels": row.image_key is not None,
         "class_names": names,
-        "metadata": {name: getattr(row, name) for name in _METADATA},
+        "metadata": {
+            **{name: getattr(row, name) for name in _METADATA},
+            "visibility_m": record.get("visibility_m"),
+        },
         "boxes": boxes,
         "label_audit": ({k: audit[k] for k in ("fidelity", "invented", "invented_count")} if audit else None),
     }

@@ -9,8 +9,11 @@ from typing import Literal
 import numpy as np
 
 DEFAULT_BUCKETS: tuple[int | None, ...] = (5, 10, None)
-SLICE_KINDS = ("occlusion", "weather", "timeofday", "scene")
-SliceKind = Literal["occlusion", "weather", "timeofday", "scene"]
+SLICE_KINDS = ("occlusion", "weather", "timeofday", "scene", "visibility")
+SliceKind = Literal["occlusion", "weather", "timeofday", "scene", "visibility"]
+# Visibility slices: bin edges in metres over each image's `visibility_m` (fog density): <100 m dense,
+# 100-200 m thick, 200-500 m moderate, 500-1000 m light fog, >=1000 m no fog by the meteorological definition.
+VISIBILITY_BINS_M = (100, 200, 500, 1000)
 ALL = "all"
 # The settings two evaluations must share for a paired comparison (the same images in the same slices).
 PAIRED_SETTINGS = ("buckets", "slice_by", "classes", "split")
@@ -35,6 +38,30 @@ def validate_buckets(buckets: Sequence[int | None]) -> list[int | None]:
         if i and out[i - 1] is not None and b <= out[i - 1]:
             raise ValueError(f"occlusion buckets must be strictly increasing, got {out}")
     return [None if b is None else int(b) for b in out]
+
+
+def visibility_bin(visibility_m: float | None) -> str:
+    """The visibility slice an image with this `visibility_m` falls in (`unknown` without one)."""
+    if visibility_m is None or not np.isfinite(visibility_m):
+        return "unknown"
+    edges = VISIBILITY_BINS_M
+    if visibility_m < edges[0]:
+        return f"<{edges[0]}m"
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        if visibility_m < hi:
+            return f"{lo}-{hi}m"
+    return f">={edges[-1]}m"
+
+
+def visibility_bins() -> list[str]:
+    """Every visibility bin name, in order of increasing visibility, then `unknown`."""
+    edges = VISIBILITY_BINS_M
+    return [
+        f"<{edges[0]}m",
+        *(f"{lo}-{hi}m" for lo, hi in zip(edges, edges[1:], strict=False)),
+        f">={edges[-1]}m",
+        "unknown",
+    ]
 
 
 def bucket_name(bound: int | None) -> str:

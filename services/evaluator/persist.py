@@ -20,6 +20,8 @@ def save_detection_set(store: ObjectStore, key: str, ds: DetectionSet) -> None:
         values = getattr(ds.meta, name)
         if values is not None:
             arrays[name] = np.asarray(values, dtype=str)
+    if ds.meta.visibility_m is not None:
+        arrays["visibility_m"] = np.asarray(ds.meta.visibility_m, np.float64)
     arrays["class_names"] = np.asarray(ds.class_names, dtype=str)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -29,6 +31,7 @@ def save_detection_set(store: ObjectStore, key: str, ds: DetectionSet) -> None:
 def load_detection_set(store: ObjectStore, key: str) -> DetectionSet:
     with np.load(io.BytesIO(store.get_bytes(key)), allow_pickle=False) as z:
         meta = ImageMeta(
-            occluded=z["occluded"], **{n: z[n] for n in ("weather", "timeofday", "scene") if n in z}
+            occluded=z["occluded"],
+            **{n: z[n] for n in ("weather", "timeofday", "scene", "visibility_m") if n in z},
         )
         return DetectionSet.create([str(c) for c in z["class_names"]], meta, *(z[name] for name in FIELDS))

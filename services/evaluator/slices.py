@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.evaluation import ALL, DEFAULT_BUCKETS, SLICE_KINDS, bucket_name, validate_buckets
+from services.common.evaluation import (
+    ALL,
+    DEFAULT_BUCKETS,
+    SLICE_KINDS,
+    bucket_name,
+    validate_buckets,
+    visibility_bin,
+    visibility_bins,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class ImageMeta:
     weather: np.ndarray | None = None  # str per image
     timeofday: np.ndarray | None = None
     scene: np.ndarray | None = None
+    visibility_m: np.ndarray | None = None  # float per image, NaN = not recorded
 
     @property
     def n_images(self) -> int:
@@ -55,6 +64,20 @@ def value_slices(kind: str, values: np.ndarray) -> list[Slice]:
     return out
 
 
+def visibility_slices(visibility_m: np.ndarray) -> list[Slice]:
+    """One slice per non-empty visibility bin (VISIBILITY_BINS_M), named ``visibility=<bin>``, densest
+    fog first; images without a visibility go to ``visibility=unknown``."""
+    labels = np.asarray(
+        [visibility_bin(float(v)) for v in np.asarray(visibility_m, np.float64)], dtype=object
+    )
+    out = []
+    for name in visibility_bins():
+        member = np.flatnonzero(labels == name)
+        if member.size:
+            out.append(Slice(f"visibility={name}", member))
+    return out
+
+
 def build_slices(
     meta: ImageMeta,
     buckets: Sequence[int | None] = DEFAULT_BUCKETS,
@@ -72,6 +95,13 @@ def build_slices(
         slices.insert(0, Slice(ALL, np.arange(n)))
     for kind in SLICE_KINDS[1:]:
         if kind not in slice_by:
+            continue
+        if kind == "visibility":
+            # Without recorded visibilities every image is `visibility=unknown`, as a missing weather is.
+            vis = np.full(n, np.nan) if meta.visibility_m is None else meta.visibility_m
+            if len(vis) != n:
+                raise ValueError(f"visibility_m metadata has {len(vis)} entries for {n} images")
+            slices += visibility_slices(vis)
             continue
         values = getattr(meta, kind)
         if values is None:

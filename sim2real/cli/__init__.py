@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from sim2real.cli import datasets, evaluations, models, service
+from sim2real.cli import datasets, evaluations, models, service, study
 from sim2real.cli.common import State
 from sim2real.cli.translate import translate
 
@@ -46,6 +46,7 @@ app.add_typer(models.detectors, name="detectors")
 app.add_typer(evaluations.evals, name="eval")
 app.add_typer(evaluations.experiments, name="experiments")
 app.add_typer(service.jobs, name="jobs")
+service.demo.command("study")(study.study)
 app.add_typer(service.demo, name="demo")
 
 __all__ = ["app"]

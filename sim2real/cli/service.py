@@ -26,7 +26,9 @@ from sim2real.cli.common import (
 jobs = typer.Typer(help="Jobs: list, show, watch live with an ETA, cancel.")
 styles = typer.Typer(help="Styles (example images of a look, for nst and adain): create, list.")
 weights = typer.Typer(help="Operator-supplied weights such as vgg19: upload, list.")
-demo = typer.Typer(help="Synthetic data to try the study without the real datasets.")
+demo = typer.Typer(
+    help="Synthetic data to try the study without the real datasets, and the whole study offline."
+)
 
 # What the workers import that the base install lacks.
 WORKER_MODULES = ("torch", "torchvision", "ultralytics")

@@ -63,6 +63,20 @@ class Vehicle:
     z_m: float
     colour: tuple[int, int, int]
     speed_m: float = 0.0
+    scale: float = 1.0  # size relative to the label's typical size (SIZES_M)
+
+
+@dataclass(frozen=True)
+class Distractor:
+    """Something that is not a vehicle: a pole, a sign, a building or a road cone, standing on the ground
+    `x_m` to the side and `z_m` ahead, `elevation_m` above it (a sign on its pole)."""
+
+    x_m: float
+    z_m: float
+    w_m: float
+    h_m: float
+    colour: tuple[int, int, int]
+    elevation_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,11 +114,16 @@ def random_vehicles(rng: np.random.Generator, n: int) -> list[Vehicle]:
 
 
 def labelled_scene(
-    width: int, height: int, vehicles: list[Vehicle], frame: int = 0, noise_seed: int = 0
+    width: int,
+    height: int,
+    vehicles: list[Vehicle],
+    frame: int = 0,
+    noise_seed: int = 0,
+    distractors: list[Distractor] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Box]]:
     """RGB uint8, depth (uint16 cm, 65535 = sky) and the visible vehicles' boxes of one frame: vehicles
-    placed by a pinhole camera 1.65 m above a flat road, drawn far to near so nearer ones hide farther
-    ones, with their depth written into the depth map."""
+    (and unlabelled distractors) placed by a pinhole camera 1.65 m above a flat road, drawn far to near so
+    nearer ones hide farther ones, with their depth written into the depth map."""
     horizon = int(height * HORIZON)
     focal = FOCAL_PX_AT_375 * height / 375
     img = _background(width, height)
@@ -120,14 +139,28 @@ def labelled_scene(
         z = v.z_m - v.speed_m * frame
         if z < 4:
             continue
-        w_m, h_m = SIZES_M[v.label]
+        w_m, h_m = (v.scale * d for d in SIZES_M[v.label])
         cx = width / 2 + focal * v.x_m / z
         bottom = horizon + CAMERA_HEIGHT_M * focal / z
         bw, bh = focal * w_m / z, focal * h_m / z
         placed.append((z, v, (cx - bw / 2, bottom - bh, cx + bw / 2, bottom)))
+    for d in distractors or ():
+        if d.z_m < 2:
+            continue
+        cx = width / 2 + focal * d.x_m / d.z_m
+        bottom = horizon + CAMERA_HEIGHT_M * focal / d.z_m - focal * d.elevation_m / d.z_m
+        bw, bh = focal * d.w_m / d.z_m, focal * d.h_m / d.z_m
+        placed.append((d.z_m, d, (cx - bw / 2, bottom - bh, cx + bw / 2, bottom)))
     full_area = {}
     for z, v, (x1, y1, x2, y2) in sorted(placed, key=lambda p: -p[0]):
         c1, r1, c2, r2 = (int(round(t)) for t in (x1, y1, x2, y2))
+        if isinstance(v, Distractor):
+            c1c, r1c, c2c, r2c = max(c1, 0), max(r1, 0), min(max(c2, c1 + 1), width), min(r2, height)
+            if c2c > c1c and r2c > r1c:
+                img[r1c:r2c, c1c:c2c] = v.colour
+                owner[r1c:r2c, c1c:c2c] = -1
+                depth_m[r1c:r2c, c1c:c2c] = z
+            continue
         full_area[v.track] = max((c2 - c1) * (r2 - r1), 1)
         c1c, r1c, c2c, r2c = max(c1, 0), max(r1, 0), min(c2, width), min(r2, height)
         if c2c <= c1c or r2c <= r1c:
@@ -136,10 +169,17 @@ def labelled_scene(
         # A darker window band and wheels make it read as a vehicle.
         band = slice(max(r1c, r1 + (r2 - r1) // 5), max(r1c, r1 + (r2 - r1) * 2 // 5))
         img[band, c1c:c2c] = np.array(v.colour) * 0.35
+        # Wheels: dark blocks at the bottom corners.
+        wheel_h, wheel_w = max((r2 - r1) // 5, 1), max((c2 - c1) // 5, 1)
+        rows_w = slice(max(r2 - wheel_h, r1c), r2c)
+        img[rows_w, c1c : min(c1 + wheel_w, c2c)] = 25
+        img[rows_w, max(c2 - wheel_w, c1c) : c2c] = 25
         owner[r1c:r2c, c1c:c2c] = v.track
         depth_m[r1c:r2c, c1c:c2c] = z
     boxes = []
     for z, v, (x1, y1, x2, y2) in placed:
+        if isinstance(v, Distractor):
+            continue
         visible = int((owner == v.track).sum())
         if visible == 0:
             continue

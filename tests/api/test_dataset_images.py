@@ -73,7 +73,7 @@ def test_a_translated_image_leads_to_its_source(api, run_queued, settings, data_
         settings,
         "translate_dataset",
         f"/v1/datasets/{ds['id']}/translations",
-        {"method": "physics", "weather": "fog"},
+        {"method": "physics", "weather": "fog", "params": {"visibility_m": 80}},
     )
     assert job.status == "succeeded", job.error
     new = job.result["dataset_id"]
@@ -85,6 +85,9 @@ def test_a_translated_image_leads_to_its_source(api, run_queued, settings, data_
     assert translated.content != source.content
     assert api.get(f"{base}/source/labels").json()["dataset_id"] == ds["id"]
     assert api.get(f"{base}/labels").json()["metadata"]["weather"] == "foggy"
+    # The translation's visibility replaces the source's (visibility slices read it).
+    assert api.get(f"{base}/labels").json()["metadata"]["visibility_m"] == 80.0
+    assert api.get(f"{base}/source/labels").json()["metadata"]["visibility_m"] is None
     assert api.get(f"{base}/source/thumbnail", params={"size": 128}).status_code == 200
 
 

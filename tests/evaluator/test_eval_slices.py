@@ -58,3 +58,32 @@ def test_unknown_or_missing_slice_kind_refused():
         build_slices(meta, slice_by=("colour",))
     with pytest.raises(ValueError, match="weather"):
         build_slices(meta, slice_by=("weather",))
+
+
+def test_visibility_slices_use_documented_bins_densest_first():
+    meta = ImageMeta(
+        occluded=np.zeros(7, dtype=np.int64),
+        visibility_m=np.array([50.0, 99.9, 100.0, 350.0, 700.0, 5000.0, np.nan]),
+    )
+    names = {s.name: s.images.tolist() for s in build_slices(meta, [None], ("visibility",))}
+    assert list(names) == [
+        "all",
+        "visibility=<100m",
+        "visibility=100-200m",
+        "visibility=200-500m",
+        "visibility=500-1000m",
+        "visibility=>=1000m",
+        "visibility=unknown",
+    ]
+    assert names["visibility=<100m"] == [0, 1]
+    assert names["visibility=100-200m"] == [2]
+    assert names["visibility=unknown"] == [6]
+
+
+def test_images_without_visibility_fall_in_the_unknown_slice():
+    for meta in (
+        ImageMeta(occluded=np.zeros(2, dtype=np.int64), visibility_m=np.array([np.nan, np.nan])),
+        ImageMeta(occluded=np.zeros(2, dtype=np.int64)),
+    ):
+        names = {s.name: s.images.tolist() for s in build_slices(meta, [None], ("visibility",))}
+        assert names == {"all": [0, 1], "visibility=unknown": [0, 1]}

@@ -23,7 +23,8 @@ class EvaluationSettings(BaseModel):
     slice_by: list[SliceKind] = Field(
         ["occlusion"],
         description="image attributes to report mAP for separately, besides the `all` slice: occlusion "
-        "(cumulative buckets of occluded vehicles, from `buckets`), weather, timeofday, scene",
+        "(cumulative buckets of occluded vehicles, from `buckets`), weather, timeofday, scene, visibility "
+        "(each image's `visibility_m` in bins <100, 100-200, 200-500, 500-1000, >=1000 m)",
         examples=[["occlusion", "weather"]],
     )
     classes: list[str] | None = Field(None, description="default: every class of the dataset")

@@ -10,7 +10,9 @@ streamed with ``ijson`` and never held together.
 Choices: labels without ``box2d`` (2018 lanes, drivable area) are skipped as ``no_box2d``; a frame
 with no ``labels`` key still yields a record with no boxes (a valid negative image), counted in
 ``notes['frame_without_labels']``; box coordinates are taken as stored (continuous pixels).
-The frame attribute ``scene`` (``city street``, ``highway`` …) goes to ``ImageRecord.scene``.
+The frame attribute ``scene`` (``city street``, ``highway`` …) goes to ``ImageRecord.scene``; a numeric
+``visibility_m`` attribute (not BDD100K's own: renderers of foggy frames such as the demo study's target add
+it) goes to ``ImageRecord.visibility_m`` for the evaluator's `visibility` slices.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ def find_image_dir(root: Path | DataRoot, split: str) -> Path | None:
             return files.path(cand)
     hits = [p for p in files.rglob(split) if p.is_dir() and p.parent.name == "100k"]
     return hits[0] if hits else None
+
+
+def _visibility(value: Any) -> float | None:
+    """A frame's `visibility_m` attribute (not in BDD100K itself: written by renderers such as the demo's
+    target fog) as a positive float, else None."""
+    if isinstance(value, bool | str) or value is None:
+        return None
+    try:
+        number = float(value)  # ijson reads JSON numbers as Decimal
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 and number == number and number != float("inf") else None
 
 
 def _iter_frames(f: BinaryIO, name: str) -> Iterator[dict[str, Any]]:
@@ -215,6 +229,7 @@ def iter_records(
                 scene=attrs.get("scene"),
                 weather=attrs.get("weather"),
                 timeofday=attrs.get("timeofday"),
+                visibility_m=_visibility(attrs.get("visibility_m")),
                 size_source=size_source,
             )
             report.kept(record)

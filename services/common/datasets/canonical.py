@@ -81,6 +81,7 @@ class ImageRecord:
     weather: str | None = None
     timeofday: str | None = None
     depth_path: str | None = None
+    visibility_m: float | None = None  # the fog visibility an image was rendered or recorded with
     size_source: str = SIZE_FROM_HEADER
     occluded_vehicles: int = field(init=False, default=0)
 

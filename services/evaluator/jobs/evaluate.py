@@ -164,6 +164,9 @@ def run_evaluation(
         weather=np.asarray([r.weather or "unknown" for r in records], dtype=object),
         timeofday=np.asarray([r.timeofday or "unknown" for r in records], dtype=object),
         scene=np.asarray([r.scene or "unknown" for r in records], dtype=object),
+        visibility_m=np.asarray(
+            [np.nan if r.visibility_m is None else r.visibility_m for r in records], np.float64
+        ),
     )
     detections = DetectionSet.create(classes, meta, *ground_truth(items, keep), *pred)
     ctx.progress(0.85, f"matching {len(pred[0])} predictions against {len(detections.gt_cls)} boxes")

@@ -65,15 +65,27 @@ def load_inputs(
     return image, depth
 
 
+def translation_visibility(params: dict) -> float | None:
+    """The visibility a translation renders at, when its request names one (`visibility_m`), else None."""
+    value = params.get("visibility_m")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def translated(
-    item: ds.StoredImage, dataset_id: str, weather: str, image_format: ImageFormat = "png"
+    item: ds.StoredImage,
+    dataset_id: str,
+    weather: str,
+    image_format: ImageFormat = "png",
+    visibility_m: float | None = None,
 ) -> ds.StoredImage:
     """Where a source image goes in the new dataset: its keys derive from the dataset id, so every attempt
-    and every shard writes one image to one place."""
+    and every shard writes one image to one place. The source's visibility no longer holds: the record
+    takes the translation's (`visibility_m`, None when it names none)."""
     record = dataclasses.replace(
         item.record,
         weather=ds.WEATHER_WORDS.get(weather, weather),
         timeofday=ds.TIME_WORDS.get(weather, item.record.timeofday),
+        visibility_m=visibility_m,
     )
     image_id = record.image_id
     return ds.StoredImage(
@@ -237,7 +249,9 @@ def run(ctx: JobContext, p: TranslateDatasetPayload) -> JobOutcome:
                 ctx.warnings.append(warning)
     weather = translation.weather
     pairs = [
-        (i, translated(i, new_id, weather, p.image_format)) for i in items if i.record.image_id not in skipped
+        (i, translated(i, new_id, weather, p.image_format, translation_visibility(translation.params)))
+        for i in items
+        if i.record.image_id not in skipped
     ]
     out_items = [dst for _, dst in pairs]
     if not out_items:

@@ -11,7 +11,7 @@ from services.common.datasets import store as ds
 from services.common.runtime.lifecycle import JobError
 from services.common.runtime.worker import JobContext
 from services.translator.inputs import translator_for
-from services.translator.jobs.translate_dataset import translate_images, translated
+from services.translator.jobs.translate_dataset import translate_images, translated, translation_visibility
 from services.translator.sequences import PerSequence
 
 # Seconds between progress reports of a shard (each one a database write; cancel is noticed meanwhile by
@@ -32,7 +32,11 @@ def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
     if missing:
         raise JobError(f"{len(missing)} images of this shard left the source dataset, e.g. {missing[0]}")
     weather = p.translation.weather
-    work = [(by_id[i], translated(by_id[i], p.dataset_id, weather, p.image_format)) for i in p.image_ids]
+    visibility = translation_visibility(p.translation.params)
+    work = [
+        (by_id[i], translated(by_id[i], p.dataset_id, weather, p.image_format, visibility))
+        for i in p.image_ids
+    ]
     for _, dst in work:
         ctx.output_object(dst.image_key)
         ctx.output_object(dst.label_key)

@@ -22,6 +22,7 @@ const ROUTES = [
   [/^#\/evaluations\/([^/]+)$/, (m, q, id) => results.renderEvaluation(m, id)],
   [/^#\/experiments$/, (m, q) => results.renderExperiments(m, q)],
   [/^#\/experiments\/([^/]+)$/, (m, q, id) => results.renderExperiment(m, id)],
+  [/^#\/experiments\/([^/]+)\/report$/, (m, q, id) => results.renderExperimentReport(m, id)],
 ];
 
 const main = document.getElementById("main");

@@ -1,6 +1,6 @@
 // Translator models, detectors, evaluations (with a comparison of two) and experiments.
-import { blobUrl, enc, get, send } from "../api.js";
-import { add, fill, errorBox, fmt, h, intervalChart, json, lineChart, link, table, when } from "../ui.js";
+import { blobUrl, enc, encPath, get, send } from "../api.js";
+import { add, fill, errorBox, fmt, h, intervalChart, json, labelledImage, lineChart, link, table, when } from "../ui.js";
 import { pager } from "./jobs.js";
 
 function flat(record) {
@@ -237,7 +237,7 @@ export async function renderExperiment(main, id) {
   fill(main, 
     h("p", {}, link("#/experiments", "← experiments")),
     h("h1", { text: exp.name }),
-    h("p", {}, `${exp.status} · `, link(`#/jobs/${exp.id}`, "job and its children"), ` · evaluated on `, link(`#/datasets/${exp.eval_dataset_id}`, exp.eval_dataset_id.slice(0, 8))),
+    h("p", {}, `${exp.status} · `, link(`#/experiments/${exp.id}/report`, "report"), " · ", link(`#/jobs/${exp.id}`, "job and its children"), ` · evaluated on `, link(`#/datasets/${exp.eval_dataset_id}`, exp.eval_dataset_id.slice(0, 8))),
     exp.error ? h("pre", { class: "error", text: exp.error }) : null,
     rows.length
       ? [
@@ -275,5 +275,95 @@ export async function renderExperiment(main, id) {
         )
       : null,
     h("details", {}, h("summary", { text: "Arms and settings" }), json({ arms: exp.arms, seeds: exp.seeds, settings: exp.settings })),
+  );
+}
+
+// A difference counts as significant only when both its seeds' and its images' intervals exclude 0.
+function verdict(r) {
+  const seed = [r.diff_seed_low, r.diff_seed_high];
+  const img = [r.diff_low, r.diff_high];
+  if ([...seed, ...img].some((v) => typeof v !== "number")) return "no test (needs 2+ seeds)";
+  return (seed[0] > 0 && img[0] > 0) || (seed[1] < 0 && img[1] < 0) ? "significant" : "no significant difference";
+}
+
+// Submission to finish: an orchestrating job waits (queued) for its children, so its started_at is late.
+function minutes(job) {
+  if (!job || !job.created_at || !job.finished_at) return "–";
+  return `${((new Date(job.finished_at) - new Date(job.created_at)) / 60000).toFixed(1)} min`;
+}
+
+// One labelled image of a dataset (its first), with a caption; a dataset without images says so.
+async function sample(datasetId, caption) {
+  const page = await get(`/v1/datasets/${enc(datasetId)}/images?limit=1`);
+  const first = page.items[0];
+  if (!first) return h("figure", {}, h("p", { class: "muted", text: "no images" }), h("figcaption", { text: caption }));
+  const base = `/v1/datasets/${enc(datasetId)}/images/${encPath(first.image_id)}`;
+  const labels = await get(`${base}/labels`);
+  return h("figure", {}, labelledImage(labels.has_pixels ? blobUrl(base) : Promise.reject(new Error("label-only")), labels), h("figcaption", {}, `${caption}: `, link(`#/datasets/${datasetId}`, datasetId.slice(0, 8))));
+}
+
+// The study report of an experiment: table with verdicts, gap closure, power, plot, a labelled sample of each
+// arm's training set and of the evaluation set, and the time the experiment took (`sim2real demo study` links here).
+export async function renderExperimentReport(main, id) {
+  const exp = await get(`/v1/experiments/${enc(id)}`);
+  const job = await get(`/v1/jobs/${enc(id)}`).catch(() => null);
+  const t = exp.table || {};
+  const base = t.baseline_arm || (t.arms || [])[0];
+  const samples = await Promise.all([
+    ...exp.arms.map((a) => sample(a.train_dataset_id, `arm ${a.name}`).catch((err) => errorBox(err))),
+    sample(exp.eval_dataset_id, "evaluation set").catch((err) => errorBox(err)),
+  ]);
+  fill(main,
+    h("p", {}, link(`#/experiments/${id}`, "← experiment")),
+    h("h1", { text: `Report: ${exp.name}` }),
+    h("p", {}, `${exp.status} · the experiment took ${minutes(job)} · arms ${exp.arms.map((a) => a.name).join(", ")} · seeds ${exp.seeds.join(", ")}`),
+    t.rows
+      ? [
+          h("h2", { text: "mAP50 on the evaluation set" }),
+          table(
+            [
+              { label: "Arm", key: "arm" },
+              { label: "Slice", key: "slice" },
+              { label: "Mean ± std", cell: (r) => `${fmt(r.mean)} ± ${fmt(r.std)}` },
+              { label: "Seeds' 95% interval", cell: (r) => interval(r.seed_ci_low, r.seed_ci_high) },
+              { label: "Images' 95% interval", cell: (r) => interval(r.ci_low, r.ci_high) },
+              { label: `Difference to ${base}`, cell: (r) => (r.diff === undefined ? "reference" : `${fmt(r.diff)} (seeds ${interval(r.diff_seed_low, r.diff_seed_high)}; images ${interval(r.diff_low, r.diff_high)})`) },
+              { label: "Verdict", cell: (r) => (r.diff === undefined ? "" : verdict(r)) },
+            ],
+            t.rows,
+          ),
+          h("h2", { text: `Gap closure: (arm − ${base}) / (${t.oracle_arm || "oracle"} − ${base})` }),
+          t.gap_closure && t.gap_closure.length
+            ? table(
+                [
+                  { label: "Arm", key: "arm" },
+                  { label: "Slice", key: "slice" },
+                  { label: "Gap closed", cell: (g) => fmt(g.gap) },
+                  { label: "95% interval", cell: (g) => interval(g.gap_low, g.gap_high) },
+                  { label: "Oracle − baseline", cell: (g) => `${fmt(g.denominator)} (${interval(g.denominator_low, g.denominator_high)})` },
+                  { label: "Note", cell: (g) => g.note || "" },
+                ],
+                t.gap_closure,
+              )
+            : h("p", { class: "muted", text: "no oracle arm: no gap closure" }),
+          h("h2", { text: "Power: seeds for the target difference" }),
+          t.power && t.power.length
+            ? table(
+                [
+                  { label: "Arm", key: "arm" },
+                  { label: "Slice", key: "slice" },
+                  { label: "Detectable difference now", cell: (p) => fmt(p.detectable_difference) },
+                  { label: "Seeds needed", cell: (p) => (p.seeds_needed == null ? "–" : String(p.seeds_needed)) },
+                  { label: "Target", cell: (p) => fmt(p.target_difference) },
+                  { label: "Note", cell: (p) => p.note || "" },
+                ],
+                t.power,
+              )
+            : h("p", { class: "muted", text: "no power analysis" }),
+          exp.plot ? h("figure", {}, h("figcaption", { text: "Plot from the evaluator" }), image(exp.plot, "experiment plot")) : null,
+        ]
+      : h("p", { class: "muted", text: `no table yet (${exp.status})` }),
+    h("h2", { text: "Samples (labelled boxes)" }),
+    h("div", { class: "samples" }, samples),
   );
 }
