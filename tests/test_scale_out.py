@@ -9,6 +9,7 @@ import signal
 import time
 import zipfile
 from collections import Counter
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -153,6 +154,7 @@ def test_cancel_stops_every_shard(sharded_stack: Stack) -> None:
             break
         time.sleep(0.02)
     assert httpx.delete(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "cancelled"
+    cancelled_at = datetime.now(UTC)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         shards = _shards(stack, job_id)
@@ -160,7 +162,16 @@ def test_cancel_stops_every_shard(sharded_stack: Stack) -> None:
             break
         time.sleep(0.1)
     assert all(s["status"] in ("succeeded", "cancelled") for s in shards), shards
-    assert sum(s["status"] == "cancelled" for s in shards) >= len(shards) - 1, shards
+
+    # Shards finish fast (decode and encode overlap): those done or running at the cancel may finish,
+    # but none that starts after it does any work, and the rest are cancelled.
+    def started(shard: dict) -> datetime:  # the API's times are UTC, written without an offset
+        return datetime.fromisoformat(shard["started_at"]).replace(tzinfo=UTC)
+
+    # (a shard claimed just after may start, see the cancel and stop with nothing done: it is cancelled)
+    late = [s for s in shards if s["status"] == "succeeded" and started(s) > cancelled_at]
+    assert not late, late
+    assert any(s["status"] == "cancelled" for s in shards), shards
     time.sleep(1)  # nothing starts again afterwards
     assert not [s for s in _shards(stack, job_id) if s["status"] in ("queued", "running")]
     assert httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "cancelled"

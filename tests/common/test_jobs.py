@@ -232,6 +232,21 @@ def test_cancel_reaches_the_children_of_an_orchestrator(runtime: WorkerRuntime) 
     assert _job(url, done.id).status == "succeeded"
 
 
+def test_a_child_of_a_cancelled_parent_is_never_claimed(runtime: WorkerRuntime) -> None:
+    url = runtime.settings.resolved_database_url
+    with session_scope(url) as s:
+        parent = jobs.create_job(s, "test_parent", {}).id
+        kid = jobs.create_job(s, "test_job", {}, parent_id=parent).id
+        sibling = jobs.create_job(s, "test_job", {}, parent_id=parent).id
+        assert jobs.claim(s, sibling, "a:1", jobs.stale_cutoff(3))
+        assert jobs.cancel(s, parent)
+        # Before any sweep: the queued child is refused and cancelled on the spot (no shard starts after
+        # its translation was cancelled); the running one finds out at its next heartbeat.
+        assert not jobs.claim(s, kid, "b:2", jobs.stale_cutoff(3))
+    assert _job(url, kid).status == "cancelled" and _job(url, kid).started_at is None
+    assert _job(url, sibling).status == "running"
+
+
 def test_sweeper_wakes_a_parked_orchestrator_whose_message_was_lost(
     runtime: WorkerRuntime, monkeypatch
 ) -> None:

@@ -70,14 +70,18 @@ def _running_by(job_id: str, worker_id: str):  # noqa: ANN202
 
 
 def claim(session: Session, job_id: str, worker_id: str, stale_before: datetime) -> bool:
-    """Take a job: only from `queued`, or from `running` when its worker stopped heart-beating."""
+    """Take a job: only from `queued`, or from `running` when its worker stopped heart-beating; never the
+    child of a cancelled parent (that child is cancelled here, without waiting for the sweeper's cascade:
+    a cancelled dataset translation starts no more shards)."""
     now = utcnow()
+    parent = aliased(Job)
     res = session.execute(
         update(Job)
         .where(
             Job.id == job_id,
             or_(Job.status == "queued", and_(Job.status == "running", Job.heartbeat_at < stale_before)),
             Job.attempts < Job.max_attempts,
+            ~exists().where(parent.id == Job.parent_id, parent.status == "cancelled"),
         )
         .values(
             status="running",
@@ -93,6 +97,19 @@ def claim(session: Session, job_id: str, worker_id: str, stale_before: datetime)
     session.commit()
     if res.rowcount == 1:
         return True
+    cancelled = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status.in_(("queued", "running")),
+            exists().where(parent.id == Job.parent_id, parent.status == "cancelled"),
+        )
+        .values(**_CANCELLED_WITH_PARENT, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if cancelled.rowcount:
+        return False
     _fail_if_exhausted(session, job_id, stale_before)
     return False
 
