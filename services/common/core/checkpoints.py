@@ -237,18 +237,20 @@ def vgg19_feature_shapes() -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def check_vgg19(shapes: dict[str, Any]) -> None:
-    for key, shape in vgg19_feature_shapes().items():
+def check_layout(shapes: dict[str, Any], expected: dict[str, tuple[int, ...]], what: str) -> None:
+    """Every tensor of `expected` is present with its shape; `what` says which file this is not."""
+    for key, shape in expected.items():
         got = shapes.get(key)
         if got is None:
-            raise CheckpointError(
-                f"not torchvision's vgg19 state_dict: {key} is missing (expected {'×'.join(map(str, shape))})"
-            )
+            raise CheckpointError(f"{what}: {key} is missing (expected {'×'.join(map(str, shape))})")
         if tuple(got) != shape:
             raise CheckpointError(
-                f"not torchvision's vgg19 state_dict: {key} is {'×'.join(map(str, got))}, "
-                f"expected {'×'.join(map(str, shape))}"
+                f"{what}: {key} is {'×'.join(map(str, got))}, expected {'×'.join(map(str, shape))}"
             )
+
+
+def check_vgg19(shapes: dict[str, Any]) -> None:
+    check_layout(shapes, vgg19_feature_shapes(), "not torchvision's vgg19 state_dict")
 
 
 # --- Depth Anything V2 Small (transformers layout) ----------------------------------------------------
@@ -287,14 +289,7 @@ def depth_anything_shapes() -> dict[str, tuple[int, ...]]:
 
 def check_depth_anything(shapes: dict[str, Any]) -> None:
     what = "not a Depth Anything V2 Small state_dict (transformers' DepthAnythingForDepthEstimation)"
-    for key, shape in depth_anything_shapes().items():
-        got = shapes.get(key)
-        if got is None:
-            raise CheckpointError(f"{what}: {key} is missing (expected {'×'.join(map(str, shape))})")
-        if tuple(got) != shape:
-            raise CheckpointError(
-                f"{what}: {key} is {'×'.join(map(str, got))}, expected {'×'.join(map(str, shape))}"
-            )
+    check_layout(shapes, depth_anything_shapes(), what)
 
 
 # --- Inception-v3 for FID/KID (torch-fidelity's FeatureExtractorInceptionV3 layout) ---------------------
@@ -375,14 +370,7 @@ def inception_fid_shapes() -> dict[str, tuple[int, ...]]:
 
 def check_inception(shapes: dict[str, Any]) -> None:
     what = "not the FID Inception-v3 state_dict (torch-fidelity's weights-inception-2015-12-05)"
-    for key, shape in inception_fid_shapes().items():
-        got = shapes.get(key)
-        if got is None:
-            raise CheckpointError(f"{what}: {key} is missing (expected {'×'.join(map(str, shape))})")
-        if tuple(got) != shape:
-            raise CheckpointError(
-                f"{what}: {key} is {'×'.join(map(str, got))}, expected {'×'.join(map(str, shape))}"
-            )
+    check_layout(shapes, inception_fid_shapes(), what)
     extra = sorted(
         k for k in shapes if k not in inception_fid_shapes() and not k.endswith("num_batches_tracked")
     )
