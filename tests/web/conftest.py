@@ -51,7 +51,9 @@ def stack(browser, tmp_path_factory) -> Iterator[EmbeddedStack]:  # noqa: ANN001
     """The stack with one ingested Virtual KITTI 2 dataset (FRAMES frames, boxes, depth)."""
     base = tmp_path_factory.mktemp("web")
     make_scenes(base / "data" / "vk", FRAMES)
-    s = EmbeddedStack(base / "home", base / "data")
+    # Shards of a few images, so a translation's progress advances shard by shard where the page can see
+    # it (one shard of these small frames finishes between two of the page's events).
+    s = EmbeddedStack(base / "home", base / "data", {"SIM2REAL_SHARD_IMAGES": "4"})
     try:
         s.wait_ready()
         r = httpx.post(
