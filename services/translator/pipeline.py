@@ -7,6 +7,8 @@ cv2, zlib), so they run on a small thread pool while the caller renders the curr
 one decoded.
 
 The pipeline is pure: it knows items, three functions and a thread count; the job supplies what they do.
+One thread means one: every stage runs in order in the calling thread, so a worker capped at
+SIM2REAL_THREADS=1 keeps to one core and two such workers on two cores do not compete.
 Results come back in the order of the items, each with its own error, and at most about `window` items
 are held in memory at any time whatever the dataset's size.
 """
@@ -54,6 +56,15 @@ def _store_one(store: Callable[[Item, Rendered], Stored], item: Item, out: Rende
         return Done(item, error=exc, stage="store")
 
 
+def _rendered(
+    render: Callable[[Sequence[Loaded]], Sequence[Rendered]], inputs: list[Loaded]
+) -> list[Rendered]:
+    outs = list(render(inputs))
+    if len(outs) != len(inputs):
+        raise RuntimeError(f"render returned {len(outs)} outputs for {len(inputs)} inputs")
+    return outs
+
+
 def _render(
     batch: list[tuple[Item, Loaded]],
     render: Callable[[Sequence[Loaded]], Sequence[Rendered]],
@@ -61,12 +72,39 @@ def _render(
     pool: ThreadPoolExecutor,
 ) -> list[Future[Done]]:
     try:
-        outs = list(render([loaded for _, loaded in batch]))
-        if len(outs) != len(batch):
-            raise RuntimeError(f"render returned {len(outs)} outputs for {len(batch)} inputs")
+        outs = _rendered(render, [loaded for _, loaded in batch])
     except Exception as exc:  # noqa: BLE001 - the batch's items fail together, each reported
         return [_failed(item, exc, "render") for item, _ in batch]
     return [pool.submit(_store_one, store, item, out) for (item, _), out in zip(batch, outs, strict=True)]
+
+
+def _serial(
+    items: Iterable[Item],
+    load: Callable[[Item], Loaded],
+    render: Callable[[Sequence[Loaded]], Sequence[Rendered]],
+    store: Callable[[Item, Rendered], Stored],
+    batch_size: int,
+) -> Iterator[Done[Item, Stored]]:
+    """The same outcomes as the pool's, computed in the calling thread: at most one batch in memory."""
+    source = iter(items)
+    while batch := list(islice(source, batch_size)):
+        done: dict[int, Done[Item, Stored]] = {}
+        loaded: list[tuple[int, Loaded]] = []
+        for n, item in enumerate(batch):
+            try:
+                loaded.append((n, load(item)))
+            except Exception as exc:  # noqa: BLE001 - this item's problem, reported with it
+                done[n] = Done(item, error=exc, stage="load")
+        if loaded:
+            try:
+                outs = _rendered(render, [x for _, x in loaded])
+            except Exception as exc:  # noqa: BLE001 - the batch's items fail together, each reported
+                done.update((n, Done(batch[n], error=exc, stage="render")) for n, _ in loaded)
+            else:
+                done.update(
+                    (n, _store_one(store, batch[n], out)) for (n, _), out in zip(loaded, outs, strict=True)
+                )
+        yield from (done[n] for n in range(len(batch)))
 
 
 def run(
@@ -81,6 +119,7 @@ def run(
 ) -> Iterator[Done[Item, Stored]]:
     """Yield a `Done` per item, in the items' order.
 
+    With `threads` 1 every stage runs in the calling thread, one batch after another. With more,
     `load(item)` and `store(item, rendered)` run on `threads` pool threads; `render(batch)` runs in the
     calling thread on up to `batch_size` loaded items and returns one output per input. A load or store
     error fails its item alone; a render error fails the items of its batch. At most `window` items
@@ -95,6 +134,9 @@ def run(
     window = window or 2 * batch_size + threads
     if window < batch_size:
         raise ValueError(f"window ({window}) must hold at least one batch ({batch_size})")
+    if threads == 1:
+        yield from _serial(items, load, render, store, batch_size)
+        return
     source = iter(items)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="translate-io")
     loading: deque[tuple[Item, Future[Loaded]]] = deque()

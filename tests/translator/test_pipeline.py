@@ -12,7 +12,8 @@ import pytest
 from services.translator import pipeline
 
 
-def test_results_come_back_in_order_whatever_the_threads_finish_first() -> None:
+@pytest.mark.parametrize("threads", [1, 4])
+def test_results_come_back_in_order_whatever_the_threads_finish_first(threads: int) -> None:
     rng = random.Random(0)
     delays = [rng.random() * 0.004 for _ in range(60)]
 
@@ -24,13 +25,16 @@ def test_results_come_back_in_order_whatever_the_threads_finish_first() -> None:
         time.sleep(delays[-1 - i])
         return i, out
 
-    done = list(pipeline.run(range(60), load, lambda xs: [x + 1 for x in xs], store, threads=4, batch_size=3))
+    done = list(
+        pipeline.run(range(60), load, lambda xs: [x + 1 for x in xs], store, threads=threads, batch_size=3)
+    )
     assert [d.item for d in done] == list(range(60))
     assert all(d.ok for d in done)
     assert [d.result for d in done] == [(i, i * 10 + 1) for i in range(60)]
 
 
-def test_each_stage_reports_its_errors_with_the_item_and_the_rest_go_on() -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_stage_reports_its_errors_with_the_item_and_the_rest_go_on(threads: int) -> None:
     def load(i: int) -> int:
         if i == 2:
             raise ValueError("cannot decode 2")
@@ -46,7 +50,7 @@ def test_each_stage_reports_its_errors_with_the_item_and_the_rest_go_on() -> Non
             raise OSError("disk full")
         return out
 
-    done = list(pipeline.run(range(14), load, render, store, threads=2, batch_size=2))
+    done = list(pipeline.run(range(14), load, render, store, threads=threads, batch_size=2))
     assert [d.item for d in done] == list(range(14))
     failed = {d.item: (d.stage, str(d.error)) for d in done if not d.ok}
     # Batches are consecutive items less those that failed to load: [0, 1], [3], [4, 5], [6, 7], ...
@@ -59,8 +63,11 @@ def test_each_stage_reports_its_errors_with_the_item_and_the_rest_go_on() -> Non
     assert [d.result for d in done if d.ok] == [i for i in range(14) if i not in failed]
 
 
-def test_a_render_returning_the_wrong_number_of_outputs_fails_its_batch() -> None:
-    done = list(pipeline.run(range(4), lambda i: i, lambda xs: xs[:1], lambda i, o: o, batch_size=2))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_render_returning_the_wrong_number_of_outputs_fails_its_batch(threads: int) -> None:
+    done = list(
+        pipeline.run(range(4), lambda i: i, lambda xs: xs[:1], lambda i, o: o, threads=threads, batch_size=2)
+    )
     assert all(d.stage == "render" and "1 outputs for 2 inputs" in str(d.error) for d in done)
 
 
@@ -118,6 +125,36 @@ def test_load_and_store_run_on_pool_threads_while_render_runs_in_the_caller() ->
     assert seen["render"] == {threading.current_thread().name}
     assert all(name.startswith("translate-io") for name in seen["load"] | seen["store"])
     assert len(seen["load"] | seen["store"]) > 1  # more than one thread did the I/O
+
+
+def test_one_thread_runs_every_stage_in_the_caller_one_batch_at_a_time() -> None:
+    """SIM2REAL_THREADS=1 means one: two such workers on two cores each keep to their own."""
+    threads: set[str] = set()
+    held, peak = 0, 0
+
+    def load(i: int) -> int:
+        nonlocal held, peak
+        threads.add(threading.current_thread().name)
+        held += 1
+        peak = max(peak, held)
+        return i
+
+    def render(xs: list[int]) -> list[int]:
+        threads.add(threading.current_thread().name)
+        return xs
+
+    def store(i: int, o: int) -> int:
+        nonlocal held
+        threads.add(threading.current_thread().name)
+        held -= 1
+        return o
+
+    before = threading.active_count()
+    outputs = pipeline.run(range(30), load, render, store, threads=1, batch_size=3)
+    assert [d.result for d in outputs] == list(range(30))
+    assert threads == {threading.current_thread().name}
+    assert threading.active_count() == before
+    assert peak == 3
 
 
 def test_renders_batches_of_at_most_batch_size() -> None:
