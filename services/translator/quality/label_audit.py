@@ -93,11 +93,12 @@ class ImageAudit:
 
 
 def _sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel Sobel gradients, H x W x 3 float32."""
-    img = image.astype(np.float32)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
+    """Per-channel Sobel gradients, H x W x 3 float32 (8-bit images go in as they are: OpenCV widens them
+    in the filter, which saves a float copy of the frame)."""
+    img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
     img = np.ascontiguousarray(img[..., :3])
+    if img.dtype != np.uint8:
+        img = img.astype(np.float32)
     return cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
 
 
@@ -106,8 +107,9 @@ _MEAN3 = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 def _magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     height, width = gx.shape[:2]
-    per_channel = cv2.magnitude(gx.reshape(height, -1), gy.reshape(height, -1)).reshape(height, width, 3)
-    return cv2.sqrt(cv2.transform(per_channel * per_channel, _MEAN3))
+    squared = cv2.magnitude(gx.reshape(height, -1), gy.reshape(height, -1))
+    cv2.multiply(squared, squared, dst=squared)  # gx² + gy² per channel, in place
+    return cv2.sqrt(cv2.transform(squared.reshape(height, width, 3), _MEAN3))
 
 
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
@@ -117,13 +119,27 @@ def gradient_magnitude(image: np.ndarray) -> np.ndarray:
     return _magnitude(*_sobel(image))
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.size < 4:
+def _moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, sum a, sum b, sum a², sum b², sum ab) in float64: moments of two regions add and subtract, so a
+    ring is its grown box's moments less the box's, with no masked copy of it."""
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    return np.array([a.size, a.sum(), b.sum(), a @ a, b @ b, a @ b])
+
+
+def _spread(m: np.ndarray) -> tuple[float, float, float]:
+    """(sum of squared deviations of a, of b, sum of their co-deviations) from `_moments`."""
+    n, sa, sb, saa, sbb, sab = (float(v) for v in m)
+    return max(saa - sa * sa / n, 0.0), max(sbb - sb * sb / n, 0.0), sab - sa * sb / n
+
+
+def _corr(m: np.ndarray) -> float:
+    """Pearson correlation from `_moments`."""
+    if m[0] < 4:
         return 0.0
-    a = a.astype(np.float64).ravel() - a.mean()
-    b = b.astype(np.float64).ravel() - b.mean()
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > 1e-9 else 0.0
+    va, vb, cov = _spread(m)
+    denom = np.sqrt(va * vb)
+    return float(cov / denom) if denom > 1e-9 else 0.0
 
 
 def _clip_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
@@ -144,15 +160,13 @@ def box_fidelity(
     x1, y1, x2, y2 = _clip_box(box, width, height)
     if x2 - x1 < 2 or y2 - y1 < 2:
         return 1.0  # nothing measurable inside the frame
-    inside_src, inside_dst = g_src[y1:y2, x1:x2], g_dst[y1:y2, x1:x2]
-    if float(inside_src.std()) < settings.flat_gradient:
+    inside = _moments(g_src[y1:y2, x1:x2], g_dst[y1:y2, x1:x2])
+    if np.sqrt(_spread(inside)[0] / inside[0]) < settings.flat_gradient:
         return 1.0
-    r_box = _corr(inside_src, inside_dst)
+    r_box = _corr(inside)
     dx, dy = max(2, round((x2 - x1) * settings.ring)), max(2, round((y2 - y1) * settings.ring))
     rx1, ry1, rx2, ry2 = max(0, x1 - dx), max(0, y1 - dy), min(width, x2 + dx), min(height, y2 + dy)
-    ring = np.ones((ry2 - ry1, rx2 - rx1), bool)
-    ring[y1 - ry1 : y2 - ry1, x1 - rx1 : x2 - rx1] = False
-    r_ring = _corr(g_src[ry1:ry2, rx1:rx2][ring], g_dst[ry1:ry2, rx1:rx2][ring]) if ring.any() else 0.0
+    r_ring = _corr(_moments(g_src[ry1:ry2, rx1:rx2], g_dst[ry1:ry2, rx1:rx2]) - inside)
     if r_ring < settings.min_ring_correlation:
         return float(np.clip(r_box, 0.0, 1.0))
     return float(np.clip(r_box / r_ring, 0.0, 1.0))
