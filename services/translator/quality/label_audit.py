@@ -23,9 +23,9 @@ makes the labels lie. Both show in the image's structure, not its colour:
   edges run in several directions (orientation coherence of the structure tensor at most
   `max_coherence`): rain streaks all share one slant, an object's outline does not.
 
-An image's fidelity is its lowest box fidelity, 1.0 without boxes (nothing can be lost). Pure numpy/OpenCV:
-no storage, queue or web code; `audit_image` works on one pair, `summarize` merges any number of results
-(so sharded jobs can audit shards and merge).
+An image's fidelity is its lowest box fidelity, 1.0 without boxes (nothing can be lost). Pure
+numpy/OpenCV plus one C++ kernel (quality/gradients.py): no storage, queue or web code; `audit_image` works
+on one pair, `summarize` merges any number of results (so sharded jobs can audit shards and merge).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from services.translator.quality.gradients import colour_gradient, sobel
 
 
 @dataclass(frozen=True)
@@ -92,31 +94,21 @@ class ImageAudit:
         }
 
 
-def _sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel Sobel gradients, H x W x 3 float32 (8-bit images go in as they are: OpenCV widens them
-    in the filter, which saves a float copy of the frame)."""
-    img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
-    img = np.ascontiguousarray(img[..., :3])
-    if img.dtype != np.uint8:
-        img = img.astype(np.float32)
-    return cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
-
-
-_MEAN3 = np.full((1, 3), 1.0 / 3.0, np.float32)
-
-
-def _magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    height, width = gx.shape[:2]
-    squared = cv2.magnitude(gx.reshape(height, -1), gy.reshape(height, -1))
-    cv2.multiply(squared, squared, dst=squared)  # gx² + gy² per channel, in place
-    return cv2.sqrt(cv2.transform(squared.reshape(height, width, 3), _MEAN3))
-
-
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
     """Colour gradient magnitude: the root mean square over the channels of each channel's Sobel magnitude
     (0-255 units; a grey step of 30 levels gives ~120). An edge between two colours of equal brightness
-    counts, so a recolouring that changes the object's brightness against its background keeps its edges."""
-    return _magnitude(*_sobel(image))
+    counts, so a recolouring that changes the object's brightness against its background keeps its edges.
+    (One C++ pass where a compiler is found: quality/gradients.py.)"""
+    return colour_gradient(image)
+
+
+def _region_sobel(image: np.ndarray, x: int, y: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel Sobel gradients of one region, equal to the whole frame's there: the crop keeps the
+    region's one-pixel neighbourhood, and a frame border is reflected as the whole frame's is."""
+    height, width = image.shape[:2]
+    x0, y0 = max(0, x - 1), max(0, y - 1)
+    gx, gy = sobel(image[y0 : min(height, y + h + 1), x0 : min(width, x + w + 1)])
+    return gx[y - y0 : y - y0 + h, x - x0 : x - x0 + w], gy[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
 
 
 def _moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -183,14 +175,13 @@ def _coherence(gx: np.ndarray, gy: np.ndarray) -> float:
 def invented_regions(
     g_src: np.ndarray,
     g_dst: np.ndarray,
-    translated_gradients: tuple[np.ndarray, np.ndarray],
+    translated: np.ndarray,
     boxes: Iterable[Sequence[float]],
     settings: AuditSettings = AuditSettings(),
 ) -> list[list[int]]:
     """Regions outside every box where the translation has strong edges the source lacks (see module doc),
-    largest first. `g_src`, `g_dst`: gradient magnitudes; `translated_gradients`: the translation's
-    per-channel Sobel gradients (for the edges' orientations)."""
-    gx, gy = translated_gradients
+    largest first. `g_src`, `g_dst`: gradient magnitudes; `translated`: the translated image (a candidate
+    region's per-channel gradients give its edges' orientations)."""
     height, width = g_src.shape
     tol = 2 * settings.edge_tolerance_px + 1
     src_near = cv2.dilate(g_src, np.ones((tol, tol), np.uint8))  # the strongest source edge nearby
@@ -211,10 +202,8 @@ def invented_regions(
         mine = new[y : y + h, x : x + w] & (labels[y : y + h, x : x + w] == i)
         if int(mine.sum()) < settings.min_region_edges:
             continue
-        if (
-            _coherence(gx[y : y + h, x : x + w][mine], gy[y : y + h, x : x + w][mine])
-            > settings.max_coherence
-        ):
+        gx, gy = _region_sobel(translated, x, y, w, h)
+        if _coherence(gx[mine], gy[mine]) > settings.max_coherence:
             continue  # edges of one orientation: streaks (rain, snow trails), not an object's outline
         regions.append((w * h, [x, y, x + w, y + h]))
     return [r for _, r in sorted(regions, key=lambda t: -t[0])]
@@ -230,11 +219,9 @@ def audit_image(
     translation of another size is compared after resizing it to the source's size."""
     if translated.shape[:2] != source.shape[:2]:
         translated = cv2.resize(translated, (source.shape[1], source.shape[0]), interpolation=cv2.INTER_AREA)
-    g_src = gradient_magnitude(source)
-    gradients = _sobel(translated)
-    g_dst = _magnitude(*gradients)
+    g_src, g_dst = gradient_magnitude(source), gradient_magnitude(translated)
     fidelity = [box_fidelity(g_src, g_dst, b, settings) for b in boxes]
-    regions = invented_regions(g_src, g_dst, gradients, boxes, settings)
+    regions = invented_regions(g_src, g_dst, translated, boxes, settings)
     return ImageAudit(
         box_fidelity=fidelity,
         erased=[f < settings.erased_below for f in fidelity],
