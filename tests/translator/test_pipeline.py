@@ -157,6 +157,50 @@ def test_one_thread_runs_every_stage_in_the_caller_one_batch_at_a_time() -> None
     assert peak == 3
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_writes_follow_their_store_and_report_their_own_errors(threads: int) -> None:
+    def write(i: int, stored: int) -> tuple[int, int]:
+        if i == 5:
+            raise OSError("disk full")
+        time.sleep(0.001 * (i % 3))
+        return i, stored
+
+    done = list(
+        pipeline.run(range(20), lambda i: i, lambda xs: xs, lambda i, o: o * 10, write=write, threads=threads)
+    )
+    assert [d.item for d in done] == list(range(20))
+    assert [(d.item, d.stage, str(d.error)) for d in done if not d.ok] == [(5, "write", "disk full")]
+    assert [d.result for d in done if d.ok] == [(i, i * 10) for i in range(20) if i != 5]
+
+
+def test_with_one_thread_only_the_writes_leave_the_caller_and_they_overlap_its_work() -> None:
+    """One computing thread: the writer waits on the disk while the caller computes the next item. Each
+    write here waits until the next item has been computed, which only happens if they overlap."""
+    computing: set[str] = set()
+    writing: set[str] = set()
+    computed = [threading.Event() for _ in range(21)]
+    computed[20].set()
+    overlapped: list[bool] = []
+
+    def compute(i: int) -> int:
+        computing.add(threading.current_thread().name)
+        computed[i].set()
+        return i
+
+    def write(i: int, o: int) -> int:
+        writing.add(threading.current_thread().name)
+        overlapped.append(computed[i + 1].wait(timeout=5))
+        return o
+
+    out = pipeline.run(
+        range(20), compute, lambda xs: xs, lambda i, o: o, write=write, threads=1, batch_size=1
+    )
+    assert [d.result for d in out] == list(range(20))
+    assert computing == {threading.current_thread().name}
+    assert len(writing) == 1 and writing != computing
+    assert all(overlapped) and len(overlapped) == 20
+
+
 def test_renders_batches_of_at_most_batch_size() -> None:
     sizes: list[int] = []
 

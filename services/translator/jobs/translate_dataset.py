@@ -109,7 +109,8 @@ def translate_images(
     """Translate each (source, destination) pair into the destination's keys, each with the translator
     `translator_of(record)` gives (one per sequence where a method fixes params per sequence); `report(done)`
     as images finish. Decoding, encoding and the label-safety audit overlap the rendering on the worker's
-    thread pool (services/translator/pipeline.py), results in order. Returns the ids of images that could
+    thread pool (services/translator/pipeline.py), results in order; with one thread, only the writes to
+    the store overlap (they wait on the disk). Returns the ids of images that could
     not be read (each one a warning) and the audit of every image translated here. A retry after a dead
     worker keeps what the earlier attempt finished."""
     failed: set[str] = set()
@@ -147,19 +148,21 @@ def translate_images(
 
     def store(
         pair: tuple[ds.StoredImage, ds.StoredImage], rendered: tuple[np.ndarray, np.ndarray]
-    ) -> ImageAudit:
+    ) -> tuple[ImageAudit, bytes]:
         out, image = rendered
+        return audit_record(image, out, pair[1].record), encode(out)
+
+    def write(pair: tuple[ds.StoredImage, ds.StoredImage], stored: tuple[ImageAudit, bytes]) -> ImageAudit:
         dst = pair[1]
-        audit = audit_record(image, out, dst.record)
-        ctx.store.put_bytes(dst.image_key, encode(out), content_type)
+        ctx.store.put_bytes(dst.image_key, stored[1], content_type)
         # The label last: its presence marks the image as done.
         ctx.store.put_bytes(dst.label_key, ds.label_text(dst.record, class_names), "text/plain")
-        return audit
+        return stored[0]
 
     done = len(finished)
     batch_size = max((t.batch_size for t in translator.values()), default=1)
     outcomes = pipeline.run(
-        todo, load, render, store, threads=worker_threads(ctx.settings), batch_size=batch_size
+        todo, load, render, store, write=write, threads=worker_threads(ctx.settings), batch_size=batch_size
     )
     with closing(outcomes):  # a cancel or failure stops the pool's threads before the job ends
         for outcome in outcomes:
