@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     device: str = "auto"
     # Threads one worker process uses (its I/O pool, torch, OpenCV, OpenMP); unset: every CPU it may use.
     threads: int | None = Field(None, ge=1, le=1024)
+    # Freed memory one worker process keeps for reuse instead of returning it to the kernel (glibc's trim
+    # threshold; see core/memory.py). 0 leaves the allocator's defaults.
+    keep_freed_mb: int = Field(512, ge=0, le=65536)
     log_level: str = "INFO"
 
     @field_validator(

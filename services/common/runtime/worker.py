@@ -29,6 +29,7 @@ from services.common import contracts
 from services.common.core.db.migrate import upgrade
 from services.common.core.db.models import Base, Job
 from services.common.core.db.session import session_scope
+from services.common.core.memory import keep_freed_memory
 from services.common.core.queue import make_celery, send_job
 from services.common.core.settings import Settings, get_settings
 from services.common.core.storage import ObjectStore, make_store
@@ -198,6 +199,7 @@ class WorkerRuntime:
         self.queues = contracts.services().get(service, ())
         self.settings = settings or get_settings()
         apply_thread_cap(self.settings)  # before the job bodies load torch / cv2
+        keep_freed_memory(self.settings)  # frame-sized arrays reused, not faulted back in per image
         self.celery: Celery = make_celery(self.settings, name=f"sim2real-{service}")
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
