@@ -18,7 +18,7 @@ def run(ctx: JobContext, p: DetectShardPayload) -> DatasetPredictions:
     import numpy as np
 
     weights_key = weights_key_of(ctx, p.model_id)
-    by_id = {i.record.image_id: i for i in ds.load_items(ctx.store, p.dataset_id)}
+    by_id = {i.record.image_id: i for i in ds.load_items(ctx.store, p.dataset_id, set(p.image_ids))}
     missing = [i for i in p.image_ids if i not in by_id or not by_id[i].image_key]
     if missing:
         raise JobError(f"{len(missing)} images of this shard left the dataset, e.g. {missing[0]}")

@@ -190,7 +190,7 @@ def selected(ctx: JobContext, p: TranslateDatasetPayload) -> tuple[Dataset, list
         query = ds.select_images(source_id, parse_filter(p.filter or None))
         wanted = {row.image_id for row in s.scalars(query.where(DatasetImage.image_key.is_not(None)))}
         s.expunge(source)
-    items = [i for i in ds.load_items(ctx.store, source_id) if i.record.image_id in wanted and i.image_key]
+    items = [i for i in ds.load_items(ctx.store, source_id, wanted) if i.image_key]
     if not items:
         raise JobError("the filter selects no images with pixels")
     return source, items

@@ -27,7 +27,7 @@ def run(ctx: JobContext, p: TranslateShardPayload) -> TranslateShardResult:
         if source is None:
             raise JobError(f"source dataset {p.source_dataset_id} no longer exists")
         class_names = list(source.class_names)
-    by_id = {i.record.image_id: i for i in ds.load_items(ctx.store, p.source_dataset_id)}
+    by_id = {i.record.image_id: i for i in ds.load_items(ctx.store, p.source_dataset_id, set(p.image_ids))}
     missing = [i for i in p.image_ids if i not in by_id or not by_id[i].image_key]
     if missing:
         raise JobError(f"{len(missing)} images of this shard left the source dataset, e.g. {missing[0]}")
