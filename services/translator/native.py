@@ -89,6 +89,19 @@ class CppSource:
         raise KernelBuildError(f'{self.label}: "{name}" is neither beside it nor in {self.include}')
 
 
+def kernel_threads(requested: int | None = None, limit: int = 2) -> int:
+    """Threads one kernel call uses: `requested` when given, else `limit` within OMP_NUM_THREADS when it
+    is set. The kernels obey the variable OpenMP code obeys, which a worker's SIM2REAL_THREADS sets
+    (core/threads.py), so a worker capped at one thread runs them in its own thread."""
+    if requested is not None:
+        return max(1, requested)
+    try:
+        cap = int(os.environ.get("OMP_NUM_THREADS") or 0)
+    except ValueError:
+        cap = 0
+    return max(1, min(limit, cap)) if cap > 0 else limit
+
+
 def cache_dir() -> Path:
     """$SIM2REAL_KERNEL_CACHE, else $SIM2REAL_HOME/cache/kernels (the service's own folder), else
     ~/.cache/sim2real/kernels."""

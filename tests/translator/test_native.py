@@ -15,12 +15,13 @@ import pytest
 
 from services.translator import native
 from services.translator.cyclegan import cpu_kernels
-from services.translator.native import CppSource, KernelBuildError
+from services.translator.native import CppSource, KernelBuildError, kernel_threads
+from services.translator.quality import gradients
 from services.translator.weather import kernels
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every source the builder compiles.
-SOURCES = {"weather": kernels._SOURCE, "cyclegan": cpu_kernels._SOURCE}
+SOURCES = {"weather": kernels._SOURCE, "cyclegan": cpu_kernels._SOURCE, "audit": gradients._SOURCE}
 HAS_CXX = shutil.which("g++") is not None or shutil.which("c++") is not None
 
 
@@ -160,3 +161,19 @@ def test_the_wheel_ships_the_kernel_sources(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert out == kernels._SOURCE.text()
+
+
+@pytest.mark.parametrize(
+    ("omp", "requested", "expected"),
+    [(None, None, 2), ("1", None, 1), ("8", None, 2), ("junk", None, 2), ("1", 3, 3), (None, 0, 1)],
+)
+def test_kernels_keep_to_a_workers_thread_cap(
+    omp: str | None, requested: int | None, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker capped at one thread (SIM2REAL_THREADS=1 sets OMP_NUM_THREADS) runs its kernels in its own
+    thread; an explicit count wins."""
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    assert kernel_threads(requested) == expected

@@ -3,8 +3,8 @@
 Why C++: in numpy a particle footprint is a dozen array passes over padded boxes and the composite
 (sRGB decode, transmission exp, particle blend in linear light, encode) a dozen full-frame float passes;
 here each particle is one loop over its box and the composite one pass over each block of rows (two
-threads, the block kept in cache): decode and encode are lookups in the tables colour.py builds (256
-floats in, ENCODE_STEPS + 1 codes out), the blend is a few float operations per pixel, and the result is
+threads, one in a worker capped at one: native.kernel_threads; the block kept in cache): decode and
+encode are lookups in the tables colour.py builds (256 floats in, ENCODE_STEPS + 1 codes out), the blend is a few float operations per pixel, and the result is
 written as uint8. Fog and snow, whose maps are made in numpy, use the same composite
 (:func:`composite_linear`). The pixels are those of the numpy reference (particles.render_transmittance,
 precipitation.composite_reference) to within one grey level (tested). The C++ is kernels.cpp beside this module. No torch headers: the library builds with g++
@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from services.translator.native import CppSource, KernelBuildError, load_library
+from services.translator.native import CppSource, KernelBuildError, kernel_threads, load_library
 from services.translator.weather.colour import ENCODE_STEPS, LINEAR_TO_SRGB_U8, SRGB_TO_LINEAR_LUT
 from services.translator.weather.particles import Particles, kernel_constants, phi_table
 
@@ -96,7 +96,7 @@ def composite_linear(
     airlight_linear: np.ndarray,
     colour_linear: np.ndarray,
     gain: float = 1.0,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> np.ndarray:
     """uint8 of ((g·J − A)·t + A)·(1 − α) + C·α in linear light, J the decoded image: the numpy reference
     is precipitation.composite_reference. transmission, opacity (None = 0): HxW; A, C: linear RGB."""
@@ -110,7 +110,7 @@ def composite_linear(
     air, colour = _rgb(airlight_linear), _rgb(colour_linear)
     load().composite_linear(
         height, width, _ptr(image), _ptr(trans), _ptr(alpha), _ptr(SRGB_TO_LINEAR_LUT), _ptr(LINEAR_TO_SRGB_U8),
-        ENCODE_STEPS, _ptr(air), _ptr(colour), float(gain), _ptr(out), threads,
+        ENCODE_STEPS, _ptr(air), _ptr(colour), float(gain), _ptr(out), kernel_threads(threads),
     )  # fmt: skip
     return out
 
@@ -126,7 +126,7 @@ def render_precipitation(
     gain: float,
     colour_linear: np.ndarray,
     sky: np.ndarray | None = None,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> np.ndarray:
     """precipitation.composite_reference in one C++ pass: the particles' transmittance T
     (particles.render_transmittance), then the linear-light composite with t = exp(−β·depth)·(1 − sky) and
@@ -154,12 +154,12 @@ def render_precipitation(
     load().render_precipitation(
         arrays[0].size, ctypes.addressof(pointers), _ptr(model), _ptr(occluders), _ptr(table), table.size,
         _ptr(image), _ptr(depth), _ptr(matte), float(beta), _ptr(air), _ptr(colour), float(gain),
-        _ptr(SRGB_TO_LINEAR_LUT), _ptr(LINEAR_TO_SRGB_U8), ENCODE_STEPS, height, width, _ptr(out), threads,
+        _ptr(SRGB_TO_LINEAR_LUT), _ptr(LINEAR_TO_SRGB_U8), ENCODE_STEPS, height, width, _ptr(out), kernel_threads(threads),
     )  # fmt: skip
     return out
 
 
-def overcast_luminance(image: np.ndarray, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def overcast_luminance(image: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Linear luminance of a uint8 sRGB image and log(luminance + 1e-4), both HxW float32."""
     height, width = image.shape[:2]
     image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -167,7 +167,13 @@ def overcast_luminance(image: np.ndarray, threads: int = 2) -> tuple[np.ndarray,
     log_lum = np.empty_like(lum)
     if image.size:
         load().overcast_luminance(
-            height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(lum), _ptr(log_lum), threads
+            height,
+            width,
+            _ptr(image),
+            _ptr(SRGB_TO_LINEAR_LUT),
+            _ptr(lum),
+            _ptr(log_lum),
+            kernel_threads(threads),
         )
     return lum, log_lum
 
@@ -180,7 +186,7 @@ def overcast_finish(
     contrast: float,
     sky: np.ndarray | None,
     cloud_rows: np.ndarray,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> np.ndarray:
     """overcast.render_overcast_reference after its shadow lift, in one pass: gain exp(log_gain),
     white balance and exposure `balance` (linear RGB gains), saturation, contrast around the mean
@@ -197,7 +203,7 @@ def overcast_finish(
     load().overcast_finish(
         height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(log_gain), _ptr(wb), float(saturation),
         float(contrast), _ptr(matte), _ptr(cloud), _ptr(LINEAR_TO_SRGB_U8),
-        ENCODE_STEPS, _ptr(out), threads,
+        ENCODE_STEPS, _ptr(out), kernel_threads(threads),
     )  # fmt: skip
     return out
 
@@ -213,7 +219,7 @@ def low_light(
     normal_table: np.ndarray,
     electrons_full_scale: float,
     read_noise_e: float,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> np.ndarray:
     """night.render_low_light_reference after its maps, in one pass: exposure and white balance, the sky
     (its luminance times `tint_rows`, rows x 3), light sources, the bloom halo (HxWx3, scaled), sensor
@@ -233,6 +239,6 @@ def low_light(
     load().low_light(
         height, width, _ptr(image), _ptr(SRGB_TO_LINEAR_LUT), _ptr(wb), _ptr(matte), _ptr(tint), _ptr(lamps),
         _ptr(halo), _ptr(noise), _ptr(table), float(electrons_full_scale), float(read_noise_e) ** 2,
-        _ptr(LINEAR_TO_SRGB_U8), ENCODE_STEPS, _ptr(out), threads,
+        _ptr(LINEAR_TO_SRGB_U8), ENCODE_STEPS, _ptr(out), kernel_threads(threads),
     )  # fmt: skip
     return out
