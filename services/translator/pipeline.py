@@ -32,8 +32,8 @@ Stored = TypeVar("Stored")
 
 @dataclass
 class Done(Generic[Item, Stored]):
-    """One item's outcome: what `store` returned, or the error of the stage that failed (`stage` names it:
-    'load', 'render', 'store' or 'write')."""
+    """One item's outcome: what `write` returned (or `store`, without a write stage), or the error of the
+    stage that failed (`stage` names it: 'load', 'render', 'store' or 'write')."""
 
     item: Item
     result: Stored | None = None
