@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -88,6 +90,42 @@ class EmbeddedStack:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+    def workers(self, queue: str) -> list[int]:
+        """The pids of this stack's Celery workers consuming `queue` (children of the embedded process)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry.name))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"celery" in b" ".join(argv) and queue.encode() in argv:
+                found.append(pid)
+        return found
+
+    @contextmanager
+    def paused(self, queue: str) -> Iterator[None]:
+        """The workers of `queue` stopped (SIGSTOP) inside the block, so a job sent there waits queued until
+        the block ends, whatever the machine's speed."""
+        pids = self.workers(queue)
+        assert pids, f"no worker consumes {queue}; log:\n{self.logs()}"
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
