@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -147,6 +147,16 @@ def cache_key(source: str, flags: Sequence[str], cpu: str) -> str:
     """Names a compiled library: a change to the source (headers inlined), the flags or the CPU is a new
     build, never a stale one."""
     return hashlib.sha256((source + " ".join(flags) + cpu).encode()).hexdigest()[:16]
+
+
+def loadable(load: Callable[[], ctypes.CDLL]) -> bool:
+    """Whether `load()` builds and loads its kernels here; callers cache the answer, so a missing
+    compiler is looked for once and they fall back to their numpy/OpenCV paths."""
+    try:
+        load()
+    except KernelBuildError:
+        return False
+    return True
 
 
 def load_library(name: str, source: CppSource, flags: list[str], what: str) -> ctypes.CDLL:

@@ -45,6 +45,15 @@ def run_sharded(run_queued, settings, kind: str, job_id: str, rounds: int = 4): 
     return job
 
 
+def translate_dataset(api, run_queued, settings, dataset_id: str, **body):  # noqa: ANN001, ANN201
+    """A dataset translation through the API and its real shards; the succeeded parent job."""
+    r = api.post(f"/v1/datasets/{dataset_id}/translations", json=body)
+    assert r.status_code == 202, r.text
+    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
+    assert job.status == "succeeded", job.error
+    return job
+
+
 def ingest(api, run_queued, settings, fmt: str, uri: str, name: str | None = None, **options) -> dict:  # noqa: ANN001
     """Ingest through the API and the real task; the dataset as GET /v1/datasets/{id} returns it."""
     r = api.post(

@@ -10,17 +10,12 @@ import pytest
 
 from services.common.datasets.image_format import source_format
 from services.common.datasets.store import flat_name
-from tests.api.conftest import ingest, label_of, run_sharded
+from tests.api.conftest import ingest, label_of, translate_dataset
 from tests.common.dataset_fixtures import make_kitti, make_vkitti2
 
 
 def _translate(api, run_queued, settings, dataset_id: str, **body) -> dict:  # noqa: ANN001
-    r = api.post(
-        f"/v1/datasets/{dataset_id}/translations", json={"method": "physics", "weather": "fog", **body}
-    )
-    assert r.status_code == 202, r.text
-    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
-    assert job.status == "succeeded", job.error
+    job = translate_dataset(api, run_queued, settings, dataset_id, method="physics", weather="fog", **body)
     return api.get(f"/v1/datasets/{job.result['dataset_id']}").json()
 
 

@@ -67,15 +67,13 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
     png = api.get(f"/v1/detections/{det.id}/image")
     assert Image.open(io.BytesIO(png.content)).size == (200, 120)
 
-    r = api.post(
-        "/v1/evaluations",
-        json={
-            "dataset_id": datasets["eval"],
-            "detector_model_id": job.id,
-            "classes": ["car", "truck"],
-            "n_boot": 20,
-        },
-    )
+    evaluation = {
+        "dataset_id": datasets["eval"],
+        "detector_model_id": job.id,
+        "classes": ["car", "truck"],
+        "n_boot": 20,
+    }
+    r = api.post("/v1/evaluations", json=evaluation)
     # The evaluation waits for its detections, which run as shards on the detector (GPU) batch queue.
     ev = run_one(run_queued, settings, "evaluate", r.json()["id"])
     assert ev.status == "queued" and "shards: 0/1 done" in ev.message
@@ -92,15 +90,7 @@ def test_training_detection_and_evaluation(api, run_queued, settings, datasets) 
     # The same evaluation with its detection split into shards of 2 images (3 shards, run by the batch
     # queue's workers): the same rows.
     sharded = settings.model_copy(update={"shard_images": 2})
-    r = api.post(
-        "/v1/evaluations",
-        json={
-            "dataset_id": datasets["eval"],
-            "detector_model_id": job.id,
-            "classes": ["car", "truck"],
-            "n_boot": 20,
-        },
-    )
+    r = api.post("/v1/evaluations", json=evaluation)
     ev2 = run_one(run_queued, sharded, "evaluate", r.json()["id"])
     assert ev2.status == "queued" and "shards: 0/3 done" in ev2.message
     parts = [j for j in run_queued(sharded, "detect_shard") if j.parent_id == ev2.id]

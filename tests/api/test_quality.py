@@ -17,7 +17,7 @@ from services.common import methods
 from services.common.core.db.models import Job
 from services.common.core.db.session import session_scope
 from services.translator.translators import BuildContext, ImageTranslator
-from tests.api.conftest import ingest, run_one, run_sharded
+from tests.api.conftest import ingest, run_one, translate_dataset
 from tests.quality_scenes import HEIGHT, LEFT_CAR, RIGHT_CAR, WIDTH, car_scene, erase_left_recolour_right
 from tests.quality_weights import random_inception_pth
 from tests.scenes import png_bytes
@@ -74,12 +74,7 @@ def _jobs(settings, kind: str) -> int:  # noqa: ANN001
 
 
 def _translate(api, run_queued, settings, dataset_id: str, **extra) -> dict:  # noqa: ANN001
-    r = api.post(
-        f"/v1/datasets/{dataset_id}/translations", json={"method": "eraser", "weather": "eraser", **extra}
-    )
-    assert r.status_code == 202, r.text
-    job = run_sharded(run_queued, settings, "translate_dataset", r.json()["id"])
-    assert job.status == "succeeded", job.error
+    job = translate_dataset(api, run_queued, settings, dataset_id, method="eraser", weather="eraser", **extra)
     return {"job": job, "dataset": api.get(f"/v1/datasets/{job.result['dataset_id']}").json()}
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from services.translator.native import CppSource, KernelBuildError, load_library
+from services.translator.native import CppSource, load_library, loadable
 
 _SOURCE = CppSource(__package__, "gradients.cpp")
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC", "-std=c++17", "-pthread"]
@@ -40,11 +40,7 @@ def load() -> ctypes.CDLL:
 @lru_cache(maxsize=1)
 def available() -> bool:
     """Whether the kernel builds and loads here (a missing compiler is looked for once)."""
-    try:
-        load()
-    except KernelBuildError:
-        return False
-    return True
+    return loadable(load)
 
 
 def _three_channels(image: np.ndarray) -> np.ndarray:

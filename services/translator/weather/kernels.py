@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from services.translator.native import CppSource, KernelBuildError, kernel_threads, load_library
+from services.translator.native import CppSource, kernel_threads, load_library, loadable
 from services.translator.weather.colour import ENCODE_STEPS, LINEAR_TO_SRGB_U8, SRGB_TO_LINEAR_LUT
 from services.translator.weather.particles import Particles, kernel_constants, phi_table
 
@@ -66,11 +66,7 @@ def build(flags: list[str]) -> ctypes.CDLL:
 @lru_cache(maxsize=1)
 def available() -> bool:
     """Whether the kernels build and load here (cached: a missing compiler is looked for once)."""
-    try:
-        load()
-    except KernelBuildError:
-        return False
-    return True
+    return loadable(load)
 
 
 def _ptr(array: np.ndarray | None) -> int | None:
